@@ -1,0 +1,207 @@
+"""The composition root shared by the five services.
+
+``create_service_app`` builds a FastAPI app whose lifespan opens the database, applies
+the service's migrations, connects the bus, and starts the outbox relay and the event
+consumer; it adds /healthz, /readyz, /metrics, JSON logs with trace ids, request metrics,
+the HTML layer and the sign-in redirect for console pages.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import migrate
+from .bus import BusUnavailable, create_bus
+from .consumer import EventConsumer, Handler
+from .db import Database
+from .observability import ObservabilityMiddleware, setup_logging
+from .outbox import OutboxRelay
+from .runtime import Runtime
+from .settings import SERVICES, ServiceSettings
+from .ui import install_locale, make_templates, mount_static
+from .ui.templates import _wants_html
+
+log = logging.getLogger(__name__)
+
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+    "content-security-policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "form-action 'self' http://127.0.0.1:* http://localhost:*; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+SERVICE_TITLES = {
+    "intake": ("Tiếp nhận đăng ký", "Registration intake"),
+    "provisioning": ("Tài khoản và mã QR", "Accounts and QR codes"),
+    "declaration": ("Khai báo y tế", "Health declaration"),
+    "notification": ("Thông báo và Kênh hỗ trợ", "Notifications and Support Channel"),
+    "reporting": ("Báo cáo và thống kê", "Reports and statistics"),
+}
+
+
+@dataclass
+class ServiceDefinition:
+    """What makes one service: its settings, migrations, routes and event handlers."""
+
+    settings: ServiceSettings
+    migrations: Path
+    routers: Sequence[APIRouter] = ()
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    template_dir: Path | None = None
+    on_startup: Callable[[Runtime], Awaitable[None]] | None = None
+
+
+def console_nav(settings: ServiceSettings) -> list[tuple[str, str]]:
+    return [(SERVICE_TITLES[s][0], settings.service_urls.get(s, "#")) for s in SERVICES]
+
+
+async def _supervise(name: str, factory: Callable[[], Awaitable[None]]) -> None:
+    """Run a background loop forever; if it crashes, log and start it again."""
+    while True:
+        try:
+            await factory()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s crashed; restarting in 1s", name)
+            await asyncio.sleep(1)
+
+
+def create_service_app(definition: ServiceDefinition) -> FastAPI:
+    settings = definition.settings
+    service = settings.service_name
+    templates = make_templates(
+        *([definition.template_dir] if definition.template_dir else []),
+        locale_dirs=((definition.template_dir.parent / "locale",) if definition.template_dir else ()),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        setup_logging(service, settings.log_level)
+        database = Database(settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous)
+        await migrate.upgrade(database, definition.migrations, service)
+        bus = create_bus(settings.bus_url, partitions=settings.kafka_partitions,
+                         replication_factor=settings.kafka_replication_factor, client_id=f"khaibao-{service}")
+        await bus.start()
+        runtime = Runtime(settings=settings, database=database, bus=bus)
+        app.state.runtime = runtime
+        relay = OutboxRelay(database, bus, service, batch_size=settings.relay_batch_size,
+                            poll_interval=settings.relay_poll_interval)
+        tasks = [asyncio.create_task(_supervise("outbox relay", relay.run))]
+        if definition.handlers:
+            consumer = EventConsumer(database, bus, service, service, definition.handlers,
+                                     max_attempts=settings.consumer_max_attempts,
+                                     backoff=settings.consumer_retry_backoff)
+            tasks.append(asyncio.create_task(_supervise("event consumer", consumer.run)))
+        if definition.on_startup is not None:
+            await definition.on_startup(runtime)
+        log.info("%s started", service)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await bus.stop()
+            await database.dispose()
+            log.info("%s stopped", service)
+
+    title_vi, title_en = SERVICE_TITLES[service]
+    app = FastAPI(title=f"khaibao {service}: {title_en}", description=title_vi, lifespan=lifespan,
+                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    app.state.templates = templates
+    app.state.nav = console_nav(settings)
+    app.state.help_url = settings.service_urls.get("provisioning", "") + "/help"
+    app.state.signout_url = settings.service_urls.get("provisioning", "") + "/signout"
+    app.state.service_title = title_vi
+    mount_static(app)
+    install_locale(app)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # noqa: ANN202
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if settings.environment == "production":
+            response.headers.setdefault("strict-transport-security", "max-age=31536000; includeSubDomains")
+        return response
+
+    app.add_middleware(ObservabilityMiddleware, service=service)
+    _install_error_handlers(app, settings)
+    app.include_router(_health_router(service))
+    for router in definition.routers:
+        app.include_router(router)
+    return app
+
+
+def _install_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:
+    signin = settings.service_urls.get("provisioning", "") + "/signin"
+
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if not _wants_html(request):
+            return await http_exception_handler(request, exc)
+        if exc.status_code == 401:
+            return RedirectResponse(f"{signin}?next={quote(str(request.url), safe='')}", status_code=303)
+        return app.state.templates.render_error(request, exc.status_code)
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.scope.get("route") and request.scope["route"].path)
+        if not _wants_html(request):
+            return JSONResponse({"detail": "Lỗi máy chủ / Internal server error"}, status_code=500)
+        return app.state.templates.render_error(request, 500)
+
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_crash)
+
+
+def _health_router(service: str) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict:
+        """Liveness: the process answers."""
+        return {"status": "ok", "service": service}
+
+    @router.get("/readyz")
+    async def readyz(request: Request) -> Response:
+        """Readiness: the database and the bus answer."""
+        runtime: Runtime = request.app.state.runtime
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(runtime.database.ping(), timeout=3)
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        try:
+            await asyncio.wait_for(runtime.bus.ping(), timeout=5)
+            checks["bus"] = "ok"
+        except (BusUnavailable, asyncio.TimeoutError, OSError) as exc:
+            checks["bus"] = f"unavailable: {type(exc).__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", "service": service, "checks": checks},
+                            status_code=200 if ready else 503)
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,192 @@
+"""Identity: tokens signed by provisioning (Ed25519), verified everywhere with the public key.
+
+A token carries the account, its role and its jurisdiction (a path in the admin-unit
+tree such as ``79/760/26734``), and the unit for unit roles. Every service checks roles
+and jurisdiction on the server: ``require(...)`` for the route, ``within(...)`` to filter
+queries, ``ensure_within(...)`` for a single row.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy import ColumnElement, or_
+
+SESSION_COOKIE = "khaibao_session"
+ALGORITHM = "EdDSA"
+
+
+class Role(StrEnum):
+    CITY_DIC = "city_dic"
+    DISTRICT_FOCAL = "district_focal"
+    COMMUNE_FOCAL = "commune_focal"
+    HEALTH_OFFICER = "health_officer"
+    UNIT_ADMIN = "unit_admin"
+    GATE_STAFF = "gate_staff"
+
+
+OFFICIALS = frozenset({Role.CITY_DIC, Role.DISTRICT_FOCAL, Role.COMMUNE_FOCAL, Role.HEALTH_OFFICER})
+UNIT_ROLES = frozenset({Role.UNIT_ADMIN, Role.GATE_STAFF})
+
+
+@dataclass(frozen=True)
+class Principal:
+    account_id: str
+    username: str
+    name: str
+    role: Role
+    jurisdiction: str
+    unit_id: str | None = None
+    must_change_password: bool = False
+    claims: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def covers(self, path: str) -> bool:
+        return path_within(path, self.jurisdiction)
+
+
+class AuthError(HTTPException):
+    def __init__(self, detail: str = "Chưa đăng nhập hoặc phiên đã hết hạn / Not signed in or session expired"):
+        super().__init__(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(HTTPException):
+    def __init__(self, detail: str = "Không có quyền truy cập / Access denied"):
+        super().__init__(status.HTTP_403_FORBIDDEN, detail)
+
+
+def path_within(path: str, ancestor: str) -> bool:
+    """``79/760/26734`` is within ``79/760`` and within itself; ``79/7601`` is not."""
+    return path == ancestor or path.startswith(ancestor + "/")
+
+
+def within(column: ColumnElement, jurisdiction: str) -> ColumnElement[bool]:
+    """SQL filter: rows whose path is the jurisdiction or below it."""
+    escaped = jurisdiction.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(column == jurisdiction, column.like(escaped + "/%", escape="\\"))
+
+
+def ensure_within(principal: Principal, path: str) -> None:
+    if not principal.covers(path):
+        raise Forbidden("Ngoài phạm vi quản lý của bạn / Outside your jurisdiction")
+
+
+# --- keys ----------------------------------------------------------------------------
+
+def generate_key_pair(private_path: Path, public_path: Path) -> None:
+    """Create an Ed25519 key pair (development and first deployment)."""
+    key = Ed25519PrivateKey.generate()
+    private_path.parent.mkdir(parents=True, exist_ok=True)
+    private_path.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    private_path.chmod(0o600)
+    public_path.write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(path.read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("the token public key must be an Ed25519 key")
+    return key
+
+
+def load_private_key(path: Path) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError("the token private key must be an Ed25519 key")
+    return key
+
+
+class TokenSigner:
+    """Provisioning only: it alone holds the private key."""
+
+    def __init__(self, private_key: Ed25519PrivateKey, *, issuer: str, audience: str, ttl_seconds: int = 1800):
+        self.private_key = private_key
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl_seconds = ttl_seconds
+
+    def sign(self, principal: Principal, *, ttl_seconds: int | None = None, now: float | None = None) -> str:
+        issued = int(now if now is not None else time.time())
+        claims = {
+            "iss": self.issuer, "aud": self.audience, "sub": principal.account_id,
+            "iat": issued, "nbf": issued, "exp": issued + (ttl_seconds or self.ttl_seconds),
+            "jti": uuid.uuid4().hex, "usr": principal.username, "name": principal.name,
+            "role": str(principal.role), "jur": principal.jurisdiction,
+        }
+        if principal.unit_id:
+            claims["unit"] = principal.unit_id
+        if principal.must_change_password:
+            claims["pwd"] = "change"
+        return jwt.encode(claims, self.private_key, algorithm=ALGORITHM)
+
+
+class TokenVerifier:
+    """Every service: verify signature, issuer, audience, expiry; build the principal."""
+
+    def __init__(self, public_key: Ed25519PublicKey, *, issuer: str, audience: str, leeway: int = 10):
+        self.public_key = public_key
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token, self.public_key, algorithms=[ALGORITHM], issuer=self.issuer, audience=self.audience,
+                leeway=self.leeway, options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+            role = Role(claims["role"])
+            jurisdiction = str(claims["jur"])
+        except jwt.ExpiredSignatureError:
+            raise AuthError("Phiên đăng nhập đã hết hạn / Session expired") from None
+        except (jwt.PyJWTError, KeyError, ValueError, TypeError):
+            raise AuthError("Mã xác thực không hợp lệ / Invalid token") from None
+        if role in UNIT_ROLES and not claims.get("unit"):
+            raise AuthError("Mã xác thực không hợp lệ / Invalid token")
+        return Principal(
+            account_id=str(claims["sub"]), username=str(claims.get("usr", "")), name=str(claims.get("name", "")),
+            role=role, jurisdiction=jurisdiction, unit_id=claims.get("unit"),
+            must_change_password=claims.get("pwd") == "change", claims=claims,
+        )
+
+
+# --- FastAPI dependencies --------------------------------------------------------------
+
+def token_from_request(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
+def current_principal(request: Request) -> Principal:
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    token = token_from_request(request)
+    if not token:
+        raise AuthError()
+    verifier: TokenVerifier = request.app.state.runtime.verifier
+    principal = verifier.verify(token)
+    request.state.principal = principal
+    return principal
+
+
+def require(*roles: Role):
+    """Dependency: a signed-in principal with one of ``roles`` (any role if none given)."""
+    allowed = frozenset(roles)
+
+    def dependency(principal: Principal = Depends(current_principal)) -> Principal:
+        if allowed and principal.role not in allowed:
+            raise Forbidden()
+        return principal
+
+    return dependency

@@ -1,0 +1,190 @@
+"""Apache Kafka backend (aiokafka).
+
+The producer is idempotent with acks=all, so a publish returns only when every in-sync
+replica has the messages, and broker-side retries never duplicate. Consumers join a
+consumer group (so a service scales by adding processes), never auto-commit, and commit
+a partition's offset only after the handler's transaction has committed.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from .base import Bus, BusUnavailable, Consumer, Message, OutgoingMessage
+
+log = logging.getLogger(__name__)
+
+
+class KafkaBus(Bus):
+    OPTIONS = frozenset({"partitions", "replication_factor", "request_timeout_ms", "client_id"})
+
+    def __init__(self, bootstrap: str, *, partitions: int = 6, replication_factor: int = 1,
+                 request_timeout_ms: int = 15000, client_id: str = "khaibao") -> None:
+        self.bootstrap = bootstrap
+        self.partitions = partitions
+        self.replication_factor = replication_factor
+        self.request_timeout_ms = request_timeout_ms
+        self.client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+        self._known_topics: set[str] = set()
+
+    async def start(self) -> None:
+        try:
+            await self._get_producer()
+        except BusUnavailable as exc:
+            # The service still starts: the outbox keeps everything until Kafka answers.
+            log.warning("Kafka is not reachable yet: %s", exc)
+
+    async def stop(self) -> None:
+        async with self._lock:
+            if self._producer is not None:
+                await self._producer.stop()
+                self._producer = None
+
+    async def _get_producer(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self.bootstrap,
+                    client_id=self.client_id,
+                    enable_idempotence=True,
+                    acks="all",
+                    linger_ms=2,
+                    request_timeout_ms=self.request_timeout_ms,
+                    max_batch_size=256 * 1024,
+                )
+                try:
+                    await producer.start()
+                except KafkaError as exc:
+                    await producer.stop()
+                    raise BusUnavailable(f"kafka: {exc!r}") from None
+                self._producer = producer
+            return self._producer
+
+    async def _reset_producer(self) -> None:
+        async with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await producer.stop()
+            except KafkaError:
+                pass
+
+    async def ensure_topics(self, topics: Sequence[str]) -> None:
+        missing = [t for t in topics if t not in self._known_topics]
+        if not missing:
+            return
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=self.request_timeout_ms)
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            new = [NewTopic(name=t, num_partitions=self.partitions, replication_factor=self.replication_factor)
+                   for t in missing if t not in existing]
+            if new:
+                try:
+                    await admin.create_topics(new)
+                except TopicAlreadyExistsError:
+                    pass
+            self._known_topics.update(missing)
+        except KafkaError as exc:
+            raise BusUnavailable(f"kafka: {exc!r}") from None
+        finally:
+            await admin.close()
+
+    async def ping(self) -> None:
+        producer = await self._get_producer()
+        try:
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=5)
+        except (KafkaError, asyncio.TimeoutError) as exc:
+            raise BusUnavailable(f"kafka: {exc!r}") from None
+
+    async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
+        if not messages:
+            return
+        producer = await self._get_producer()
+        try:
+            futures = [
+                await producer.send(m.topic, value=m.value, key=m.key, headers=list(m.headers))
+                for m in messages
+            ]
+            await asyncio.gather(*futures)
+        except KafkaError as exc:
+            # Some may have been stored: the outbox publishes again and consumers dedupe.
+            await self._reset_producer()
+            raise BusUnavailable(f"kafka: {exc!r}") from None
+
+    def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
+        return KafkaConsumer(self, group, topics)
+
+
+class KafkaConsumer(Consumer):
+    def __init__(self, bus: KafkaBus, group: str, topics: Sequence[str]) -> None:
+        self.bus = bus
+        self.group = group
+        self.topics = tuple(topics)
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        await self.bus.ensure_topics(self.topics)
+        consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self.bus.bootstrap,
+            group_id=self.group,
+            client_id=f"{self.bus.client_id}-{self.group}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_uncommitted",
+            request_timeout_ms=max(self.bus.request_timeout_ms, 40000),
+            session_timeout_ms=10000,
+            heartbeat_interval_ms=3000,
+        )
+        try:
+            await consumer.start()
+        except KafkaError as exc:
+            await consumer.stop()
+            raise BusUnavailable(f"kafka: {exc!r}") from None
+        self._consumer = consumer
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def poll(self, max_records: int = 100, timeout: float = 0.5) -> list[Message]:
+        assert self._consumer is not None, "start() first"
+        try:
+            batches = await self._consumer.getmany(timeout_ms=int(timeout * 1000), max_records=max_records)
+        except KafkaError as exc:
+            raise BusUnavailable(f"kafka: {exc!r}") from None
+        return [
+            Message(topic=r.topic, partition=r.partition, offset=r.offset, value=r.value, key=r.key,
+                    headers=tuple(r.headers or ()))
+            for records in batches.values()
+            for r in records
+        ]
+
+    async def commit(self, message: Message) -> None:
+        assert self._consumer is not None, "start() first"
+        try:
+            await self._consumer.commit({TopicPartition(message.topic, message.partition): message.offset + 1})
+        except KafkaError as exc:
+            # A rebalance moved the partition: its new owner redelivers from the last commit.
+            raise BusUnavailable(f"kafka commit: {exc!r}") from None
+
+    async def lag(self) -> dict[str, int]:
+        if self._consumer is None:
+            return {}
+        result: dict[str, int] = {t: 0 for t in self.topics}
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = await self._consumer.position(tp)
+            result[tp.topic] = result.get(tp.topic, 0) + max(0, highwater - position)
+        return result

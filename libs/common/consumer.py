@@ -1,0 +1,170 @@
+"""The idempotent consumer: bus -> handler -> processed-event row, in one transaction.
+
+For each message: parse and validate the envelope (malformed or unknown types go to the
+dead-letter topic and never block the others); skip types this consumer does not handle;
+run the handler in a transaction that also records (consumer, event id), so a redelivered
+event is recognised and applied once; commit the bus offset only after that transaction
+committed. A failing handler is retried with backoff and then dead-lettered; a database
+that is down is waited for, never dead-lettered.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from . import faults
+from .bus import Bus, BusUnavailable, Consumer, Message, OutgoingMessage
+from .db import Database
+from .events import DEAD_LETTER_TOPIC, Event, MalformedEvent, UnknownEvent, parse_event, topic_for
+from .observability import (
+    CONSUMER_LAG, EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_FAILED, reset_trace_id, set_trace_id,
+)
+from .outbox import processed_events
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, Event], Awaitable[None]]
+TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, ConnectionError,
+             OSError, asyncio.TimeoutError)
+
+
+async def claim_event(session: AsyncSession, consumer: str, event_id: str) -> bool:
+    """Record that ``consumer`` handles ``event_id``; False if it already did."""
+    dialect = session.bind.dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(processed_events)
+    result = await session.execute(
+        insert.values(consumer=consumer, event_id=event_id, processed_at=time.time())
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+    )
+    return result.rowcount == 1
+
+
+class EventConsumer:
+    def __init__(self, database: Database, bus: Bus, service: str, group: str,
+                 handlers: Mapping[str, Handler], *, max_attempts: int = 5, backoff: float = 0.2,
+                 batch_size: int = 200) -> None:
+        self.database = database
+        self.bus = bus
+        self.service = service
+        self.group = group
+        self.handlers = dict(handlers)
+        self.topics = sorted({topic_for(t) for t in self.handlers})
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.batch_size = batch_size
+        self._last_lag_check = 0.0
+
+    async def run(self) -> None:
+        delay = 0.2
+        while True:
+            consumer = self.bus.consumer(self.group, self.topics)
+            try:
+                await consumer.start()
+                delay = 0.2
+                await self._consume(consumer)
+            except BusUnavailable as exc:
+                log.warning("consumer %s: bus unavailable, restarting in %.1fs: %s", self.group, delay, exc)
+            finally:
+                try:
+                    await consumer.stop()
+                except Exception:  # noqa: BLE001 - stopping a broken consumer may fail too
+                    log.debug("consumer %s: stop failed", self.group, exc_info=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _consume(self, consumer: Consumer) -> None:
+        while True:
+            messages = await consumer.poll(max_records=self.batch_size, timeout=0.5)
+            last: dict[tuple[str, int], Message] = {}
+            try:
+                for message in messages:
+                    await self.handle(message)
+                    last[(message.topic, message.partition)] = message
+            finally:
+                # Commit what was handled, even when a later message stopped the batch.
+                if last:
+                    faults.failpoint("consumer.before_offset_commit")
+                    for message in last.values():
+                        await consumer.commit(message)
+            await self._report_lag(consumer)
+
+    async def handle(self, message: Message) -> None:
+        try:
+            event = parse_event(message.value)
+        except (MalformedEvent, UnknownEvent) as exc:
+            log.error("consumer %s: cannot read message %s/%s@%s: %s", self.group, message.topic,
+                      message.partition, message.offset, exc)
+            await self.dead_letter(message, exc, message.header("type") or "unknown")
+            return
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            return  # another consumer's event on a shared topic
+        token = set_trace_id(event.trace_id)
+        try:
+            await self._apply(message, event, handler)
+        finally:
+            reset_trace_id(token)
+
+    async def _apply(self, message: Message, event: Event, handler: Handler) -> None:
+        attempt = 0
+        transient_delay = self.backoff
+        while True:
+            try:
+                async with self.database.transaction() as session:
+                    if await claim_event(session, self.group, str(event.id)):
+                        await handler(session, event)
+                faults.failpoint("consumer.after_handler_commit")
+                EVENTS_CONSUMED.labels(self.service, self.group, event.type).inc()
+                return
+            except asyncio.CancelledError:
+                raise
+            except TRANSIENT as exc:
+                # The database is unreachable or locked: the event is fine, wait for it.
+                EVENTS_FAILED.labels(self.service, self.group, event.type).inc()
+                log.warning("consumer %s: database unavailable for %s, retrying in %.1fs: %s",
+                            self.group, event.id, transient_delay, exc)
+                await asyncio.sleep(transient_delay)
+                transient_delay = min(transient_delay * 2, 5.0)
+            except Exception as exc:  # noqa: BLE001 - a handler bug: retry, then dead-letter
+                attempt += 1
+                EVENTS_FAILED.labels(self.service, self.group, event.type).inc()
+                log.warning("consumer %s: handler failed for %s (attempt %d of %d): %r",
+                            self.group, event.id, attempt, self.max_attempts, exc,
+                            extra={"event_id": str(event.id), "event_type": event.type})
+                if attempt >= self.max_attempts:
+                    await self.dead_letter(message, exc, event.type)
+                    return
+                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+
+    async def dead_letter(self, message: Message, error: Exception, event_type: str) -> None:
+        reason = json.dumps({"error": type(error).__name__, "detail": str(error)[:2000]}, ensure_ascii=False)
+        await self.bus.publish([OutgoingMessage(
+            topic=DEAD_LETTER_TOPIC, key=message.key, value=message.value,
+            headers=(
+                ("type", event_type.encode()),
+                ("original_topic", message.topic.encode()),
+                ("original_partition", str(message.partition).encode()),
+                ("original_offset", str(message.offset).encode()),
+                ("consumer", self.group.encode()),
+                ("error", reason.encode()),
+            ),
+        )])
+        EVENTS_DEAD_LETTERED.labels(self.service, self.group, event_type).inc()
+
+    async def _report_lag(self, consumer: Consumer) -> None:
+        now = time.monotonic()
+        if now - self._last_lag_check < 5:
+            return
+        self._last_lag_check = now
+        try:
+            for topic, lag in (await consumer.lag()).items():
+                CONSUMER_LAG.labels(self.service, self.group, topic).set(lag)
+        except Exception:  # noqa: BLE001 - a metric must never stop the consumer
+            log.debug("could not measure consumer lag", exc_info=True)

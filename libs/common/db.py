@@ -1,0 +1,94 @@
+"""Database access: one async engine per service, transactions owned by the caller.
+
+SQLite (aiosqlite) is the embedded default, PostgreSQL (asyncpg) the production engine.
+On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` so that concurrent
+writers from several processes queue on the lock instead of failing on upgrade.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+
+READONLY = "khaibao_readonly"
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+        # Let SQLAlchemy emit BEGIN itself (see _on_begin) instead of the driver.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection):  # noqa: ANN001
+        mode = "DEFERRED" if connection.get_execution_options().get(READONLY) else "IMMEDIATE"
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def create_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> AsyncEngine:
+    if is_sqlite(url):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url)
+        _configure_sqlite(engine, sqlite_synchronous)
+        return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+class Database:
+    """An engine plus the transaction boundary that requests and consumers own.
+
+    Use cases receive the ``AsyncSession`` and never commit; ``transaction()`` commits
+    when its block ends without an exception and rolls back otherwise. Code that wrote
+    to the outbox marks the session (``session.info["outbox"]``) and the relay is woken
+    right after the commit.
+    """
+
+    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> None:
+        self.url = url
+        self.engine = create_engine(url, sqlite_synchronous=sqlite_synchronous, pool_size=pool_size)
+        self.sqlite = is_sqlite(url)
+        self.outbox_written = asyncio.Event()
+
+    @asynccontextmanager
+    async def transaction(self, *, readonly: bool = False) -> AsyncIterator[AsyncSession]:
+        async with self.engine.connect() as connection:
+            if readonly:
+                connection = await connection.execution_options(**{READONLY: True})
+            async with connection.begin():
+                session = AsyncSession(bind=connection, expire_on_commit=False)
+                try:
+                    yield session
+                    await session.flush()
+                finally:
+                    await session.close()
+            if session.info.get("outbox"):
+                self.outbox_written.set()
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as connection:
+            yield connection
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,47 @@
+"""What a running service holds: settings, database, bus, token verifier, admin-unit tree."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from .adminunits import AdminTree, load_tree
+from .auth import AuthError, TokenVerifier, load_public_key
+from .bus import Bus
+from .db import Database
+from .settings import ServiceSettings
+
+
+def default_key_paths(settings: ServiceSettings) -> tuple[Path, Path]:
+    keys = settings.data_dir / "keys"
+    return keys / "token-private.pem", keys / "token-public.pem"
+
+
+@dataclass
+class Runtime:
+    settings: ServiceSettings
+    database: Database
+    bus: Bus
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def service(self) -> str:
+        return self.settings.service_name
+
+    @cached_property
+    def tree(self) -> AdminTree:
+        file = str(self.settings.admin_units_file) if self.settings.admin_units_file else None
+        return load_tree(file, self.settings.admin_units_root)
+
+    @property
+    def verifier(self) -> TokenVerifier:
+        # Loaded on first use: in the local run provisioning may write the key just after us.
+        verifier = self.extras.get("verifier")
+        if verifier is None:
+            path = self.settings.auth_public_key_file or default_key_paths(self.settings)[1]
+            if not Path(path).exists():
+                raise AuthError("Dịch vụ xác thực chưa sẵn sàng / Sign-in is not available yet")
+            verifier = TokenVerifier(load_public_key(Path(path)), issuer=self.settings.auth_issuer,
+                                     audience=self.settings.auth_audience)
+            self.extras["verifier"] = verifier
+        return verifier
