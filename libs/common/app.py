@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import migrate
+from .auth import PasswordChangeRequired
 from .bus import BusUnavailable, create_bus
 from .consumer import EventConsumer, Handler
 from .db import Database
@@ -151,12 +152,15 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
 
 def _install_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:
     signin = settings.service_urls.get("provisioning", "") + "/signin"
+    change_password = settings.service_urls.get("provisioning", "") + "/password"
 
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if not _wants_html(request):
             return await http_exception_handler(request, exc)
         if exc.status_code == 401:
             return RedirectResponse(f"{signin}?next={quote(str(request.url), safe='')}", status_code=303)
+        if isinstance(exc, PasswordChangeRequired):
+            return RedirectResponse(change_password, status_code=303)
         return app.state.templates.render_error(request, exc.status_code)
 
     async def on_crash(request: Request, exc: Exception) -> Response:

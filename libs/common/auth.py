@@ -61,6 +61,11 @@ class Forbidden(HTTPException):
         super().__init__(status.HTTP_403_FORBIDDEN, detail)
 
 
+class PasswordChangeRequired(Forbidden):
+    def __init__(self):
+        super().__init__("Cần đổi mật khẩu trước khi tiếp tục / Change your password first")
+
+
 def path_within(path: str, ancestor: str) -> bool:
     """``79/760/26734`` is within ``79/760`` and within itself; ``79/7601`` is not."""
     return path == ancestor or path.startswith(ancestor + "/")
@@ -180,11 +185,17 @@ def current_principal(request: Request) -> Principal:
     return principal
 
 
-def require(*roles: Role):
-    """Dependency: a signed-in principal with one of ``roles`` (any role if none given)."""
+def require(*roles: Role, password_change: bool = False):
+    """Dependency: a signed-in principal with one of ``roles`` (any role if none given).
+
+    A principal that must change its initial password is refused everywhere except
+    where ``password_change`` allows it (the change-password page).
+    """
     allowed = frozenset(roles)
 
     def dependency(principal: Principal = Depends(current_principal)) -> Principal:
+        if principal.must_change_password and not password_change:
+            raise PasswordChangeRequired()
         if allowed and principal.role not in allowed:
             raise Forbidden()
         return principal

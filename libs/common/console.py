@@ -9,9 +9,9 @@ from .auth import Principal, Role, require
 from .ui import role_label
 
 
-def console_user(*roles: Role):
+def console_user(*roles: Role, password_change: bool = False):
     """Dependency for console pages: a signed-in principal of ``roles``, shown in the header."""
-    requirement = require(*roles)
+    requirement = require(*roles, password_change=password_change)
 
     def dependency(request: Request, principal: Principal = Depends(requirement)) -> Principal:
         request.state.user = SimpleNamespace(

@@ -1,7 +1,7 @@
 """Queries over the read models, always within the caller's jurisdiction."""
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.adminunits import AdminTree
@@ -21,7 +21,7 @@ class AreaCount:
 async def registration_counts(session: AsyncSession, tree: AdminTree, principal: Principal) -> list[AreaCount]:
     """Registrations per area one level below the caller's node (per commune for a district)."""
     rows = (await session.execute(
-        select(RegistrationFact.commune_path, func.count(), func.sum(RegistrationFact.late.cast(int)))
+        select(RegistrationFact.commune_path, func.count(), func.sum(case((RegistrationFact.late, 1), else_=0)))
         .where(within(RegistrationFact.commune_path, principal.jurisdiction))
         .group_by(RegistrationFact.commune_path)
     )).all()

@@ -1,0 +1,233 @@
+"""The ``khaibao`` command.
+
+    khaibao up                 all five services + the landing page, embedded mode, demo data
+    khaibao up --database-url postgresql+asyncpg://u:p@host:5432 --kafka host:9092
+    khaibao serve intake --port 8101 --workers 2
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .settings import DEFAULT_PORTS, SERVICES
+
+SERVICE_DESCRIPTIONS = {
+    "intake": ("Tiếp nhận đăng ký", "Registration intake",
+               "Đơn vị đăng ký; phường/xã, quận/huyện duyệt và chuyển danh sách lên Sở."),
+    "provisioning": ("Tài khoản và mã QR", "Accounts and QR codes",
+                     "Đăng nhập, tài khoản đơn vị, địa điểm và mã QR."),
+    "declaration": ("Khai báo y tế", "Health declaration",
+                    "Biểu mẫu khai báo công khai và màn hình kiểm soát cổng."),
+    "notification": ("Thông báo và Kênh hỗ trợ", "Notifications and Support Channel",
+                     "Hộp thư, cảnh báo ca nghi ngờ, Kênh hỗ trợ giữa quận/huyện và Sở."),
+    "reporting": ("Báo cáo và thống kê", "Reports and statistics",
+                  "Bảng số liệu theo địa bàn, báo cáo triển khai."),
+}
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.service not in SERVICES:
+        print(f"unknown service {args.service!r}; one of: {', '.join(SERVICES)}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        f"services.{args.service}.app:create_app", factory=True, host=args.host,
+        port=args.port or DEFAULT_PORTS[args.service], workers=args.workers, log_config=None,
+        access_log=False, timeout_graceful_shutdown=10, proxy_headers=True,
+    )
+    return 0
+
+
+async def _create_databases(base_url: str) -> dict[str, str]:
+    """One PostgreSQL database per service (created if missing) under the server at base_url."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base_url)
+    admin = await asyncpg.connect(user=url.username, password=url.password, host=url.host or "127.0.0.1",
+                                  port=url.port or 5432, database=url.database or "postgres")
+    urls = {}
+    try:
+        for service in SERVICES:
+            name = f"khaibao_{service}"
+            if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await admin.execute(f'CREATE DATABASE "{name}"')
+            urls[service] = url.set(drivername="postgresql+asyncpg", database=name).render_as_string(
+                hide_password=False)
+    finally:
+        await admin.close()
+    return urls
+
+
+def _wait_healthy(urls: dict[str, str], timeout: float, procs: dict[str, subprocess.Popen]) -> list[str]:
+    import httpx
+
+    pending = dict(urls)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for service, url in list(pending.items()):
+            if procs[service].poll() is not None:
+                raise RuntimeError(f"{service} exited with code {procs[service].returncode}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    del pending[service]
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.3)
+    return list(pending)
+
+
+def _busy_ports(host: str, ports: list[int]) -> list[int]:
+    busy = []
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            if probe.connect_ex((host, port)) == 0:
+                busy.append(port)
+    return busy
+
+
+def _interrupt(*_) -> None:  # noqa: ANN002
+    raise KeyboardInterrupt
+
+
+def _up(args: argparse.Namespace) -> int:
+    from .auth import generate_key_pair
+    from .demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+
+    data_dir = Path(args.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    private, public = data_dir / "keys" / "token-private.pem", data_dir / "keys" / "token-public.pem"
+    if not private.exists():
+        generate_key_pair(private, public)
+    host = args.host
+    ports = {s: args.base_port + i + 1 for i, s in enumerate(SERVICES)}
+    urls = {s: f"http://{host}:{p}" for s, p in ports.items()}
+    busy = _busy_ports(host, [args.base_port, *ports.values()])
+    if busy:
+        print(f"Cổng đang bận / ports already in use: {', '.join(map(str, busy))}. "
+              f"Stop the other program or choose --base-port.", file=sys.stderr)
+        return 1
+    env = dict(os.environ)
+    env.update({
+        "KHAIBAO_ENVIRONMENT": "development",
+        "KHAIBAO_DATA_DIR": str(data_dir),
+        "KHAIBAO_DEMO": "false" if args.no_demo else "true",
+        "KHAIBAO_SERVICE_URLS": json.dumps(urls),
+        "KHAIBAO_PUBLIC_BASE_URL": f"http://{host}:{args.base_port}",
+        "KHAIBAO_AUTH_PUBLIC_KEY_FILE": str(public),
+        "KHAIBAO_PROVISIONING_AUTH_PRIVATE_KEY_FILE": str(private),
+        "KHAIBAO_BUS_URL": f"kafka://{args.kafka}" if args.kafka else f"embedded://{data_dir / 'bus.db'}",
+    })
+    if args.database_url:
+        for service, url in asyncio.run(_create_databases(args.database_url)).items():
+            env[f"KHAIBAO_{service.upper()}_DATABASE_URL"] = url
+    procs: dict[str, subprocess.Popen] = {}
+    for service in SERVICES:
+        procs[service] = subprocess.Popen(
+            [sys.executable, "-m", "libs.common.cli", "serve", service, "--host", host, "--port", str(ports[service])],
+            env=env, start_new_session=True,
+        )
+
+    def stop_all(*_):  # noqa: ANN002
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        missing = _wait_healthy(urls, args.timeout, procs)
+        if missing:
+            print(f"not healthy after {args.timeout:.0f}s: {', '.join(missing)}", file=sys.stderr)
+            stop_all()
+            return 1
+        landing_url = f"http://{host}:{args.base_port}"
+        _print_banner(landing_url, urls, [] if args.no_demo else DEMO_ACCOUNTS, DEMO_PASSWORD, args)
+        _run_landing(host, args.base_port, urls, [] if args.no_demo else DEMO_ACCOUNTS, DEMO_PASSWORD, procs)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nĐang dừng hệ thống / stopping ...", flush=True)
+        stop_all()
+    return 0
+
+
+def _print_banner(landing_url, urls, accounts, password, args) -> None:  # noqa: ANN001
+    mode = "PostgreSQL" if args.database_url else "SQLite"
+    bus = "Kafka" if args.kafka else "embedded bus"
+    print("\n" + "=" * 72)
+    print(f"  khaibao is running ({mode} + {bus}). Open: {landing_url}")
+    print("=" * 72)
+    for service, url in urls.items():
+        print(f"  {service:<13} {url}")
+    if accounts:
+        print(f"\n  Demo sign-ins (password for all: {password}):")
+        for username, name, role, jurisdiction in accounts:
+            print(f"    {username:<20} {role:<15} {name}")
+    print("\n  Ctrl-C stops everything.\n", flush=True)
+
+
+def _run_landing(host, port, urls, accounts, password, procs) -> None:  # noqa: ANN001
+    import uvicorn
+
+    from .ui.landing import create_landing_app
+    from .ui.roles import role_label
+
+    links = [{"service": s, "title_vi": SERVICE_DESCRIPTIONS[s][0], "title_en": SERVICE_DESCRIPTIONS[s][1],
+              "url": urls[s], "description": SERVICE_DESCRIPTIONS[s][2]} for s in SERVICES]
+    demo = [{"role_label": role_label(str(role), "vi"), "username": username, "password": password,
+             "jurisdiction": name} for username, name, role, _ in accounts]
+    app = create_landing_app(links, demo)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    server = uvicorn.Server(config)
+
+    async def main() -> None:
+        serving = asyncio.create_task(server.serve())
+        while not serving.done():
+            for service, proc in procs.items():
+                if proc.poll() is not None:
+                    print(f"{service} stopped unexpectedly (exit code {proc.returncode})", file=sys.stderr)
+                    server.should_exit = True
+            await asyncio.sleep(1)
+        await serving
+
+    asyncio.run(main())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="khaibao", description="Electronic health declaration system")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="run the whole system locally")
+    up.add_argument("--data-dir", default=os.environ.get("KHAIBAO_DATA_DIR", "var"))
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--base-port", type=int, default=DEFAULT_PORTS["landing"])
+    up.add_argument("--database-url", default=os.environ.get("KHAIBAO_UP_DATABASE_URL"),
+                    help="a PostgreSQL server URL; each service gets its own database on it")
+    up.add_argument("--kafka", default=os.environ.get("KHAIBAO_UP_KAFKA"), help="Kafka bootstrap host:port")
+    up.add_argument("--no-demo", action="store_true", help="start without demo data")
+    up.add_argument("--timeout", type=float, default=60)
+    serve = commands.add_parser("serve", help="run one service")
+    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=0)
+    serve.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    return _up(args) if args.command == "up" else _serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

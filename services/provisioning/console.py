@@ -1,0 +1,117 @@
+"""Sign-in, sign-out, password change, the provisioning console and the help pages."""
+from __future__ import annotations
+
+from dataclasses import replace
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from libs.common.auth import SESSION_COOKIE, Principal, Role
+from libs.common.console import console_user
+from libs.common.runtime import Runtime
+
+from .service import SignInFailed, change_password, venues_visible_to
+from .tokens import sign_in, signer_for
+
+router = APIRouter(include_in_schema=False)
+
+
+def _safe_next(runtime: Runtime, target: str | None) -> str:
+    """Only our own pages: a relative path or one of the consoles' origins."""
+    if not target:
+        return "/"
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    parts = urlsplit(target)
+    allowed = {urlsplit(u).netloc for u in runtime.settings.service_urls.values()}
+    allowed.add(urlsplit(runtime.settings.public_base_url).netloc)
+    if parts.scheme in ("http", "https") and parts.netloc in allowed:
+        return target
+    return "/"
+
+
+def _set_session(response: Response, runtime: Runtime, principal: Principal) -> None:
+    signer = signer_for(runtime)
+    response.set_cookie(
+        SESSION_COOKIE, signer.sign(principal), max_age=signer.ttl_seconds, httponly=True, samesite="lax",
+        secure=runtime.settings.environment == "production", path="/",
+    )
+
+
+@router.get("/signin")
+async def signin_page(request: Request, next: str | None = None):  # noqa: A002
+    return request.app.state.templates.render(request, "provisioning/signin.html", {
+        "next": _safe_next(request.app.state.runtime, next), "username": "", "error": None,
+    })
+
+
+@router.post("/signin")
+async def signin(request: Request, username: str = Form("", max_length=80),
+                 password: str = Form("", max_length=200), next: str = Form("/", max_length=2000)):  # noqa: A002
+    runtime = request.app.state.runtime
+    target = _safe_next(runtime, next)
+    try:
+        principal = await sign_in(runtime, username, password)
+    except SignInFailed as exc:
+        return request.app.state.templates.render(request, "provisioning/signin.html", {
+            "next": target, "username": username, "error": exc.message,
+        }, status_code=401)
+    response = RedirectResponse("/password" if principal.must_change_password else target, status_code=303)
+    _set_session(response, runtime, principal)
+    return response
+
+
+@router.post("/signout")
+async def signout():
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/password")
+async def password_page(request: Request, principal: Principal = Depends(console_user(password_change=True))):
+    return request.app.state.templates.render(request, "provisioning/password.html", {
+        "forced": principal.must_change_password, "error": None,
+    })
+
+
+@router.post("/password")
+async def password_change(request: Request, current: str = Form("", max_length=200),
+                          new: str = Form("", max_length=200), confirm: str = Form("", max_length=200),
+                          principal: Principal = Depends(console_user(password_change=True))):
+    runtime = request.app.state.runtime
+    error = None
+    if new != confirm:
+        error = "Mật khẩu nhập lại không khớp / The two new passwords differ"
+    else:
+        try:
+            async with runtime.database.transaction() as session:
+                await change_password(session, UUID(principal.account_id), current, new)
+        except SignInFailed as exc:
+            error = exc.message
+    if error:
+        return request.app.state.templates.render(request, "provisioning/password.html", {
+            "forced": principal.must_change_password, "error": error,
+        }, status_code=422)
+    response = RedirectResponse("/?changed=1", status_code=303)
+    _set_session(response, runtime, replace(principal, must_change_password=False))
+    return response
+
+
+@router.get("/")
+async def home(request: Request, principal: Principal = Depends(console_user())):
+    runtime = request.app.state.runtime
+    async with runtime.database.transaction(readonly=True) as session:
+        venues = await venues_visible_to(session, principal)
+    messages = [("success", "Đã đổi mật khẩu / Password changed")] if request.query_params.get("changed") else []
+    return request.app.state.templates.render(request, "provisioning/home.html", {
+        "venues": venues, "area": runtime.tree.label(principal.jurisdiction), "messages": messages,
+        "declaration_url": runtime.settings.service_urls.get("declaration", ""),
+    })
+
+
+@router.get("/help")
+async def help_page(request: Request):
+    return request.app.state.templates.render(request, "provisioning/help.html", {"roles": [str(r) for r in Role]})

@@ -1,0 +1,139 @@
+"""Use cases of the provisioning service. The caller owns the transaction."""
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.adminunits import AdminTree
+from libs.common.auth import Principal, Role, within
+from libs.common.events.provisioning import VenueCreated, VenueCreatedData
+from libs.common.outbox import publish
+
+from .models import Account, Unit, Venue
+
+hasher = PasswordHasher()
+# Verified against when the username is unknown, so that both cases take the same time.
+_DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
+VENUE_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: typed from a poster
+
+
+class SignInFailed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def new_password() -> str:
+    """A strong random initial password (about 96 bits), easy to copy from an e-mail."""
+    return secrets.token_urlsafe(12)
+
+
+def new_venue_code(length: int = 10) -> str:
+    return "".join(secrets.choice(VENUE_CODE_ALPHABET) for _ in range(length))
+
+
+def principal_of(account: Account) -> Principal:
+    return Principal(
+        account_id=str(account.id), username=account.username, name=account.name, role=Role(account.role),
+        jurisdiction=account.jurisdiction, unit_id=str(account.unit_id) if account.unit_id else None,
+        must_change_password=account.must_change_password,
+    )
+
+
+async def authenticate(session: AsyncSession, username: str, password: str, *, max_failed: int,
+                       lockout: timedelta, now: datetime | None = None) -> Account:
+    """The account for these credentials, counting failures and locking after ``max_failed``."""
+    now = now or datetime.now(UTC)
+    account = (await session.execute(
+        select(Account).where(Account.username == username.strip().lower()))).scalar_one_or_none()
+    generic = "Tên đăng nhập hoặc mật khẩu không đúng / Wrong username or password"
+    if account is None:
+        try:
+            hasher.verify(_DUMMY_HASH, password)
+        except VerificationError:
+            pass
+        raise SignInFailed(generic)
+    locked_until = account.locked_until
+    if locked_until is not None and locked_until.tzinfo is None:
+        locked_until = locked_until.replace(tzinfo=UTC)
+    if locked_until and locked_until > now:
+        raise SignInFailed("Tài khoản tạm khóa do đăng nhập sai nhiều lần, vui lòng thử lại sau / "
+                           "Account locked after repeated failures, try again later")
+    try:
+        hasher.verify(account.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        account.failed_signins += 1
+        if account.failed_signins >= max_failed:
+            account.locked_until = now + lockout
+            account.failed_signins = 0
+        raise SignInFailed(generic) from None
+    if account.disabled:
+        raise SignInFailed("Tài khoản đã bị vô hiệu hóa / Account disabled")
+    account.failed_signins = 0
+    account.locked_until = None
+    if hasher.check_needs_rehash(account.password_hash):
+        account.password_hash = hasher.hash(password)
+    return account
+
+
+async def create_account(session: AsyncSession, *, username: str, name: str, role: Role, jurisdiction: str,
+                         password: str, unit_id: UUID | None = None, must_change_password: bool = True) -> Account:
+    account = Account(
+        username=username.strip().lower(), name=name, role=str(role), jurisdiction=jurisdiction, unit_id=unit_id,
+        password_hash=hasher.hash(password), must_change_password=must_change_password,
+        created_at=datetime.now(UTC),
+    )
+    session.add(account)
+    return account
+
+
+async def change_password(session: AsyncSession, account_id: UUID, current: str, new: str) -> None:
+    account = await session.get(Account, account_id)
+    if account is None:
+        raise SignInFailed("Tài khoản không tồn tại / Unknown account")
+    try:
+        hasher.verify(account.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise SignInFailed("Mật khẩu hiện tại không đúng / Current password is wrong") from None
+    if len(new) < 10 or new == current:
+        raise SignInFailed("Mật khẩu mới phải có ít nhất 10 ký tự và khác mật khẩu cũ / "
+                           "The new password needs at least 10 characters and must differ from the old one")
+    account.password_hash = hasher.hash(new)
+    account.must_change_password = False
+
+
+async def create_unit_with_venues(session: AsyncSession, tree: AdminTree, *, name: str, address: str,
+                                  commune_path: str, venue_names: list[str],
+                                  registration_id: UUID | None = None) -> tuple[Unit, list[Venue]]:
+    """A participating unit and its venues (gates), each with an unguessable code."""
+    if tree.get(commune_path) is None:
+        raise ValueError(f"unknown commune {commune_path!r}")
+    now = datetime.now(UTC)
+    unit = Unit(name=name, address=address, commune_path=commune_path, registration_id=registration_id,
+                created_at=now)
+    session.add(unit)
+    venues = [Venue(unit_id=unit.id, code=new_venue_code(), name=venue_name, address=address,
+                    commune_path=commune_path, created_at=now) for venue_name in venue_names]
+    session.add_all(venues)
+    await publish(session, *[
+        VenueCreated(producer="provisioning", jurisdiction=commune_path, data=VenueCreatedData(
+            venue_id=v.id, code=v.code, unit_id=unit.id, unit_name=unit.name, name=v.name,
+            address=v.address, commune_path=commune_path))
+        for v in venues
+    ])
+    return unit, venues
+
+
+async def venues_visible_to(session: AsyncSession, principal: Principal) -> list[Venue]:
+    query = select(Venue).order_by(Venue.created_at)
+    if principal.unit_id:
+        query = query.where(Venue.unit_id == UUID(principal.unit_id))
+    else:
+        query = query.where(within(Venue.commune_path, principal.jurisdiction))
+    return list((await session.execute(query.limit(500))).scalars())
