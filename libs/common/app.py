@@ -96,7 +96,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         setup_logging(service, settings.log_level)
         database = Database(settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous)
         await migrate.upgrade(database, definition.migrations, service)
-        bus = create_bus(settings.bus_url, partitions=settings.kafka_partitions,
+        bus = create_bus(settings.bus_url, partitions=settings.kafka_partitions, namespace=settings.bus_namespace,
                          replication_factor=settings.kafka_replication_factor, client_id=f"khaibao-{service}")
         await bus.start()
         runtime = Runtime(settings=settings, database=database, bus=bus)

@@ -44,6 +44,7 @@ class CommonSettings(BaseSettings):
     )
     admin_units_file: Path | None = None
     admin_units_root: str = "79"
+    bus_namespace: str = ""
     kafka_partitions: int = 6
     kafka_replication_factor: int = 1
     demo: bool = False

@@ -21,11 +21,13 @@ log = logging.getLogger(__name__)
 
 
 class KafkaBus(Bus):
-    OPTIONS = frozenset({"partitions", "replication_factor", "request_timeout_ms", "client_id"})
+    OPTIONS = frozenset({"partitions", "replication_factor", "request_timeout_ms", "client_id", "namespace"})
 
     def __init__(self, bootstrap: str, *, partitions: int = 6, replication_factor: int = 1,
-                 request_timeout_ms: int = 15000, client_id: str = "khaibao") -> None:
+                 request_timeout_ms: int = 15000, client_id: str = "khaibao", namespace: str = "") -> None:
         self.bootstrap = bootstrap
+        # Prepended to every topic and group: several systems (or test runs) share one cluster.
+        self.namespace = namespace
         self.partitions = partitions
         self.replication_factor = replication_factor
         self.request_timeout_ms = request_timeout_ms
@@ -77,7 +79,7 @@ class KafkaBus(Bus):
                 pass
 
     async def ensure_topics(self, topics: Sequence[str]) -> None:
-        missing = [t for t in topics if t not in self._known_topics]
+        missing = [self.namespace + t for t in topics if self.namespace + t not in self._known_topics]
         if not missing:
             return
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=self.request_timeout_ms)
@@ -107,10 +109,11 @@ class KafkaBus(Bus):
     async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
         if not messages:
             return
+        await self.ensure_topics(sorted({m.topic for m in messages}))
         producer = await self._get_producer()
         try:
             futures = [
-                await producer.send(m.topic, value=m.value, key=m.key, headers=list(m.headers))
+                await producer.send(self.namespace + m.topic, value=m.value, key=m.key, headers=list(m.headers))
                 for m in messages
             ]
             await asyncio.gather(*futures)
@@ -129,13 +132,14 @@ class KafkaConsumer(Consumer):
         self.group = group
         self.topics = tuple(topics)
         self._consumer: AIOKafkaConsumer | None = None
+        self._prefix = len(bus.namespace)
 
     async def start(self) -> None:
         await self.bus.ensure_topics(self.topics)
         consumer = AIOKafkaConsumer(
-            *self.topics,
+            *[self.bus.namespace + t for t in self.topics],
             bootstrap_servers=self.bus.bootstrap,
-            group_id=self.group,
+            group_id=self.bus.namespace + self.group,
             client_id=f"{self.bus.client_id}-{self.group}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -163,7 +167,7 @@ class KafkaConsumer(Consumer):
         except KafkaError as exc:
             raise BusUnavailable(f"kafka: {exc!r}") from None
         return [
-            Message(topic=r.topic, partition=r.partition, offset=r.offset, value=r.value, key=r.key,
+            Message(topic=r.topic[self._prefix:], partition=r.partition, offset=r.offset, value=r.value, key=r.key,
                     headers=tuple(r.headers or ()))
             for records in batches.values()
             for r in records
@@ -172,7 +176,7 @@ class KafkaConsumer(Consumer):
     async def commit(self, message: Message) -> None:
         assert self._consumer is not None, "start() first"
         try:
-            await self._consumer.commit({TopicPartition(message.topic, message.partition): message.offset + 1})
+            await self._consumer.commit({TopicPartition(self.bus.namespace + message.topic, message.partition): message.offset + 1})
         except KafkaError as exc:
             # A rebalance moved the partition: its new owner redelivers from the last commit.
             raise BusUnavailable(f"kafka commit: {exc!r}") from None
@@ -186,5 +190,6 @@ class KafkaConsumer(Consumer):
             if highwater is None:
                 continue
             position = await self._consumer.position(tp)
-            result[tp.topic] = result.get(tp.topic, 0) + max(0, highwater - position)
+            topic = tp.topic[self._prefix:]
+            result[topic] = result.get(topic, 0) + max(0, highwater - position)
         return result
