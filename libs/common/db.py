@@ -45,7 +45,9 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int 
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+        # One writer at a time is all SQLite allows: queueing in the pool is far cheaper
+        # than many connections spinning on the file lock.
+        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60, pool_reset_on_return=None)
         _configure_sqlite(engine, sqlite_synchronous)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

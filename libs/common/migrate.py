@@ -5,10 +5,12 @@ revision files under ``versions/``. No alembic.ini: the configuration is built h
 """
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from .db import Database
@@ -31,6 +33,10 @@ async def upgrade(database: Database, migrations_dir: Path, service: str, revisi
     # Migrations are DDL: run them in a plain (deferred) transaction of their own.
     async with database.engine.connect() as connection:
         connection = await connection.execution_options(khaibao_readonly=True)
+        if not database.sqlite:
+            # Replicas of one service start together: one migrates, the others wait.
+            lock_key = zlib.crc32(f"khaibao-migrate-{service}".encode())
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
         await connection.run_sync(_run)
         await connection.commit()
 
