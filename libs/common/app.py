@@ -18,12 +18,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import migrate
-from .auth import PasswordChangeRequired
+from .auth import PasswordChangeRequired, load_public_key
 from .bus import BusUnavailable, create_bus
 from .consumer import EventConsumer, Handler
 from .db import Database
@@ -94,6 +95,8 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         setup_logging(service, settings.log_level)
+        if settings.environment == "production":
+            _check_public_key(settings)
         database = Database(settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous)
         await migrate.upgrade(database, definition.migrations, service)
         bus = create_bus(settings.bus_url, partitions=settings.kafka_partitions, namespace=settings.bus_namespace,
@@ -150,6 +153,14 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     return app
 
 
+def _check_public_key(settings: ServiceSettings) -> None:
+    """Production fails fast without a readable token key, rather than answer 401 to everyone."""
+    path = settings.auth_public_key_file
+    if path is None or not Path(path).is_file():
+        raise RuntimeError(f"the token public key file is missing: {path}")
+    load_public_key(Path(path))
+
+
 def _install_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:
     signin = settings.service_urls.get("provisioning", "") + "/signin"
     change_password = settings.service_urls.get("provisioning", "") + "/password"
@@ -169,7 +180,18 @@ def _install_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:
             return JSONResponse({"detail": "Lỗi máy chủ / Internal server error"}, status_code=500)
         return app.state.templates.render_error(request, 500)
 
+    async def on_invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's default handler echoes the raw input: it may hold a password, and bytes
+        # that are not UTF-8 made it crash with a 500. Say where and why, never what.
+        errors = [
+            {"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg"),
+             **({"ctx": {k: str(v) for k, v in e["ctx"].items()}} if e.get("ctx") else {})}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_invalid_request)
     app.add_exception_handler(Exception, on_crash)
 
 

@@ -20,7 +20,8 @@ router = APIRouter(include_in_schema=False)
 
 def _safe_next(runtime: Runtime, target: str | None) -> str:
     """Only our own pages: a relative path or one of the consoles' origins."""
-    if not target:
+    if not target or any(ord(c) < 0x21 or ord(c) == 0x7F for c in target):
+        # Browsers drop tabs and newlines from URLs: "/\t/evil.example" would become "//evil.example".
         return "/"
     if target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
