@@ -4,9 +4,10 @@
     KHAIBAO_TEST_POSTGRES_URL=postgresql://u:p@127.0.0.1:5432/postgres \\
     KHAIBAO_TEST_KAFKA_BOOTSTRAP=127.0.0.1:9092 python -m bench.bus --events 20000
 
-Writers commit one event per transaction (as a request does), concurrently; the relay
-publishes; a consumer group applies each event once in its own database, recording the
-time from the producer's commit to the consumer's commit. Bounded by --events and
+Writers commit one event per transaction (as a request does), concurrently, in this
+process with its relay (the producing service); a consumer group in a second process (the
+consuming service) applies each event once in its own database, recording the time from
+the event's creation in the producer's transaction to the consumer's commit. Bounded by --events and
 --timeout; everything runs on loopback. Prints a table (Markdown) for the README.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -68,25 +70,35 @@ async def pg_database(admin_url: str) -> str:
     return url.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
 
 
+async def consume(consumer_url: str, bus_url: str, namespace: str, group: str) -> None:
+    """The consuming service: its own process, its own database, until killed."""
+    consumer_db = Database(consumer_url, sqlite_synchronous="FULL")
+    bus = create_bus(bus_url, namespace=namespace)
+    await bus.start()
+
+    async def handler(session, event) -> None:  # noqa: ANN001
+        await session.execute(effects.insert().values(
+            event_id=str(event.id), committed_at=event.occurred_at.timestamp(), applied_at=time.time()))
+
+    consumer = EventConsumer(consumer_db, bus, "bench", group, {"intake.registration.submitted": handler},
+                             batch_size=500)
+    await consumer.run()
+
+
 async def run(name: str, producer_url: str, consumer_url: str, bus_url: str, events: int, writers: int,
               timeout: float, namespace: str) -> dict:
-    producer_db = Database(producer_url, sqlite_synchronous=os.environ.get("BENCH_SYNC", "FULL"), pool_size=writers)
+    producer_db = Database(producer_url, sqlite_synchronous="FULL", pool_size=writers)
     consumer_db = Database(consumer_url, sqlite_synchronous="FULL")
     await create_schema(producer_db)
     await create_schema(consumer_db)
     bus = create_bus(bus_url, namespace=namespace)
     await bus.start()
-    committed: dict[str, float] = {}
-
-    async def handler(session, event) -> None:  # noqa: ANN001
-        now = time.time()
-        await session.execute(effects.insert().values(
-            event_id=str(event.id), committed_at=committed.get(str(event.id), now), applied_at=now))
-
+    group = f"bench-{uuid.uuid4().hex[:6]}"
+    consumer_process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.bus", "consume", consumer_url, bus_url, namespace or "-", group,
+        stderr=asyncio.subprocess.DEVNULL)
     relay = OutboxRelay(producer_db, bus, "bench", batch_size=500, poll_interval=0.05)
-    consumer = EventConsumer(consumer_db, bus, "bench", f"bench-{uuid.uuid4().hex[:6]}",
-                             {"intake.registration.submitted": handler}, batch_size=500)
-    tasks = [asyncio.create_task(relay.run()), asyncio.create_task(consumer.run())]
+    relay_task = asyncio.create_task(relay.run())
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(events):
         queue.put_nowait(i)
@@ -97,10 +109,9 @@ async def run(name: str, producer_url: str, consumer_url: str, bus_url: str, eve
                 i = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            event = make_event(i)
+            # occurred_at is set as the transaction commits: latency runs from the commit.
             async with producer_db.transaction() as session:
-                await publish(session, event)
-            committed[str(event.id)] = time.time()
+                await publish(session, make_event(i))
 
     started = time.perf_counter()
     await asyncio.gather(*(writer() for _ in range(writers)))
@@ -116,9 +127,10 @@ async def run(name: str, producer_url: str, consumer_url: str, bus_url: str, eve
     elapsed = time.perf_counter() - started
     async with consumer_db.transaction(readonly=True) as session:
         rows = (await session.execute(select(effects.c.committed_at, effects.c.applied_at))).all()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    consumer_process.kill()
+    await consumer_process.wait()
+    relay_task.cancel()
+    await asyncio.gather(relay_task, return_exceptions=True)
     await bus.stop()
     await producer_db.dispose()
     await consumer_db.dispose()
@@ -127,7 +139,7 @@ async def run(name: str, producer_url: str, consumer_url: str, bus_url: str, eve
         "backend": name, "events": events, "writers": writers, "applied": applied, "lost": events - applied,
         "write_rate": events / written, "rate": applied / elapsed,
         "p50": statistics.median(latencies) if latencies else float("nan"),
-        "p99": latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan"),
+        "p99": latencies[max(0, int(len(latencies) * 0.99) - 1)] if latencies else float("nan"),
     }
 
 
@@ -140,6 +152,10 @@ def print_table(results: list[dict]) -> None:
 
 
 async def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "consume":
+        consumer_url, bus_url, namespace, group = sys.argv[2:6]
+        await consume(consumer_url, bus_url, "" if namespace == "-" else namespace, group)
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=10000)
     parser.add_argument("--writers", type=int, default=32)

@@ -14,7 +14,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -37,15 +37,22 @@ from .ui.templates import _wants_html
 
 log = logging.getLogger(__name__)
 
-SECURITY_HEADERS = {
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "same-origin",
-    "x-frame-options": "DENY",
-    "content-security-policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "form-action 'self' http://127.0.0.1:* http://localhost:*; frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
+def security_headers_for(settings: ServiceSettings) -> dict[str, str]:
+    """Headers on every response; forms may post to the other consoles (sign-out)."""
+    origins = sorted({f"{urlsplit(u).scheme}://{urlsplit(u).netloc}"
+                      for u in [*settings.service_urls.values(), settings.public_base_url] if u})
+    headers = {
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "same-origin",
+        "x-frame-options": "DENY",
+        "content-security-policy": (
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            f"form-action 'self' {' '.join(origins)}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+        ),
+    }
+    if settings.environment == "production":
+        headers["strict-transport-security"] = "max-age=31536000; includeSubDomains"
+    return headers
 
 SERVICE_TITLES = {
     "intake": ("Tiếp nhận đăng ký", "Registration intake"),
@@ -136,13 +143,13 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     mount_static(app)
     install_locale(app)
 
+    headers = security_headers_for(settings)
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # noqa: ANN202
         response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
+        for name, value in headers.items():
             response.headers.setdefault(name, value)
-        if settings.environment == "production":
-            response.headers.setdefault("strict-transport-security", "max-age=31536000; includeSubDomains")
         return response
 
     app.add_middleware(ObservabilityMiddleware, service=service)

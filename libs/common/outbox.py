@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from . import faults
 from .bus import Bus, BusUnavailable, OutgoingMessage
 from .db import Database
-from .events import Event, validate_outgoing
+from .events import Event, parse_event
 from .observability import EVENTS_PUBLISHED, OUTBOX_BACKLOG
 
 log = logging.getLogger(__name__)
@@ -70,10 +70,11 @@ async def publish(session: AsyncSession, *events: Event) -> None:
     now = time.time()
     rows = []
     for event in events:
-        validate_outgoing(event)
+        payload = event.to_bytes()
+        parse_event(payload)  # the producing end validates what consumers will read
         rows.append({
             "event_id": str(event.id), "event_type": event.type, "topic": event.topic,
-            "key": event.partition_key(), "payload": event.to_bytes(), "trace_id": event.trace_id,
+            "key": event.partition_key(), "payload": payload, "trace_id": event.trace_id,
             "created_at": now,
         })
     await session.execute(outbox.insert(), rows)
