@@ -9,6 +9,7 @@ when the member dies. Messages are kept (the log can be replayed from the start)
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import sqlite3
@@ -85,6 +86,22 @@ class _Connection:
 
 
 
+def _encode_headers(headers: Sequence[tuple[str, bytes]]) -> str:
+    """JSON ``[name, text]`` pairs; a value that is not UTF-8 is stored as ``[name, base64, "base64"]``."""
+    entries = []
+    for name, value in headers:
+        try:
+            entries.append([name, value.decode("utf-8")])
+        except UnicodeDecodeError:
+            entries.append([name, base64.b64encode(value).decode("ascii"), "base64"])
+    return json.dumps(entries)
+
+
+def _decode_headers(text: str) -> tuple[tuple[str, bytes], ...]:
+    return tuple((entry[0], base64.b64decode(entry[1]) if entry[2:] == ["base64"] else entry[1].encode("utf-8"))
+                 for entry in json.loads(text))
+
+
 @contextmanager
 def _immediate(db: sqlite3.Connection):
     """A write transaction that takes the file's write lock up front."""
@@ -130,7 +147,7 @@ class EmbeddedBus(Bus):
                 db.executemany(
                     "INSERT INTO bus_messages (topic, key, value, headers, created_at) VALUES (?, ?, ?, ?, ?)",
                     [(m.topic, m.key, m.value,
-                      json.dumps([[k, v.decode("utf-8", "replace")] for k, v in m.headers]), now)
+                      _encode_headers(m.headers), now)
                      for m in messages],
                 )
 
@@ -198,7 +215,7 @@ class EmbeddedConsumer(Consumer):
             self._positions[topic] = offset
             messages.append(Message(
                 topic=topic, partition=0, offset=offset, value=value, key=key,
-                headers=tuple((k, v.encode()) for k, v in json.loads(headers)),
+                headers=_decode_headers(headers),
             ))
         return True, messages
 
