@@ -6,6 +6,10 @@ run the handler in a transaction that also records (consumer, event id), so a re
 event is recognised and applied once; commit the bus offset only after that transaction
 committed. A failing handler is retried with backoff and then dead-lettered; a database
 that is down is waited for, never dead-lettered.
+
+Handlers only change the consumer's database (a batch may be rolled back and applied
+again one event at a time); anything external, such as an e-mail, is itself an outbox
+event handled by its own consumer.
 """
 from __future__ import annotations
 

@@ -69,7 +69,9 @@ def setup_logging(service: str, level: str = "INFO") -> None:
         logging.getLogger(name).propagate = True
     # Access logs would carry raw paths (venue codes, query strings): the metrics cover them.
     logging.getLogger("uvicorn.access").disabled = True
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # While a broker is away aiokafka logs every retry; the relay and the consumer report
+    # the outage themselves, with backoff, so only aiokafka's critical messages pass.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 # --- metrics -------------------------------------------------------------------------

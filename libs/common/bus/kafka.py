@@ -59,6 +59,7 @@ class KafkaBus(Bus):
                     acks="all",
                     linger_ms=2,
                     request_timeout_ms=self.request_timeout_ms,
+                    retry_backoff_ms=250,
                     max_batch_size=256 * 1024,
                 )
                 try:
@@ -146,6 +147,7 @@ class KafkaConsumer(Consumer):
             isolation_level="read_uncommitted",
             request_timeout_ms=max(self.bus.request_timeout_ms, 40000),
             session_timeout_ms=10000,
+            retry_backoff_ms=250,
             heartbeat_interval_ms=3000,
         )
         try:
