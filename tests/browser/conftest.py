@@ -1,0 +1,81 @@
+"""The whole system (``khaibao up`` on free ports) driven by Debian's Chromium.
+
+``system`` runs ``khaibao up`` once per module; ``chromium`` is a module-scoped browser of
+our own (sync Playwright, so the tests are plain sync functions, outside any asyncio
+loop). ``browser_type_launch_args`` points pytest-playwright's own fixtures (``page``...)
+at the same Chromium, for tests that prefer them.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.services.conftest import REPO_ROOT, UpProcess, khaibao_up
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+SCREENSHOTS = REPO_ROOT / "test-results" / "browser"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):  # noqa: ANN001 - pytest-playwright's
+    return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS,
+            "headless": True}
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory) -> Iterator[UpProcess]:
+    base = tmp_path_factory.mktemp("khaibao-up")
+    with khaibao_up(base / "var", base / "up.log", timeout=90) as up:
+        yield up
+
+
+@pytest.fixture(scope="module")
+def chromium():  # noqa: ANN201
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+@pytest.fixture
+def new_context(chromium):  # noqa: ANN001, ANN201
+    """``new_context(phone=False)``: a fresh browser profile (no cookies), closed after the test;
+    console errors (CSP violations, failed loads) are collected in ``context.errors``."""
+    contexts = []
+
+    def factory(phone: bool = False):  # noqa: ANN202
+        options = ({"viewport": PHONE, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+                   if phone else {"viewport": DESKTOP})
+        context = chromium.new_context(locale="vi-VN", **options)
+        context.errors = []
+        context.on("page", lambda page: page.on(
+            "console", lambda msg: context.errors.append(msg.text) if msg.type == "error" else None))
+        contexts.append(context)
+        return context
+
+    yield factory
+    for context in contexts:
+        context.close()
+
