@@ -72,6 +72,10 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     # While a broker is away aiokafka logs every retry; the relay and the consumer report
     # the outage themselves, with backoff, so only aiokafka's critical messages pass.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    # SQL parameters may hold personal data or password hashes: never log them.
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
+    logging.getLogger("asyncpg").setLevel(logging.WARNING)
 
 
 # --- metrics -------------------------------------------------------------------------
