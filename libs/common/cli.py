@@ -205,6 +205,10 @@ def _run_landing(host, port, urls, accounts, password, procs) -> None:  # noqa: 
             await asyncio.sleep(1)
         await serving
 
+    # uvicorn handles SIGINT/SIGTERM while it serves and raises them again when it stops;
+    # by then the launcher is already on its way out, so the repeat is ignored.
+    signal.signal(signal.SIGINT, lambda *_: None)
+    signal.signal(signal.SIGTERM, lambda *_: None)
     asyncio.run(main())
 
 
