@@ -73,6 +73,9 @@ class ServiceDefinition:
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     template_dir: Path | None = None
     on_startup: Callable[[Runtime], Awaitable[None]] | None = None
+    # Background loops over durable work (rows with leases in the service's database):
+    # (name, fn(runtime)); supervised like the relay, cancelled at shutdown.
+    workers: Sequence[tuple[str, Callable[[Runtime], Awaitable[None]]]] = ()
 
 
 def console_nav(settings: ServiceSettings) -> list[tuple[str, str]]:
@@ -121,6 +124,8 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
             tasks.append(asyncio.create_task(_supervise("event consumer", consumer.run)))
         if definition.on_startup is not None:
             await definition.on_startup(runtime)
+        for name, work in definition.workers:
+            tasks.append(asyncio.create_task(_supervise(name, lambda work=work: work(runtime))))
         log.info("%s started", service)
         try:
             yield
