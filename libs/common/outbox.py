@@ -33,34 +33,38 @@ log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
-outbox = Table(
-    "outbox", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("event_id", String(36), nullable=False),
-    Column("event_type", String(120), nullable=False),
-    Column("topic", String(120), nullable=False),
-    Column("key", String(120), nullable=False),
-    Column("payload", LargeBinary, nullable=False),
-    Column("trace_id", String(64), nullable=False),
-    Column("created_at", Double, nullable=False),
-    Column("lease_owner", String(64), nullable=True),
-    Column("lease_until", Double, nullable=True),
-    Index("outbox_lease", "lease_until"),
-)
+def _outbox_columns() -> list[Column]:
+    return [
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False),
+        Column("event_type", String(120), nullable=False),
+        Column("topic", String(120), nullable=False),
+        Column("key", String(120), nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("trace_id", String(64), nullable=False),
+        Column("created_at", Double, nullable=False),
+        Column("lease_owner", String(64), nullable=True),
+        Column("lease_until", Double, nullable=True),
+    ]
 
-processed_events = Table(
-    "processed_events", metadata,
-    Column("consumer", String(80), primary_key=True),
-    Column("event_id", String(36), primary_key=True),
-    Column("processed_at", Double, nullable=False),
-)
+
+def _processed_events_columns() -> list[Column]:
+    return [
+        Column("consumer", String(80), primary_key=True),
+        Column("event_id", String(36), primary_key=True),
+        Column("processed_at", Double, nullable=False),
+    ]
+
+
+outbox = Table("outbox", metadata, *_outbox_columns(), Index("outbox_lease", "lease_until"))
+processed_events = Table("processed_events", metadata, *_processed_events_columns())
 
 
 def create_common_tables(op) -> None:  # noqa: ANN001 - alembic.op
     """Called by each service's first migration: the outbox and the processed-event log."""
-    for table in (outbox, processed_events):
-        op.create_table(table.name, *[c.copy() for c in table.columns])
+    op.create_table("outbox", *_outbox_columns())
     op.create_index("outbox_lease", "outbox", ["lease_until"])
+    op.create_table("processed_events", *_processed_events_columns())
 
 
 async def publish(session: AsyncSession, *events: Event) -> None:
