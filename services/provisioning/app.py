@@ -1,15 +1,18 @@
-"""The provisioning service: identity (accounts, sign-in, tokens), units and venues."""
+"""The provisioning service: identity (accounts, sign-in, tokens), units and venues, issuing."""
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from libs.common.app import ServiceDefinition, create_service_app
 from libs.common.runtime import Runtime
 
-from . import api, console
+from . import api, console, console_batches, console_posters, console_units, issuing
 from .demo import seed_demo
+from .handlers import HANDLERS
 from .settings import ProvisioningSettings
 from .tokens import signer_for
+from .web import local_time
 
 HERE = Path(__file__).parent
 
@@ -21,10 +24,15 @@ async def on_startup(runtime: Runtime) -> None:
 
 
 def create_app(settings: ProvisioningSettings | None = None) -> FastAPI:
-    return create_service_app(ServiceDefinition(
+    app = create_service_app(ServiceDefinition(
         settings=settings or ProvisioningSettings(),
         migrations=HERE / "migrations",
-        routers=[api.router, console.router],
+        routers=[api.router, console.router, console_batches.router, console_posters.router, console_units.router],
+        handlers=HANDLERS,
         template_dir=HERE / "templates",
         on_startup=on_startup,
+        workers=[("issuing worker", issuing.run_worker)],
     ))
+    app.mount("/static/provisioning", StaticFiles(directory=HERE / "static"), name="provisioning_static")
+    app.state.templates.env.globals["local_time"] = local_time
+    return app

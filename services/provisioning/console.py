@@ -5,15 +5,18 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from libs.common.auth import SESSION_COOKIE, Principal, Role
+from libs.common.auth import SESSION_COOKIE, Principal, Role, current_principal
 from libs.common.console import console_user
 from libs.common.runtime import Runtime
 
+from . import access, batches
+from .models import Unit
 from .service import SignInFailed, change_password, venues_visible_to
 from .tokens import sign_in, signer_for
+from .web import lang_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -103,16 +106,52 @@ async def password_change(request: Request, current: str = Form("", max_length=2
 
 @router.get("/")
 async def home(request: Request, principal: Principal = Depends(console_user())):
+    """The overview of the signed-in role: its work first, then the venues it can see."""
     runtime = request.app.state.runtime
+    context: dict = {}
     async with runtime.database.transaction(readonly=True) as session:
-        venues = await venues_visible_to(session, principal)
+        venues = await venues_visible_to(session, principal, limit=50)
+        if principal.role in access.BATCH_VIEWERS:
+            context["open_batches"] = await batches.summaries(session, principal, only_open=True, limit=10)
+        unit_id = access.own_unit(principal)
+        if unit_id is not None:
+            context["unit"] = await session.get(Unit, unit_id)
     messages = [("success", "Đã đổi mật khẩu / Password changed")] if request.query_params.get("changed") else []
     return request.app.state.templates.render(request, "provisioning/home.html", {
         "venues": venues, "area": runtime.tree.label(principal.jurisdiction), "messages": messages,
-        "declaration_url": runtime.settings.service_urls.get("declaration", ""),
+        "role": str(principal.role), "tree": runtime.tree, **context,
     })
+
+
+GUIDES = ("city", "district", "commune", "health", "unit", "gate", "visitor")
+ROLE_GUIDE = {Role.CITY_DIC: "city", Role.DISTRICT_FOCAL: "district", Role.COMMUNE_FOCAL: "commune",
+              Role.HEALTH_OFFICER: "health", Role.UNIT_ADMIN: "unit", Role.GATE_STAFF: "gate"}
+
+
+def _signed_in_role(request: Request) -> str | None:
+    """The guide of the visitor's role when a valid session comes with the request (help is public)."""
+    try:
+        return ROLE_GUIDE.get(current_principal(request).role)
+    except Exception:  # noqa: BLE001 - not signed in, expired, or sign-in not ready: no highlight
+        return None
 
 
 @router.get("/help")
 async def help_page(request: Request):
-    return request.app.state.templates.render(request, "provisioning/help.html", {"roles": [str(r) for r in Role]})
+    """The user guide and the administration guide (circular 1.4): one guide per role."""
+    return request.app.state.templates.render(request, "provisioning/help/index.html", {
+        "roles": [str(r) for r in Role], "guides": GUIDES, "mine": _signed_in_role(request),
+        "help_line": request.app.state.runtime.settings.help_line,
+    })
+
+
+@router.get("/help/{guide}")
+async def help_guide(request: Request, guide: str):
+    if guide not in GUIDES:
+        raise HTTPException(404)
+    lang = "en" if lang_of(request) == "en" else "vi"
+    settings = request.app.state.runtime.settings
+    return request.app.state.templates.render(request, f"provisioning/help/{lang}/{guide}.html", {
+        "guide": guide, "guides": GUIDES, "help_line": settings.help_line,
+        "declaration_base": settings.declaration_base(), "urls": settings.service_urls,
+    })

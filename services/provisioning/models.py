@@ -1,4 +1,9 @@
-"""Tables owned by the provisioning service: accounts, units, venues."""
+"""Tables owned by the provisioning service.
+
+Identity (accounts), units and their venues, the copy of the batches districts forward
+to the city (from ``intake.batch.forwarded``), the durable issuing jobs, retired venue
+codes and the audit log of account and venue actions.
+"""
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -25,6 +30,13 @@ class Account(ProvisioningTable, table=True):
     locked_until: datetime | None = None
     disabled: bool = False
     created_at: datetime
+    # Where the last issued or reset credentials are (from notification's events).
+    credentials_id: UUID | None = None
+    credentials_status: str | None = Field(default=None, max_length=30)
+    credentials_status_at: datetime | None = None
+    password_changed_at: datetime | None = None
+    last_signin_at: datetime | None = None
+    created_by: UUID | None = None
 
 
 class Unit(ProvisioningTable, table=True):
@@ -36,6 +48,14 @@ class Unit(ProvisioningTable, table=True):
     commune_path: str = Field(max_length=60, index=True)
     registration_id: UUID | None = Field(default=None, unique=True)
     created_at: datetime
+    unit_type: str | None = Field(default=None, max_length=40)
+    reference: str | None = Field(default=None, max_length=40)
+    contact_name: str | None = Field(default=None, max_length=200)
+    contact_position: str | None = Field(default=None, max_length=200)
+    contact_phone: str | None = Field(default=None, max_length=40)
+    contact_email: str | None = Field(default=None, max_length=254)
+    tax_code: str | None = Field(default=None, max_length=40)
+    batch_id: UUID | None = Field(default=None, index=True)
 
 
 class Venue(ProvisioningTable, table=True):
@@ -49,3 +69,100 @@ class Venue(ProvisioningTable, table=True):
     commune_path: str = Field(max_length=60, index=True)
     active: bool = True
     created_at: datetime
+    updated_at: datetime | None = None
+    disabled_reason: str | None = Field(default=None, max_length=300)
+
+
+class RetiredCode(ProvisioningTable, table=True):
+    """A venue code replaced by a rotation: never given out again."""
+
+    __tablename__ = "retired_codes"
+
+    code: str = Field(max_length=20, primary_key=True)
+    venue_id: UUID = Field(index=True)
+    retired_at: datetime
+
+
+class ForwardedBatch(ProvisioningTable, table=True):
+    """A batch a district forwarded to the city (copy of ``intake.batch.forwarded``)."""
+
+    __tablename__ = "forwarded_batches"
+
+    id: UUID = Field(primary_key=True)
+    reference: str = Field(max_length=40)
+    district_path: str = Field(max_length=60, index=True)
+    unit_count: int
+    forwarded_at: datetime
+    received_at: datetime
+
+
+class ForwardedUnit(ProvisioningTable, table=True):
+    """One unit of a forwarded batch and what the city did with it."""
+
+    __tablename__ = "forwarded_units"
+
+    batch_id: UUID = Field(primary_key=True)
+    registration_id: UUID = Field(primary_key=True, index=True)
+    position: int
+    reference: str = Field(max_length=40)
+    unit_name: str = Field(max_length=300)
+    unit_type: str = Field(max_length=40)
+    address: str = Field(max_length=300)
+    commune_path: str = Field(max_length=60, index=True)
+    tax_code: str | None = Field(default=None, max_length=40)
+    contact_name: str = Field(max_length=200)
+    contact_position: str | None = Field(default=None, max_length=200)
+    contact_phone: str = Field(max_length=40)
+    contact_email: str | None = Field(default=None, max_length=254)
+    venue_count: int = 1
+    late: bool = False
+    status: str = Field(default="pending", max_length=20)  # pending | issued | failed
+    unit_id: UUID | None = None
+    error: str | None = Field(default=None, max_length=300)
+    issued_at: datetime | None = None
+
+
+class IssueJob(ProvisioningTable, table=True):
+    """Durable background work: issue the accounts of a batch (or of one of its units).
+
+    Progress is stored here; a worker holds a lease while it works, so a job survives a
+    restart and several processes never work on the same job at once.
+    """
+
+    __tablename__ = "issue_jobs"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    batch_id: UUID = Field(index=True)
+    registration_id: UUID | None = None
+    district_path: str = Field(max_length=60, index=True)
+    requested_by: UUID | None = None
+    requested_by_name: str = Field(default="", max_length=200)
+    status: str = Field(default="queued", max_length=20)  # queued | running | done | failed
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    with_email: int = 0
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: float | None = None
+    error: str | None = Field(default=None, max_length=300)
+
+
+class AuditEntry(ProvisioningTable, table=True):
+    """Who did what to an account, a unit or a venue, and when."""
+
+    __tablename__ = "audit_log"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    at: datetime = Field(index=True)
+    actor_id: UUID | None = None
+    actor_name: str = Field(max_length=200)
+    actor_role: str = Field(max_length=30)
+    action: str = Field(max_length=40)
+    unit_id: UUID | None = Field(default=None, index=True)
+    target: str = Field(max_length=200)
+    path: str = Field(max_length=60, index=True)
+    detail: str | None = Field(default=None, max_length=300)

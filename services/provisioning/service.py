@@ -5,22 +5,22 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.adminunits import AdminTree
-from libs.common.auth import Principal, Role, within
-from libs.common.events.provisioning import VenueCreated, VenueCreatedData
+from libs.common.auth import Principal, Role
+from libs.common.events.provisioning import VENUE_CODE_ALPHABET, VenueCreated, VenueCreatedData
 from libs.common.outbox import publish
 
-from .models import Account, Unit, Venue
+from . import access
+from .models import Account, RetiredCode, Unit, Venue
+from .passwords import hasher
 
-hasher = PasswordHasher()
 # Verified against when the username is unknown, so that both cases take the same time.
 _DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
-VENUE_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: typed from a poster
+MIN_PASSWORD_LENGTH = 10
 
 
 class SignInFailed(Exception):
@@ -29,13 +29,20 @@ class SignInFailed(Exception):
         self.message = message
 
 
-def new_password() -> str:
-    """A strong random initial password (about 96 bits), easy to copy from an e-mail."""
-    return secrets.token_urlsafe(12)
-
-
 def new_venue_code(length: int = 10) -> str:
+    """10 characters of a 32-letter alphabet: 50 bits, not guessable by scanning codes."""
     return "".join(secrets.choice(VENUE_CODE_ALPHABET) for _ in range(length))
+
+
+async def unused_venue_codes(session: AsyncSession, count: int) -> list[str]:
+    """``count`` fresh codes, none in use nor ever retired."""
+    codes: set[str] = set()
+    while len(codes) < count:
+        wanted = {new_venue_code() for _ in range(count - len(codes))} - codes
+        taken = set((await session.execute(select(Venue.code).where(Venue.code.in_(wanted)))).scalars())
+        taken |= set((await session.execute(select(RetiredCode.code).where(RetiredCode.code.in_(wanted)))).scalars())
+        codes |= wanted - taken
+    return sorted(codes)
 
 
 def principal_of(account: Account) -> Principal:
@@ -77,6 +84,7 @@ async def authenticate(session: AsyncSession, username: str, password: str, *, m
         raise SignInFailed("Tài khoản đã bị vô hiệu hóa / Account disabled")
     account.failed_signins = 0
     account.locked_until = None
+    account.last_signin_at = now
     if hasher.check_needs_rehash(account.password_hash):
         account.password_hash = hasher.hash(password)
     return account
@@ -101,11 +109,14 @@ async def change_password(session: AsyncSession, account_id: UUID, current: str,
         hasher.verify(account.password_hash, current)
     except (VerificationError, InvalidHashError):
         raise SignInFailed("Mật khẩu hiện tại không đúng / Current password is wrong") from None
-    if len(new) < 10 or new == current:
+    if len(new) < MIN_PASSWORD_LENGTH or new == current:
         raise SignInFailed("Mật khẩu mới phải có ít nhất 10 ký tự và khác mật khẩu cũ / "
                            "The new password needs at least 10 characters and must differ from the old one")
+    if new.strip().lower() == account.username:
+        raise SignInFailed("Mật khẩu không được trùng tên đăng nhập / The password must not be the username")
     account.password_hash = hasher.hash(new)
     account.must_change_password = False
+    account.password_changed_at = datetime.now(UTC)
 
 
 async def create_unit_with_venues(session: AsyncSession, tree: AdminTree, *, name: str, address: str,
@@ -118,8 +129,9 @@ async def create_unit_with_venues(session: AsyncSession, tree: AdminTree, *, nam
     unit = Unit(name=name, address=address, commune_path=commune_path, registration_id=registration_id,
                 created_at=now)
     session.add(unit)
-    venues = [Venue(unit_id=unit.id, code=new_venue_code(), name=venue_name, address=address,
-                    commune_path=commune_path, created_at=now) for venue_name in venue_names]
+    codes = await unused_venue_codes(session, len(venue_names))
+    venues = [Venue(unit_id=unit.id, code=code, name=venue_name, address=address,
+                    commune_path=commune_path, created_at=now) for code, venue_name in zip(codes, venue_names)]
     session.add_all(venues)
     await publish(session, *[
         VenueCreated(producer="provisioning", jurisdiction=commune_path, data=VenueCreatedData(
@@ -130,10 +142,8 @@ async def create_unit_with_venues(session: AsyncSession, tree: AdminTree, *, nam
     return unit, venues
 
 
-async def venues_visible_to(session: AsyncSession, principal: Principal) -> list[Venue]:
-    query = select(Venue).order_by(Venue.created_at)
-    if principal.unit_id:
-        query = query.where(Venue.unit_id == UUID(principal.unit_id))
-    else:
-        query = query.where(within(Venue.commune_path, principal.jurisdiction))
-    return list((await session.execute(query.limit(500))).scalars())
+async def venues_visible_to(session: AsyncSession, principal: Principal, *, limit: int = 500) -> list[Venue]:
+    """Venues of the caller's unit, or within the caller's jurisdiction (oldest first)."""
+    query = (select(Venue).where(access.scope(principal, Venue.unit_id, Venue.commune_path))
+             .order_by(Venue.created_at, Venue.name))
+    return list((await session.execute(query.limit(limit))).scalars())

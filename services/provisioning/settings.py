@@ -1,7 +1,9 @@
+import os
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
+from libs.common import sealed
 from libs.common.settings import ServiceSettings, service_config
 
 
@@ -12,9 +14,33 @@ class ProvisioningSettings(ServiceSettings):
     token_ttl_seconds: int = 1800
     max_failed_signins: int = 5
     lockout_seconds: int = 900
+    # The notification service's X25519 public key: initial passwords are sealed with it.
+    credentials_public_key_file: Path | None = None
+    # Where visitors reach the declaration form: a poster's QR code is <this>/v/<code>.
+    # Empty: the declaration service's URL of service_urls.
+    declaration_public_url: str = ""
+    help_line: str = "1022"
+    # Initial passwords are random (99 bits); see passwords.py for why a lighter argon2id
+    # cost is enough for them. Chosen passwords always get the library's default cost.
+    initial_password_time_cost: int = Field(default=1, ge=1)
+    initial_password_memory_kib: int = Field(default=12288, ge=8192)
+    hash_workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
+    issue_chunk_size: int = Field(default=200, ge=1, le=2000)
+    issue_poll_interval: float = 1.0
+    job_lease_seconds: float = 60.0
 
     @model_validator(mode="after")
     def _private_key_in_production(self) -> "ProvisioningSettings":
         if self.environment == "production" and self.auth_private_key_file is None:
             raise ValueError("KHAIBAO_PROVISIONING_AUTH_PRIVATE_KEY_FILE is required in production")
         return self
+
+    def credentials_public_key_path(self) -> Path:
+        # Production never generates it: without the file, issuing refuses with a message.
+        return self.credentials_public_key_file or sealed.default_paths(self.data_dir)[1]
+
+    def declaration_base(self) -> str:
+        return (self.declaration_public_url or self.service_urls.get("declaration", "")).rstrip("/")
+
+    def own_url(self) -> str:
+        return self.service_urls.get("provisioning", "").rstrip("/")

@@ -1,0 +1,70 @@
+"""Helpers of the accounts tests: forwarded batches produced through a real outbox and bus.
+
+Intake is built by another team; these tests do not depend on its code. ``BatchSender``
+plays intake's part the way intake does it: ``intake.batch.forwarded`` written to an
+outbox table in a database of its own, in a transaction, then moved to the bus by the
+real outbox relay.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from libs.common.bus import create_bus
+from libs.common.db import Database
+from libs.common.events.intake import BatchForwarded, BatchForwardedData, ForwardedUnit
+from libs.common.outbox import OutboxRelay, metadata, publish
+
+DEMO_DISTRICT = "79/787"           # Huyện Cần Giờ
+DEMO_COMMUNE = "79/787/27664"      # Thị trấn Cần Thạnh
+OTHER_COMMUNE = "79/787/27667"     # Xã Bình Khánh
+OTHER_DISTRICT = "79/760"          # Quận 1
+OTHER_DISTRICT_COMMUNE = "79/760/26740"  # Phường Bến Nghé
+
+
+def unit(name: str, commune: str = DEMO_COMMUNE, *, email: str | None = None, gates: int = 1,
+         **extra: Any) -> ForwardedUnit:
+    return ForwardedUnit(
+        registration_id=extra.pop("registration_id", uuid.uuid4()),
+        reference=extra.pop("reference", f"DK-{uuid.uuid4().hex[:6].upper()}"), unit_name=name,
+        unit_type=extra.pop("unit_type", "school"), address=extra.pop("address", "12 Đường Lương Văn Nho"),
+        commune_path=commune, contact_name=extra.pop("contact_name", "Nguyễn Thị Hồng"),
+        contact_phone=extra.pop("contact_phone", "0909123456"), contact_email=email, venue_count=gates, **extra)
+
+
+def batch(units: list[ForwardedUnit], district: str = DEMO_DISTRICT, *, reference: str | None = None,
+          batch_id: uuid.UUID | None = None, part: int = 1, parts: int = 1,
+          total_units: int | None = None) -> BatchForwarded:
+    return BatchForwarded(producer="intake", jurisdiction=district, data=BatchForwardedData(
+        batch_id=batch_id or uuid.uuid4(), reference=reference or f"LO-{uuid.uuid4().hex[:6].upper()}",
+        district_path=district, units=units, part=part, parts=parts, total_units=total_units))
+
+
+@dataclass
+class BatchSender:
+    """Publishes events as intake would: outbox in its own database, relay, bus."""
+
+    database: Database
+    relay: OutboxRelay
+    bus: Any
+
+    @classmethod
+    async def start(cls, data_dir: Path, bus_url: str, namespace: str = "") -> "BatchSender":
+        database = Database(f"sqlite+aiosqlite:///{data_dir / 'fake-intake.db'}", sqlite_synchronous="NORMAL")
+        async with database.engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+        bus = create_bus(bus_url, namespace=namespace, partitions=2, client_id="khaibao-test-intake")
+        await bus.start()
+        return cls(database, OutboxRelay(database, bus, "intake"), bus)
+
+    async def send(self, *events: BatchForwarded) -> None:
+        async with self.database.transaction() as session:
+            await publish(session, *events)
+        while await self.relay.relay_once():
+            pass
+
+    async def stop(self) -> None:
+        await self.bus.stop()
+        await self.database.dispose()
