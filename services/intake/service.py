@@ -1,93 +1,304 @@
-"""Use cases of the intake service. Plain async functions; the caller owns the transaction."""
+"""Use cases of registration: submit (one unit or a whole list), find, list.
+
+Plain async functions; the caller owns the transaction (ARCHITECTURE rule 6). Every
+state change writes its event to the outbox in the same transaction (rule 2).
+"""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
+from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.adminunits import AdminTree
 from libs.common.auth import Principal, within
-from libs.common.events.intake import RegistrationSubmitted, RegistrationSubmittedData
+from libs.common.events.intake import (
+    RegistrationExempted,
+    RegistrationExemptedData,
+    RegistrationSubmitted,
+    RegistrationSubmittedData,
+)
 from libs.common.outbox import publish
 
-from .models import Registration
+from .models import Registration, RegistrationHistory
+from .routing import (  # noqa: F401 - UNIT_TYPES is part of this module's interface
+    CLOSED,
+    EXEMPT,
+    SUBMITTED,
+    UNIT_TYPES,
+    NotACommune,
+    commune_and_district,
+    receiver_path,
+)
 from .schemas import RegistrationIn
+from .text import Msg, is_late, now_utc
+from .validation import UnitDetails
 
-
-@dataclass(frozen=True)
-class UnitType:
-    code: str
-    label_vi: str
-    label_en: str
-    receiver: str  # "district" or "commune" (circular point 1.2)
-
-
-UNIT_TYPES = {t.code: t for t in (
-    UnitType("state_agency", "Cơ quan nhà nước", "State agency", "district"),
-    UnitType("party_agency", "Cơ quan Đảng", "Party agency", "district"),
-    UnitType("socio_political", "Tổ chức chính trị - xã hội cấp huyện", "District socio-political organisation", "district"),
-    UnitType("district_board", "Ban, ngành cấp huyện", "District board or sector", "district"),
-    UnitType("company", "Công ty, doanh nghiệp", "Company", "commune"),
-    UnitType("factory", "Nhà máy, xí nghiệp", "Factory", "commune"),
-    UnitType("business", "Cơ sở sản xuất, kinh doanh", "Production or business establishment", "commune"),
-    UnitType("school", "Trường học", "School", "commune"),
-    UnitType("supermarket", "Siêu thị", "Supermarket", "commune"),
-    UnitType("market", "Chợ", "Market", "commune"),
-    UnitType("essential_shop", "Cửa hàng cung cấp dịch vụ thiết yếu", "Essential-service shop", "commune"),
-    UnitType("other", "Đơn vị khác", "Other unit", "commune"),
-)}
+# Crockford's base32 without look-alikes: references are read out over the phone.
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+REFERENCE_CHUNK = 500
 
 
 class RegistrationRejected(ValueError):
     """Input that passed the schema but not the domain rules (shown to the user as is)."""
 
+    def __init__(self, message: Msg | str):
+        self.msg = message if isinstance(message, Msg) else Msg(message, message)
+        super().__init__(self.msg.both())
 
-def new_reference(today: date) -> str:
-    return f"DK{today:%y%m%d}-{secrets.token_hex(3).upper()}"
+
+def new_reference(today: date, prefix: str = "DK", length: int = 6) -> str:
+    """``DK210615-7KQ2M9``: the prefix, the day, six random characters."""
+    return f"{prefix}{today:%y%m%d}-{''.join(secrets.choice(ALPHABET) for _ in range(length))}"
 
 
-async def submit_registration(session: AsyncSession, tree: AdminTree, data: RegistrationIn, *,
-                              deadline: date | None, now: datetime | None = None) -> Registration:
-    """A unit's registration, routed to its receiving focal point (point 1.2)."""
-    now = now or datetime.now(UTC)
-    unit_type = UNIT_TYPES.get(data.unit_type)
-    if unit_type is None:
-        raise RegistrationRejected("Loại đơn vị không hợp lệ / Unknown unit type")
-    commune = tree.by_code(data.commune_code)
-    if commune is None or commune.children or commune.parent is None or commune.parent.parent is None:
-        raise RegistrationRejected("Phường/xã không thuộc thành phố / Unknown commune")
-    receiver_path = commune.parent.path if unit_type.receiver == "district" else commune.path
-    registration = Registration(
-        reference=new_reference(now.date()), unit_name=data.unit_name, unit_type=unit_type.code,
-        address=data.address, commune_path=commune.path, receiver=unit_type.receiver,
-        receiver_path=receiver_path, tax_code=data.tax_code, contact_name=data.contact_name,
-        contact_position=data.contact_position, contact_phone=data.contact_phone,
-        contact_email=data.contact_email, venue_count=data.venue_count,
-        late=deadline is not None and now.date() > deadline, submitted_at=now,
-    )
-    session.add(registration)
-    await publish(session, RegistrationSubmitted(
-        producer="intake", jurisdiction=commune.path,
+async def unique_references(session: AsyncSession, column, count: int, today: date, prefix: str) -> list[str]:  # noqa: ANN001
+    """``count`` references not yet used in ``column`` (checked, since a day of imports can
+    hold thousands and six random characters are not unique by luck alone)."""
+    chosen: set[str] = set()
+    while len(chosen) < count:
+        fresh = {new_reference(today, prefix) for _ in range(count - len(chosen))} - chosen
+        fresh_list = sorted(fresh)
+        taken: set[str] = set()
+        for start in range(0, len(fresh_list), REFERENCE_CHUNK):
+            chunk = fresh_list[start:start + REFERENCE_CHUNK]
+            taken.update((await session.execute(select(column).where(column.in_(chunk)))).scalars())
+        chosen |= fresh - taken
+    return sorted(chosen)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something: an official (name and office) or the unit itself."""
+
+    name: str
+    path: str | None = None
+
+    @classmethod
+    def of(cls, principal: Principal) -> Actor:
+        return cls(principal.name or principal.username, principal.jurisdiction)
+
+
+def submitted_event(registration: Registration) -> RegistrationSubmitted:
+    return RegistrationSubmitted(
+        producer="intake", jurisdiction=registration.commune_path,
         data=RegistrationSubmittedData(
             registration_id=registration.id, reference=registration.reference,
             unit_name=registration.unit_name, unit_type=registration.unit_type,
             address=registration.address, commune_path=registration.commune_path,
-            receiver=unit_type.receiver, tax_code=registration.tax_code,
+            receiver=registration.receiver, tax_code=registration.tax_code,
             contact_name=registration.contact_name, contact_position=registration.contact_position,
             contact_phone=registration.contact_phone, contact_email=registration.contact_email,
-            venue_count=registration.venue_count, late=registration.late,
+            venue_count=registration.venue_count, late=registration.late, notes=registration.notes,
+            source=registration.source,
         ),
-    ))
+    )
+
+
+def history(registration: Registration, action: str, at: datetime, actor: Actor | None,
+            note: str | None = None) -> RegistrationHistory:
+    return RegistrationHistory(registration_id=registration.id, at=at, action=action,
+                               actor=actor.name if actor else None, actor_path=actor.path if actor else None,
+                               note=note)
+
+
+async def register_units(session: AsyncSession, units: Sequence[UnitDetails], *, deadline: date | None,
+                         source: str = "form", received_at: datetime | None = None, upload_id: UUID | None = None,
+                         actor: Actor | None = None, now: datetime | None = None) -> list[Registration]:
+    """Register units, each routed to its receiving focal point (point 1.2).
+
+    ``received_at`` is when the unit sent its details (an e-mailed list reviewed later is
+    late only if the mail came after the deadline). A unit listed as exempt is recorded
+    with its reason and never forwarded.
+    """
+    now = now or now_utc()
+    received_at = received_at or now
+    late = is_late(received_at, deadline)
+    references = await unique_references(session, Registration.reference, len(units), now.date(), "DK")
+    registrations, rows, events = [], [], []
+    for details, reference in zip(units, references, strict=True):
+        registration = Registration(
+            reference=reference, status_token=secrets.token_urlsafe(16), unit_name=details.unit_name,
+            unit_type=details.unit_type.code, address=details.address, commune_path=details.commune.path,
+            district_path=details.district.path, receiver=details.unit_type.receiver,
+            receiver_path=receiver_path(details.unit_type, details.commune), tax_code=details.tax_code,
+            contact_name=details.contact_name, contact_position=details.contact_position,
+            contact_phone=details.contact_phone, contact_email=details.contact_email,
+            venue_count=details.venue_count, notes=details.notes, source=source, upload_id=upload_id,
+            name_key=details.name_key, address_key=details.address_key, status=SUBMITTED, late=late,
+            submitted_at=received_at, updated_at=now,
+        )
+        registrations.append(registration)
+        rows.append(history(registration, "submitted", received_at, actor))
+        events.append(submitted_event(registration))
+        if details.exemption is not None:
+            registration.status = EXEMPT
+            registration.exempt_reason = details.exemption.code
+            registration.reviewed_at, registration.reviewed_by = now, actor.name if actor else None
+            rows.append(history(registration, "exempt", now, actor, details.exemption.label_vi))
+            events.append(RegistrationExempted(
+                producer="intake", jurisdiction=registration.commune_path,
+                data=RegistrationExemptedData(
+                    registration_id=registration.id, reference=registration.reference,
+                    commune_path=registration.commune_path, reason=details.exemption.code)))
+    session.add_all(registrations)
+    session.add_all(rows)
+    await publish(session, *events)
+    return registrations
+
+
+async def submit_registration(session: AsyncSession, tree: AdminTree, data: RegistrationIn, *,
+                              deadline: date | None, now: datetime | None = None) -> Registration:
+    """The JSON API's registration (the unit's own, no sign-in)."""
+    from .routing import UNIT_TYPES as types
+
+    unit_type = types.get(data.unit_type)
+    if unit_type is None:
+        raise RegistrationRejected(Msg("Loại đơn vị không hợp lệ", "Unknown unit type"))
+    try:
+        commune, district = commune_and_district(tree, data.commune_code)
+    except NotACommune:
+        raise RegistrationRejected(Msg("Phường/xã không thuộc thành phố", "Unknown commune")) from None
+    details = UnitDetails(
+        unit_name=data.unit_name, unit_type=unit_type, address=data.address, commune=commune, district=district,
+        tax_code=data.tax_code.upper() if data.tax_code else None, contact_name=data.contact_name,
+        contact_position=data.contact_position, contact_phone=data.contact_phone,
+        contact_email=data.contact_email.lower() if data.contact_email else None, venue_count=data.venue_count,
+        notes=data.notes,
+    )
+    [registration] = await register_units(session, [details], deadline=deadline, source="form", now=now)
     return registration
 
 
-async def list_registrations(session: AsyncSession, principal: Principal, *, limit: int = 200) -> list[Registration]:
-    """Registrations of units located in the caller's jurisdiction, newest first."""
-    rows = await session.execute(
-        select(Registration).where(within(Registration.commune_path, principal.jurisdiction))
-        .order_by(Registration.submitted_at.desc()).limit(limit)
-    )
+# --- duplicates -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Existing:
+    id: UUID
+    reference: str
+    district_path: str
+    commune_path: str
+
+
+async def existing_duplicates(session: AsyncSession, units: Sequence[UnitDetails],
+                              ) -> tuple[dict[str, Existing], dict[tuple[str, str, str], Existing]]:
+    """Open registrations (not returned, not already a duplicate) that these units repeat:
+    by tax code (city-wide), and by name and address within the same commune."""
+    by_tax: dict[str, Existing] = {}
+    by_name: dict[tuple[str, str, str], Existing] = {}
+    open_ = Registration.status.not_in(CLOSED)
+    columns = (Registration.id, Registration.reference, Registration.district_path, Registration.commune_path)
+    taxes = sorted({u.tax_code for u in units if u.tax_code})
+    for start in range(0, len(taxes), REFERENCE_CHUNK):
+        rows = await session.execute(select(*columns, Registration.tax_code).where(
+            Registration.tax_code.in_(taxes[start:start + REFERENCE_CHUNK]), open_))
+        for row in rows:
+            by_tax.setdefault(row.tax_code, Existing(*row[:4]))
+    keys = sorted({(u.commune.path, u.name_key, u.address_key) for u in units})
+    for start in range(0, len(keys), REFERENCE_CHUNK):
+        chunk = keys[start:start + REFERENCE_CHUNK]
+        rows = await session.execute(select(*columns, Registration.name_key, Registration.address_key).where(
+            tuple_(Registration.commune_path, Registration.name_key, Registration.address_key).in_(chunk), open_))
+        for row in rows:
+            by_name.setdefault((row.commune_path, row.name_key, row.address_key), Existing(*row[:4]))
+    return by_tax, by_name
+
+
+async def possible_duplicates(session: AsyncSession, registration: Registration) -> list[Registration]:
+    """Other open registrations with the same tax code, or the same name and address in the commune."""
+    same = [(Registration.commune_path == registration.commune_path)
+            & (Registration.name_key == registration.name_key)
+            & (Registration.address_key == registration.address_key)]
+    if registration.tax_code:
+        same.append(Registration.tax_code == registration.tax_code)
+    rows = await session.execute(select(Registration).where(
+        or_(*same), Registration.id != registration.id, Registration.status.not_in(CLOSED),
+        Registration.district_path == registration.district_path,
+    ).order_by(Registration.submitted_at).limit(10))
     return list(rows.scalars())
+
+
+# --- reading --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Filters:
+    status: str | None = None
+    commune: str | None = None      # a path within the caller's jurisdiction
+    to_me: bool = False              # only those the caller receives
+    query: str | None = None         # reference, name or tax code
+    late: bool = False
+
+
+def _filtered(principal: Principal, filters: Filters):  # noqa: ANN202
+    statement = select(Registration).where(within(Registration.commune_path, principal.jurisdiction))
+    if filters.status == "sent":
+        statement = statement.where(Registration.list_id.is_not(None), Registration.batch_id.is_(None))
+    elif filters.status == "forwarded":
+        statement = statement.where(Registration.batch_id.is_not(None))
+    elif filters.status:
+        statement = statement.where(Registration.status == filters.status)
+    if filters.commune:
+        statement = statement.where(within(Registration.commune_path, filters.commune))
+    if filters.to_me:
+        statement = statement.where(Registration.receiver_path == principal.jurisdiction)
+    if filters.late:
+        statement = statement.where(Registration.late.is_(True))
+    if filters.query:
+        from .text import fold
+
+        needle = filters.query.strip()
+        statement = statement.where(or_(Registration.reference == needle.upper(),
+                                        Registration.tax_code == needle.upper(),
+                                        Registration.name_key.contains(fold(needle))))
+    return statement
+
+
+async def list_registrations(session: AsyncSession, principal: Principal, *, limit: int = 200, offset: int = 0,
+                             filters: Filters | None = None) -> list[Registration]:
+    """Registrations of units located in the caller's jurisdiction, newest first."""
+    statement = _filtered(principal, filters or Filters())
+    rows = await session.execute(statement.order_by(Registration.submitted_at.desc(), Registration.reference)
+                                 .limit(limit).offset(offset))
+    return list(rows.scalars())
+
+
+async def count_registrations(session: AsyncSession, principal: Principal, filters: Filters | None = None) -> int:
+    statement = _filtered(principal, filters or Filters()).with_only_columns(func.count())
+    return (await session.execute(statement)).scalar_one()
+
+
+async def get_registration(session: AsyncSession, principal: Principal, registration_id: UUID) -> Registration | None:
+    """One registration if it is within the caller's jurisdiction (else None, as if absent)."""
+    registration = await session.get(Registration, registration_id)
+    if registration is None or not principal.covers(registration.commune_path):
+        return None
+    return registration
+
+
+async def registration_history(session: AsyncSession, registration_id: UUID) -> list[RegistrationHistory]:
+    rows = await session.execute(select(RegistrationHistory).where(
+        RegistrationHistory.registration_id == registration_id).order_by(RegistrationHistory.at,
+                                                                          RegistrationHistory.id))
+    return list(rows.scalars())
+
+
+async def find_by_token(session: AsyncSession, reference: str, token: str) -> Registration | None:
+    """The unit's own status page: the reference and the random token of its link."""
+    registration = (await session.execute(select(Registration).where(
+        Registration.reference == reference.upper()))).scalar_one_or_none()
+    if registration is None or not secrets.compare_digest(registration.status_token.encode(), token.encode()):
+        return None
+    return registration
+
+
+async def find_by_reference_and_phone(session: AsyncSession, reference: str, phone: str) -> Registration | None:
+    """For a unit that lost its link: the reference and the contact phone it gave."""
+    registration = (await session.execute(select(Registration).where(
+        Registration.reference == reference.strip().upper()))).scalar_one_or_none()
+    if registration is None or not secrets.compare_digest(registration.contact_phone.encode(), phone.encode()):
+        return None
+    return registration

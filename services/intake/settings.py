@@ -1,4 +1,7 @@
 from datetime import date
+from pathlib import Path
+
+from pydantic import SecretStr
 
 from libs.common.settings import ServiceSettings, service_config
 
@@ -6,4 +9,36 @@ from libs.common.settings import ServiceSettings, service_config
 class IntakeSettings(ServiceSettings):
     model_config = service_config("intake")
     service_name: str = "intake"
+    # The last day (Ho Chi Minh City time) of the campaign; later registrations are taken
+    # and marked late.
     campaign_deadline: date | None = None
+    # The district information pages: focal points and their contacts (JSON; default:
+    # services/intake/contacts.json).
+    contacts_file: Path | None = None
+
+    # Lists: the .xlsx template and the import (all or nothing, durable background work).
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_uncompressed_bytes: int = 50 * 1024 * 1024
+    max_import_rows: int = 10_000
+    worker_poll_interval: float = 1.0
+    worker_lease_seconds: float = 120.0
+    worker_max_attempts: int = 3
+
+    # Lists by e-mail: an SMTP receiver inside the service process (off unless a port is
+    # set); one address per district, danhsach.<district code>@<mail_domain>.
+    smtp_port: int | None = None
+    smtp_host: str = "127.0.0.1"
+    mail_domain: str = "khaibao.hochiminhcity.gov.vn"
+    mail_local_prefix: str = "danhsach"
+    # Replies go out through this relay (none: they wait in the mail outbox).
+    smtp_relay_host: str | None = None
+    smtp_relay_port: int = 25
+    smtp_relay_username: str | None = None
+    smtp_relay_password: SecretStr | None = None
+    smtp_relay_starttls: bool = False
+    smtp_relay_tls: bool = False
+    smtp_relay_timeout: float = 30.0
+    mail_max_attempts: int = 12
+
+    def inbound_address(self, district_code: str) -> str:
+        return f"{self.mail_local_prefix}.{district_code}@{self.mail_domain}"

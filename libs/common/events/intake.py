@@ -32,6 +32,9 @@ class RegistrationSubmittedData(EventData):
     contact_email: str | None = None
     venue_count: int = Field(default=1, ge=1)
     late: bool = False
+    notes: str | None = None
+    # How it arrived: the public form, a list uploaded in a console, or a list sent by e-mail.
+    source: Literal["form", "console", "email"] = "form"
 
 
 @register
@@ -146,6 +149,11 @@ class BatchForwardedData(EventData):
     reference: str
     district_path: str
     units: list[ForwardedUnit]
+    # A large batch travels as several events (a broker caps the message size): part
+    # ``part`` of ``parts``, each with its own units; ``total_units`` counts all parts.
+    part: int = Field(default=1, ge=1)
+    parts: int = Field(default=1, ge=1)
+    total_units: int | None = None
 
 
 @register
@@ -157,3 +165,23 @@ class BatchForwarded(Event):
 
     def partition_key(self) -> str:
         return self.data.district_path
+
+
+class UploadReceivedData(EventData):
+    upload_id: UUID
+    reference: str
+    scope_path: str          # the office that reviews it (the district for an e-mailed list)
+    source: Literal["console", "email"]
+    filename: str
+    row_count: int = 0
+
+
+@register
+class UploadReceived(Event):
+    """A list file arrived (uploaded, or e-mailed to the district's address) and awaits review."""
+
+    type: Literal["intake.upload.received"] = "intake.upload.received"
+    data: UploadReceivedData
+
+    def partition_key(self) -> str:
+        return str(self.data.upload_id)

@@ -1,0 +1,1 @@
+"""The list template (.xlsx), reading a filled list back, and spreadsheet exports."""

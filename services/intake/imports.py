@@ -1,0 +1,415 @@
+"""List uploads: a focal point uploads a filled template, or a unit e-mails it.
+
+The upload is stored first (durable), then checked and imported by the background
+worker (``worker.py``), which writes its progress into the upload row so that any page
+or process can show it. The import is all or nothing: every row is checked (required
+fields, phone, e-mail, a commune of the district, duplicates inside the file and against
+existing registrations); one bad row refuses the whole file with a row-by-row report;
+a good file becomes registrations in one transaction with their events.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from uuid import UUID
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.adminunits import AdminTree
+from libs.common.auth import Principal, Role, within
+from libs.common.db import Database
+from libs.common.events.intake import UploadReceived, UploadReceivedData
+from libs.common.outbox import publish
+
+from .excel.reader import FileRefused, Limits, ParsedList, RawRow, formula_message, parse_list
+from .models import Registration, Upload
+from .review import ReviewError
+from .service import Actor, existing_duplicates, register_units, unique_references
+from .text import Msg, now_utc
+from .validation import FIELDS, UnitDetails, validate_unit
+
+log = logging.getLogger(__name__)
+
+QUEUED, VALIDATING, IMPORTING = "queued", "validating", "importing"
+AWAITING_REVIEW, IMPORTED, REFUSED, DISMISSED, FAILED = "awaiting_review", "imported", "refused", "dismissed", "failed"
+RUNNING = (QUEUED, VALIDATING, IMPORTING)
+UPLOAD_STATUS = {
+    QUEUED: Msg("Đang chờ xử lý", "Waiting"),
+    VALIDATING: Msg("Đang kiểm tra", "Checking"),
+    IMPORTING: Msg("Đang nhập", "Importing"),
+    AWAITING_REVIEW: Msg("Chờ đầu mối xem xét", "Awaiting review"),
+    IMPORTED: Msg("Đã nhập", "Imported"),
+    REFUSED: Msg("Bị từ chối (có lỗi)", "Refused (errors)"),
+    DISMISSED: Msg("Không tiếp nhận", "Dismissed"),
+    FAILED: Msg("Lỗi hệ thống", "System error"),
+}
+UPLOAD_TONES = {QUEUED: "yellow", VALIDATING: "yellow", IMPORTING: "yellow", AWAITING_REVIEW: "yellow",
+                IMPORTED: "green", REFUSED: "red", DISMISSED: "grey", FAILED: "red"}
+PHASES = {"reading": (0, 50), "checking": (50, 90), "importing": (90, 99)}
+PHASE_LABELS = {"reading": Msg("Đọc tệp", "Reading the file"), "checking": Msg("Kiểm tra từng dòng", "Checking each row"),
+                "importing": Msg("Ghi vào hệ thống", "Saving")}
+
+IN_FILE_TAX = Msg("Trùng mã số thuế với dòng {row} trong tệp", "Same tax code as row {row} of the file")
+IN_FILE_NAME = Msg("Trùng tên và địa chỉ với dòng {row} trong tệp", "Same name and address as row {row} of the file")
+EXISTING_TAX = Msg("Mã số thuế đã được đăng ký{ref}", "This tax code is already registered{ref_en}")
+EXISTING_NAME = Msg("Đơn vị cùng tên và địa chỉ đã đăng ký{ref}", "A unit with this name and address is already registered{ref_en}")
+CELL = Msg("{column} (ô {cell}): {message}", "{column_en} (cell {cell}): {message_en}")
+COLUMN = Msg("{column}: {message}", "{column_en}: {message_en}")
+NOT_WAITING = Msg("Danh sách này không ở trạng thái chờ xem xét", "This list is not awaiting review")
+CRASHED = Msg("Hệ thống không xử lý được tệp sau nhiều lần thử. Hãy gửi lại tệp; nếu vẫn lỗi, liên hệ quận/huyện.",
+              "The system could not process the file after several attempts. Send it again; if it still fails, "
+              "contact the district.")
+
+
+def percent(upload: Upload) -> int:
+    if upload.status not in RUNNING:
+        return 100
+    low, high = PHASES.get(upload.phase or "", (0, 0))
+    share = upload.processed_rows / upload.total_rows if upload.total_rows else 0
+    return int(low + (high - low) * min(1.0, share))
+
+
+def error_of(upload: Upload) -> Msg | None:
+    if not upload.error:
+        return None
+    data = json.loads(upload.error)
+    return Msg(data["vi"], data["en"])
+
+
+def report_of(upload: Upload) -> list[dict]:
+    """[{row, errors: [{field, vi, en}]}] of a refused upload."""
+    return json.loads(upload.report) if upload.report else []
+
+
+# --- use cases called by pages, the API and the mail receiver ------------------------------
+
+async def create_upload(session: AsyncSession, *, scope_path: str, district_path: str, source: str, mode: str,
+                        filename: str, content: bytes, uploaded_by: str | None = None,
+                        sender_email: str | None = None, message_id: str | None = None,
+                        now: datetime | None = None) -> Upload:
+    now = now or now_utc()
+    [reference] = await unique_references(session, Upload.reference, 1, now.date(), "TL")
+    upload = Upload(reference=reference, scope_path=scope_path, district_path=district_path, source=source,
+                    mode=mode, status=QUEUED, filename=filename[:255] or "danh-sach.xlsx", size=len(content),
+                    content=content, uploaded_by=uploaded_by, sender_email=sender_email, message_id=message_id,
+                    received_at=now, updated_at=now)
+    session.add(upload)
+    return upload
+
+
+def uploads_query(principal: Principal):  # noqa: ANN201
+    return select(Upload).where(within(Upload.scope_path, principal.jurisdiction))
+
+
+async def uploads_within(session: AsyncSession, principal: Principal, limit: int = 100) -> list[Upload]:
+    """Uploads of the caller's office and below (an e-mailed list belongs to its district)."""
+    rows = await session.execute(uploads_query(principal).order_by(Upload.received_at.desc()).limit(limit))
+    return list(rows.scalars())
+
+
+async def get_upload(session: AsyncSession, principal: Principal, upload_id: UUID) -> Upload | None:
+    upload = await session.get(Upload, upload_id)
+    return upload if upload is not None and principal.covers(upload.scope_path) else None
+
+
+def _may_review(principal: Principal, upload: Upload) -> None:
+    if principal.role not in (Role.DISTRICT_FOCAL, Role.COMMUNE_FOCAL) or upload.scope_path != principal.jurisdiction:
+        raise ReviewError(Msg("Chỉ đầu mối nhận danh sách này được xử lý", "Only the office that received this list "
+                                                                            "may act on it"), 403)
+    if upload.status != AWAITING_REVIEW:
+        raise ReviewError(NOT_WAITING)
+
+
+async def approve_upload(session: AsyncSession, principal: Principal, upload: Upload, *,
+                         now: datetime | None = None) -> Upload:
+    """Import an e-mailed list after review: back to the worker, checked again, then imported."""
+    _may_review(principal, upload)
+    now = now or now_utc()
+    upload.mode, upload.status, upload.phase = "import", QUEUED, None
+    upload.processed_rows = upload.total_rows = 0
+    upload.attempts, upload.lease_owner, upload.lease_until = 0, None, None
+    upload.reviewed_by, upload.updated_at = Actor.of(principal).name, now
+    return upload
+
+
+async def dismiss_upload(session: AsyncSession, principal: Principal, upload: Upload, note: str, *,
+                         now: datetime | None = None) -> Upload:
+    _may_review(principal, upload)
+    note = note.strip()
+    if len(note) < 3:
+        raise ReviewError(Msg("Cần ghi lý do không tiếp nhận (ít nhất 3 ký tự)",
+                              "Give the reason for dismissing it (at least 3 characters)"), 422)
+    now = now or now_utc()
+    upload.status, upload.review_note, upload.finished_at = DISMISSED, note[:500], now
+    upload.reviewed_by, upload.updated_at = Actor.of(principal).name, now
+    return upload
+
+
+# --- the checks ---------------------------------------------------------------------------
+
+@dataclass
+class Checked:
+    units: list[UnitDetails]
+    errors: dict[int, list[Msg]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _column_message(field_name: str | None, cell: str | None, message: Msg) -> Msg:
+    if field_name is None:
+        return message
+    field = FIELDS[field_name]
+    if cell:
+        return CELL.format(column=field.label_vi, column_en=field.label_en, cell=cell, message=message.vi,
+                           message_en=message.en)
+    return COLUMN.format(column=field.label_vi, column_en=field.label_en, message=message.vi, message_en=message.en)
+
+
+def check_rows(rows: list[RawRow], tree: AdminTree, *, district_path: str, scope_path: str) -> Checked:
+    """Every row against the rules and against the other rows of the file (no database)."""
+    district = tree.get(district_path)
+    scope = tree.get(scope_path)
+    commune_scope = scope if scope is not None and scope.depth > (district.depth if district else 1) else None
+    units: list[UnitDetails] = []
+    errors: dict[int, list[Msg]] = {}
+    seen_tax: dict[str, int] = {}
+    seen_name: dict[tuple[str, str, str], int] = {}
+    for row in rows:
+        messages: list[Msg] = [_column_message(f, None, formula_message(cell, formula)) if f is None
+                               else _column_message(f, cell, formula_message(cell, formula))
+                               for f, cell, formula in row.formulas]
+        details, problems = validate_unit(row.values, tree, district=district, commune_scope=commune_scope,
+                                          allow_exemption=True)
+        for field_name, message in problems.items():
+            messages.append(_column_message(field_name, row.cells.get(field_name), message))
+        if details is not None:
+            if details.tax_code:
+                first = seen_tax.setdefault(details.tax_code, row.number)
+                if first != row.number:
+                    messages.append(_column_message("tax_code", row.cells.get("tax_code"),
+                                                    IN_FILE_TAX.format(row=first)))
+            key = (details.commune.path, details.name_key, details.address_key)
+            first = seen_name.setdefault(key, row.number)
+            if first != row.number:
+                messages.append(_column_message("unit_name", row.cells.get("unit_name"), IN_FILE_NAME.format(row=first)))
+        if messages:
+            errors[row.number] = messages
+        elif details is not None:
+            units.append(details)
+    return Checked(units, errors)
+
+
+async def check_existing(session: AsyncSession, rows: list[RawRow], units: list[UnitDetails], *,
+                         scope_path: str) -> dict[int, list[Msg]]:
+    """Rows that repeat a registration already in the system (by tax code, or name and address).
+    A reference is named only when it lies within the uploader's area."""
+    by_tax, by_name = await existing_duplicates(session, units)
+    errors: dict[int, list[Msg]] = {}
+    for row, unit in zip(rows, units, strict=True):
+        found = by_tax.get(unit.tax_code) if unit.tax_code else None
+        if found is not None:
+            ref = found.reference if _covers(scope_path, found.commune_path) else None
+            errors.setdefault(row.number, []).append(_column_message("tax_code", row.cells.get("tax_code"), EXISTING_TAX.format(
+                ref=f" ({ref})" if ref else "", ref_en=f" ({ref})" if ref else "")))
+            continue
+        found = by_name.get((unit.commune.path, unit.name_key, unit.address_key))
+        if found is not None:
+            ref = found.reference if _covers(scope_path, found.commune_path) else None
+            errors.setdefault(row.number, []).append(_column_message("unit_name", row.cells.get("unit_name"), EXISTING_NAME.format(
+                ref=f" ({ref})" if ref else "", ref_en=f" ({ref})" if ref else "")))
+    return errors
+
+
+def _covers(scope: str, path: str) -> bool:
+    return path == scope or path.startswith(scope + "/")
+
+
+def report_json(errors: dict[int, list[Msg]]) -> str:
+    return json.dumps([{"row": row, "errors": [m.as_dict() for m in messages]}
+                       for row, messages in sorted(errors.items())], ensure_ascii=False)
+
+
+# --- the background job --------------------------------------------------------------------
+
+@dataclass
+class JobContext:
+    database: Database
+    tree: AdminTree
+    limits: Limits
+    deadline: date | None
+    owner: str
+    lease_seconds: float
+    max_attempts: int
+    replies: object | None = None   # mail.Replies: queues the e-mail answers
+
+
+class Lost(Exception):
+    """Another worker took the lease over: stop without writing."""
+
+
+async def _save_progress(ctx: JobContext, upload_id: UUID, **values: object) -> None:
+    import time
+
+    async with ctx.database.transaction() as session:
+        result = await session.execute(update(Upload).where(Upload.id == upload_id, Upload.lease_owner == ctx.owner)
+                                       .values(updated_at=now_utc(), lease_until=time.time() + ctx.lease_seconds,
+                                               **values))
+        if result.rowcount != 1:
+            raise Lost()
+
+
+async def run_job(ctx: JobContext, upload_id: UUID) -> None:
+    """Check (and import, or hold for review) one claimed upload."""
+    async with ctx.database.transaction() as session:
+        upload = await session.get(Upload, upload_id)
+        if upload is None or upload.lease_owner != ctx.owner or upload.status not in RUNNING:
+            return
+        upload.attempts += 1
+        if upload.attempts > ctx.max_attempts:
+            _finish(upload, FAILED, error=CRASHED)
+            await _reply(ctx, session, upload, "refused")
+            return
+        upload.status, upload.phase, upload.updated_at = VALIDATING, "reading", now_utc()
+        content, scope_path, district_path, mode = upload.content, upload.scope_path, upload.district_path, upload.mode
+
+    progress = {"done": 0, "total": 0}
+    loop_done = asyncio.Event()
+
+    def on_progress(done: int, total: int) -> None:
+        progress.update(done=done, total=total)
+
+    async def report_progress() -> None:
+        last = None
+        while not loop_done.is_set():
+            current = (progress["done"], progress["total"])
+            if current != last:
+                await _save_progress(ctx, upload_id, processed_rows=current[0], total_rows=current[1])
+                last = current
+            try:
+                await asyncio.wait_for(loop_done.wait(), timeout=0.3)
+            except asyncio.TimeoutError:
+                pass
+
+    reporter = asyncio.create_task(report_progress())
+    try:
+        parsed: ParsedList = await asyncio.to_thread(parse_list, content, ctx.limits, on_progress)
+    except FileRefused as refused:
+        loop_done.set()
+        await reporter
+        await _conclude(ctx, upload_id, REFUSED, error=refused.msg)
+        return
+    finally:
+        loop_done.set()
+    await reporter
+
+    total = len(parsed.rows)
+    await _save_progress(ctx, upload_id, phase="checking", processed_rows=0, total_rows=total)
+    checked = await asyncio.to_thread(check_rows, parsed.rows, ctx.tree, district_path=district_path,
+                                      scope_path=scope_path)
+    await _save_progress(ctx, upload_id, processed_rows=total * 3 // 4, total_rows=total)
+    good_rows = [r for r in parsed.rows if r.number not in checked.errors]
+    async with ctx.database.transaction(readonly=True) as session:
+        existing = await check_existing(session, good_rows, checked.units, scope_path=scope_path)
+    errors = {**checked.errors}
+    for row, messages in existing.items():
+        errors.setdefault(row, []).extend(messages)
+    await _save_progress(ctx, upload_id, processed_rows=total, total_rows=total)
+    if errors:
+        await _conclude(ctx, upload_id, REFUSED, errors=errors, row_count=total, parsed=parsed)
+        return
+    if mode == "review":
+        await _conclude(ctx, upload_id, AWAITING_REVIEW, row_count=total)
+        return
+    await _save_progress(ctx, upload_id, status=IMPORTING, phase="importing", processed_rows=0, total_rows=total)
+    await _import(ctx, upload_id, parsed, checked.units)
+
+
+async def _import(ctx: JobContext, upload_id: UUID, parsed: ParsedList, units: list[UnitDetails]) -> None:
+    async with ctx.database.transaction() as session:
+        upload = (await session.execute(select(Upload).where(Upload.id == upload_id).with_for_update())).scalar_one()
+        if upload.lease_owner != ctx.owner or upload.status != IMPORTING:
+            return
+        # Checked again inside the transaction: a registration may have arrived meanwhile.
+        again = await check_existing(session, parsed.rows, units, scope_path=upload.scope_path)
+        if again:
+            _finish(upload, REFUSED, errors=again, row_count=len(units))
+            await _reply(ctx, session, upload, "refused", parsed=parsed)
+            return
+        actor = Actor(upload.reviewed_by or upload.uploaded_by or (upload.sender_email or "e-mail"), upload.scope_path)
+        registrations = await register_units(
+            session, units, deadline=ctx.deadline, source="email" if upload.source == "email" else "console",
+            received_at=upload.received_at, upload_id=upload.id, actor=actor)
+        _finish(upload, IMPORTED, row_count=len(units))
+        upload.registration_count = len(registrations)
+        await _reply(ctx, session, upload, "imported", registrations=registrations)
+
+
+def _finish(upload: Upload, status: str, *, error: Msg | None = None, errors: dict[int, list[Msg]] | None = None,
+            row_count: int | None = None) -> None:
+    now = now_utc()
+    upload.status, upload.updated_at = status, now
+    upload.finished_at = now if status != AWAITING_REVIEW else None
+    upload.lease_owner = upload.lease_until = None
+    if status in (REFUSED, FAILED, IMPORTED, AWAITING_REVIEW):
+        upload.phase = None
+    if error is not None:
+        upload.error = json.dumps(error.as_dict(), ensure_ascii=False)
+    if errors is not None:
+        upload.report = report_json(errors)
+        upload.error_count = len(errors)
+    if row_count is not None:
+        upload.row_count = row_count
+        upload.processed_rows = upload.total_rows = row_count
+
+
+async def _conclude(ctx: JobContext, upload_id: UUID, status: str, *, error: Msg | None = None,
+                    errors: dict[int, list[Msg]] | None = None, row_count: int | None = None,
+                    parsed: ParsedList | None = None) -> None:
+    async with ctx.database.transaction() as session:
+        upload = await session.get(Upload, upload_id)
+        if upload is None or upload.lease_owner != ctx.owner:
+            return
+        _finish(upload, status, error=error, errors=errors, row_count=row_count)
+        if status == AWAITING_REVIEW:
+            await publish(session, UploadReceived(
+                producer="intake", jurisdiction=upload.scope_path, data=UploadReceivedData(
+                    upload_id=upload.id, reference=upload.reference, scope_path=upload.scope_path,
+                    source=upload.source, filename=upload.filename, row_count=upload.row_count)))
+            await _reply(ctx, session, upload, "received")
+        else:
+            await _reply(ctx, session, upload, "refused", parsed=parsed)
+
+
+async def _reply(ctx: JobContext, session: AsyncSession, upload: Upload, kind: str, **extra: object) -> None:
+    if ctx.replies is not None and upload.source == "email" and upload.sender_email:
+        await ctx.replies.for_upload(session, upload, kind, **extra)  # type: ignore[attr-defined]
+
+
+async def registrations_of_upload(session: AsyncSession, upload_id: UUID) -> list[Registration]:
+    rows = await session.execute(select(Registration).where(Registration.upload_id == upload_id)
+                                 .order_by(Registration.reference))
+    return list(rows.scalars())
+
+
+def report_workbook(upload: Upload, limits: Limits, lang: str = "vi", parsed: ParsedList | None = None) -> bytes | None:
+    """The row report of a refused upload as .xlsx (the rows as sent, an error column first).
+    Blocking (openpyxl): run it in a thread. None when the file itself was refused."""
+    from .excel.report import row_report
+
+    if not upload.report:
+        return None
+    if parsed is None:
+        try:
+            parsed = parse_list(upload.content, Limits(max(limits.max_bytes, upload.size),
+                                                       limits.max_uncompressed, 10 ** 7))
+        except FileRefused:
+            return None
+    errors = {item["row"]: [e["en"] if lang == "en" else e["vi"] for e in item["errors"]]
+              for item in report_of(upload)}
+    return row_report(parsed, errors, lang)

@@ -1,0 +1,123 @@
+"""Helpers of the intake pages: the signed-in official, CSRF tokens, flash messages, labels."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from urllib.parse import urlencode
+from uuid import UUID
+
+from fastapi import Depends, HTTPException, Request
+
+from libs.common.auth import Principal, Role
+from libs.common.console import console_user
+from libs.common.runtime import Runtime
+
+from .routing import EXEMPTIONS, STATUS_LABELS, STATUS_TONES, UNIT_TYPES
+from .text import Msg, local_time
+
+REVIEWERS = (Role.COMMUNE_FOCAL, Role.DISTRICT_FOCAL)
+
+# Flash messages named in the query string (?done=accepted): never data, only a key.
+DONE = {
+    "accepted": Msg("Đã duyệt đăng ký.", "Registration accepted."),
+    "returned": Msg("Đã trả lại đăng ký cho đơn vị kèm lý do.", "Registration returned to the unit with the reason."),
+    "duplicate": Msg("Đã đánh dấu đăng ký trùng lặp.", "Registration marked as a duplicate."),
+    "exempt": Msg("Đã ghi nhận đơn vị không phải triển khai.", "Unit recorded as exempt."),
+    "sent": Msg("Đã gửi danh sách lên Phòng Văn hóa và Thông tin quận/huyện.", "List sent to the district focal point."),
+    "forwarded": Msg("Đã chuyển danh sách lên Sở Thông tin và Truyền thông qua Kênh hỗ trợ.",
+                     "Batch forwarded to the city DIC through the Support Channel."),
+    "uploaded": Msg("Đã nhận tệp; hệ thống đang kiểm tra từng dòng.", "File received; every row is being checked."),
+    "approved": Msg("Đã tiếp nhận danh sách; hệ thống đang nhập.", "List accepted; it is being imported."),
+    "dismissed": Msg("Đã không tiếp nhận danh sách; người gửi sẽ nhận thư báo lý do.",
+                     "List dismissed; the sender is told why by e-mail."),
+    "registered": Msg("Đăng ký đã được gửi. Hãy lưu lại đường dẫn của trang này để theo dõi kết quả.",
+                      "Registration sent. Keep the address of this page to follow the answer."),
+}
+
+
+def runtime_of(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def lang_of(request: Request) -> str:
+    return getattr(request.state, "lang", None) or "vi"
+
+
+def csrf_token(runtime: Runtime, principal: Principal) -> str:
+    """Bound to the session's token (its ``jti``): a form from another sign-in is refused."""
+    key = runtime.settings.secret_key.encode()
+    subject = f"csrf:{principal.account_id}:{principal.claims.get('jti', '')}".encode()
+    return hmac.new(key, subject, hashlib.sha256).hexdigest()[:32]
+
+
+def official(*roles: Role):
+    """A console page: the signed-in principal, and the CSRF token of its forms."""
+    dependency = console_user(*roles)
+
+    def wrapped(request: Request, principal: Principal = Depends(dependency)) -> Principal:
+        request.state.csrf_token = csrf_token(runtime_of(request), principal)
+        return principal
+
+    return wrapped
+
+
+def parse_id(value: str) -> UUID:
+    """A record id from a page address; anything else is a page that does not exist."""
+    try:
+        return UUID(value)
+    except ValueError:
+        raise HTTPException(404) from None
+
+
+def check_csrf(request: Request, principal: Principal, token: str) -> None:
+    """A form posted with the session cookie must carry the page's token. A request that
+    sends its token in the Authorization header cannot be forged by another site."""
+    if request.headers.get("authorization", "").lower().startswith("bearer "):
+        return
+    if not hmac.compare_digest(token or "", csrf_token(runtime_of(request), principal)):
+        raise HTTPException(400, "Biểu mẫu đã hết hạn, hãy tải lại trang và làm lại / "
+                                 "The form has expired; reload the page and try again")
+
+
+def flash(request: Request) -> list[tuple[str, str]]:
+    done = DONE.get(request.query_params.get("done", ""))
+    return [("success", done.text(lang_of(request)))] if done else []
+
+
+def with_done(url: str, key: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}{urlencode({'done': key})}"
+
+
+def labels(lang: str) -> dict:
+    """Label helpers for the templates."""
+    return {
+        "type_label": lambda code: UNIT_TYPES[code].label(lang) if code in UNIT_TYPES else code,
+        "status_label": lambda status: STATUS_LABELS[status].text(lang) if status in STATUS_LABELS else status,
+        "status_tone": lambda status: STATUS_TONES.get(status, "grey"),
+        "exemption_label": lambda code: EXEMPTIONS[code].label(lang) if code in EXEMPTIONS else (code or ""),
+        "when": local_time,
+        "msg": lambda m: m.text(lang) if isinstance(m, Msg) else (m or ""),
+    }
+
+
+def render(request: Request, template: str, context: dict, status_code: int = 200):  # noqa: ANN201
+    lang = lang_of(request)
+    runtime = runtime_of(request)
+    full = {**labels(lang), "tree": runtime.tree, "static_intake": static_intake_url, **context}
+    full.setdefault("messages", flash(request))
+    return request.app.state.templates.render(request, template, full, status_code=status_code)
+
+
+_STATIC_VERSION: dict[str, str] = {}
+
+
+def static_intake_url(name: str) -> str:
+    """``/static/intake/<name>?v=<content hash>``."""
+    from pathlib import Path
+
+    version = _STATIC_VERSION.get(name)
+    if version is None:
+        path = Path(__file__).with_name("static") / "intake" / name
+        version = hashlib.sha256(path.read_bytes()).hexdigest()[:10] if path.is_file() else ""
+        _STATIC_VERSION[name] = version
+    return f"/static/intake/{name}" + (f"?v={version}" if version else "")
