@@ -1,22 +1,54 @@
 """The notification service: e-mail, the Support Channel, inboxes and alerts."""
+import json
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from libs.common.app import ServiceDefinition, create_service_app
+from libs.common.runtime import Runtime
 
-from . import api, console
-from .handlers import HANDLERS
+from . import api, console, console_support, delivery
+from .credentials import private_key
+from .handlers import build_handlers
 from .settings import NotificationSettings
+from .web import local_time
 
 HERE = Path(__file__).parent
 
 
+def params_of(raw: str) -> dict:
+    """The parameters of a system message (JSON), or nothing if unreadable."""
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+async def on_startup(runtime: Runtime) -> None:
+    """The key that opens credentials: created in development, required in production."""
+    try:
+        private_key(runtime.settings)
+    except (OSError, ValueError) as exc:
+        # Deliveries wait (nothing is lost) until the key is installed; say so loudly.
+        import logging
+
+        logging.getLogger(__name__).error("the credentials private key cannot be loaded: %s", type(exc).__name__)
+
+
 def create_app(settings: NotificationSettings | None = None) -> FastAPI:
-    return create_service_app(ServiceDefinition(
-        settings=settings or NotificationSettings(),
+    settings = settings or NotificationSettings()
+    app = create_service_app(ServiceDefinition(
+        settings=settings,
         migrations=HERE / "migrations",
-        routers=[api.router, console.router],
-        handlers=HANDLERS,
+        routers=[api.router, console.router, console_support.router],
+        handlers=build_handlers(settings),
         template_dir=HERE / "templates",
+        on_startup=on_startup,
+        workers=[("e-mail worker", delivery.run_worker)],
     ))
+    app.mount("/static/notification", StaticFiles(directory=HERE / "static"), name="notification_static")
+    app.state.templates.env.globals["local_time"] = local_time
+    app.state.templates.env.globals["params_of"] = params_of
+    return app

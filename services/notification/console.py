@@ -1,22 +1,15 @@
-"""HTML pages of the notification console."""
-from datetime import UTC, datetime, timedelta, timezone
-
+"""HTML pages of the notification console: the inbox, and the way into the Support Channel."""
 from fastapi import APIRouter, Depends, Request
 
-from libs.common.auth import OFFICIALS, Principal
+from libs.common.auth import OFFICIALS, Principal, Role
+
 from libs.common.console import console_user
 
+from . import support
 from .service import inbox
+from .web import flash, local_time
 
 router = APIRouter(include_in_schema=False)
-VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")  # no daylight saving time
-
-
-def local_time(moment: datetime) -> str:
-    """A stored instant (UTC; naive when read back from SQLite) as officials read a clock."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(VIETNAM_TIME).strftime("%d/%m/%Y %H:%M")
 
 
 @router.get("/")
@@ -24,7 +17,13 @@ async def home(request: Request, principal: Principal = Depends(console_user(*OF
     runtime = request.app.state.runtime
     async with runtime.database.transaction(readonly=True) as session:
         notices = await inbox(session, principal)
+        unread = await support.total_unread(session, principal)
+        waiting = 0
+        if principal.role == Role.DISTRICT_FOCAL:
+            waiting = sum(1 for d in await support.credentials_of(session, principal.jurisdiction)
+                          if d.status in support.WAITING)
     return request.app.state.templates.render(request, "notification/home.html", {
         "notices": notices, "area": runtime.tree.label(principal.jurisdiction), "tree": runtime.tree,
-        "local_time": local_time,
+        "local_time": local_time, "channel": principal.role in support.CHANNEL_ROLES, "unread": unread,
+        "waiting": waiting, "messages": flash(request),
     })

@@ -1,9 +1,20 @@
-"""Event handlers of the notification service."""
+"""Event handlers of the notification service (each inside the consumer's transaction, DB only).
+
+Sending e-mail is not done here: a handler only stores the delivery; the e-mail worker
+sends it (a handler may run again on a batch retry, an e-mail could not be taken back).
+"""
+from __future__ import annotations
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from libs.common.events.intake import RegistrationSubmitted
+from libs.common.adminunits import load_tree
+from libs.common.events import Event
+from libs.common.events.intake import BatchForwarded, RegistrationSubmitted
+from libs.common.events.provisioning import IssuanceCompleted
 
+from . import batches, credentials, support
 from .models import Notice
+from .settings import NotificationSettings
 
 
 async def on_registration_submitted(session: AsyncSession, event: RegistrationSubmitted) -> None:
@@ -16,4 +27,34 @@ async def on_registration_submitted(session: AsyncSession, event: RegistrationSu
     ))
 
 
-HANDLERS = {"intake.registration.submitted": on_registration_submitted}
+def build_handlers(settings: NotificationSettings) -> dict:
+    def tree():  # noqa: ANN202 - the admin-unit tree of the settings (cached)
+        return load_tree(str(settings.admin_units_file) if settings.admin_units_file else None,
+                         settings.admin_units_root)
+
+    async def on_batch_forwarded(session: AsyncSession, event: BatchForwarded) -> None:
+        """The district's batch appears in its Support Channel thread, with its spreadsheet."""
+        await batches.record(session, event, tree())
+
+    async def on_credentials(session: AsyncSession, event: Event) -> None:
+        """An issued or reset password to deliver (e-mail, else the district's Support Channel)."""
+        await credentials.accept(session, settings, event)
+
+    async def on_issuance_completed(session: AsyncSession, event: IssuanceCompleted) -> None:
+        """The city tells the district that the accounts of its batch are issued."""
+        data = event.data
+        await support.post_system(
+            session, data.district_path, kind="issuance", side="city", author=data.requested_by_name or "Sở",
+            params={"reference": data.batch_reference or "", "issued": data.issued, "skipped": data.skipped,
+                    "failed": data.failed, "with_email": data.with_email,
+                    "batch_id": str(data.batch_id) if data.batch_id else ""},
+            source_key=f"issuance:{data.job_id}", at=event.occurred_at)
+
+    return {
+        "intake.registration.submitted": on_registration_submitted,
+        "intake.batch.forwarded": on_batch_forwarded,
+        "provisioning.account.issued": on_credentials,
+        "provisioning.account.password_reset": on_credentials,
+        "provisioning.issuance.completed": on_issuance_completed,
+    }
+

@@ -1,8 +1,36 @@
+from pathlib import Path
+
+from pydantic import Field
+
+from libs.common import sealed
 from libs.common.settings import ServiceSettings, service_config
 
 
 class NotificationSettings(ServiceSettings):
     model_config = service_config("notification")
     service_name: str = "notification"
+    # The SMTP relay (KHAIBAO_NOTIFICATION_SMTP_* or the shared KHAIBAO_SMTP_*).
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_use_tls: bool = False
+    smtp_timeout: float = Field(default=20.0, gt=0)
+    mail_from: str = "Sở Thông tin và Truyền thông TP.HCM <khaibao@tphcm.gov.vn>"
+    # Credentials e-mails are retried with exponential backoff (initial, doubling, capped)
+    # for this long; after it they go to the district's Support Channel.
+    email_retry_period_seconds: float = Field(default=6 * 3600, ge=0)
+    email_retry_initial_seconds: float = Field(default=30.0, gt=0)
+    email_retry_max_seconds: float = Field(default=900.0, gt=0)
+    delivery_poll_interval: float = Field(default=1.0, gt=0)
+    delivery_batch_size: int = Field(default=20, ge=1, le=500)
+    delivery_lease_seconds: float = Field(default=120.0, gt=0)
+    # The X25519 private key that opens the credentials provisioning seals for us.
+    credentials_private_key_file: Path | None = None
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    help_line: str = "1022"
+
+    def credentials_key_paths(self) -> tuple[Path, Path]:
+        private, public = sealed.default_paths(self.data_dir)
+        return self.credentials_private_key_file or private, public

@@ -47,7 +47,10 @@ def pages(total: int, size: int) -> int:
 def back(url: str, **params: str) -> RedirectResponse:
     """Post/redirect/get, with a message code (``done=...`` or ``error=...``) to show."""
     query = urlencode({k: v for k, v in params.items() if v})
-    return RedirectResponse(f"{url}{'&' if '?' in url else '?'}{query}" if query else url, status_code=303)
+    url, _, fragment = url.partition("#")
+    if query:
+        url = f"{url}{'&' if '?' in url else '?'}{query}"
+    return RedirectResponse(f"{url}#{fragment}" if fragment else url, status_code=303)
 
 
 def district_of(tree: AdminTree, path: str) -> str:

@@ -68,3 +68,55 @@ class BatchSender:
     async def stop(self) -> None:
         await self.bus.stop()
         await self.database.dispose()
+
+
+# --- a real SMTP server (aiosmtpd) ------------------------------------------------------
+
+class Inbox:
+    """The messages a real aiosmtpd server accepted, parsed back with the standard library."""
+
+    def __init__(self) -> None:
+        self.envelopes: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, N802, ANN201 - aiosmtpd's hook
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+    def messages(self) -> list:
+        from email import message_from_bytes
+        from email.policy import default
+
+        return [message_from_bytes(e.original_content or e.content, policy=default) for e in self.envelopes]
+
+    def to(self, address: str) -> list:
+        return [m for m in self.messages() if address in str(m["To"])]
+
+
+class MailServer:
+    """aiosmtpd on a free port of the loopback interface, in its own thread."""
+
+    def __init__(self, port: int | None = None) -> None:
+        from aiosmtpd.controller import Controller
+
+        from tests.services.conftest import free_port_block
+
+        self.inbox = Inbox()
+        self.port = port or free_port_block(1)
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> "MailServer":
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def credentials_in(message) -> tuple[str, str]:  # noqa: ANN001 - email.message.EmailMessage
+    """(username, password) from the plain-text part of a credentials e-mail."""
+    import re
+
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    username = re.search(r"Tên đăng nhập: (\S+)", text).group(1)
+    password = re.search(r"Mật khẩu:\s+(\S+)", text).group(1)
+    return username, password

@@ -1,0 +1,136 @@
+"""The e-mail worker: sends queued credentials, retries with backoff, falls back to the Support Channel.
+
+State lives in ``deliveries`` (attempts, next attempt, deadline, a lease), so the retries
+survive restarts and several processes share the work. A batch of due deliveries is
+claimed with a lease, sent over one SMTP connection, and each outcome is stored with its
+own events in one transaction: sent (the sealed password is erased), or failed (next
+attempt after ``initial * 2^(attempts-1)`` seconds, capped), or, past the deadline,
+handed to the district's Support Channel. The password is decrypted only in memory, for
+the time of composing the message, and never logged: failures log the delivery id and
+the error class only.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import aiosmtplib
+from sqlalchemy import select, update
+
+from libs.common.events.notification import CredentialsEmailed
+from libs.common.outbox import publish
+from libs.common.runtime import Runtime
+
+from .credentials import CredentialsRefused, land_in_channel, open_password, status_data
+from .mailer import Mailer, compose
+from .models import Delivery
+from .settings import NotificationSettings
+
+log = logging.getLogger(__name__)
+SEND_ERRORS = (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError)
+WAKEUP = "delivery_wakeup"
+
+
+def backoff(settings: NotificationSettings, attempts: int) -> float:
+    return min(settings.email_retry_initial_seconds * 2 ** max(attempts - 1, 0), settings.email_retry_max_seconds)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+async def claim(runtime: Runtime, owner: str) -> list[Delivery]:
+    settings: NotificationSettings = runtime.settings
+    now = time.time()
+    due = (select(Delivery.id).where(Delivery.status == "queued", Delivery.next_attempt_at <= datetime.now(UTC),
+                                     (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now))
+           .order_by(Delivery.next_attempt_at).limit(settings.delivery_batch_size))
+    if not runtime.database.sqlite:
+        due = due.with_for_update(skip_locked=True)
+    async with runtime.database.transaction() as session:
+        ids = list((await session.execute(
+            update(Delivery).where(Delivery.id.in_(due.scalar_subquery()))
+            .values(lease_owner=owner, lease_until=now + settings.delivery_lease_seconds)
+            .returning(Delivery.id))).scalars())
+        if not ids:
+            return []
+        rows = await session.execute(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.next_attempt_at))
+        return list(rows.scalars())
+
+
+async def _record(runtime: Runtime, delivery_id, owner: str, error: Exception | None) -> None:  # noqa: ANN001
+    settings: NotificationSettings = runtime.settings
+    now = datetime.now(UTC)
+    async with runtime.database.transaction() as session:
+        delivery = await session.get(Delivery, delivery_id)
+        if delivery is None or delivery.status != "queued" or delivery.lease_owner != owner:
+            return  # superseded by a reset meanwhile, or another worker took over
+        delivery.lease_owner, delivery.lease_until = None, None
+        if error is None:
+            delivery.status, delivery.sealed, delivery.sent_at = "sent", None, now
+            delivery.attempts += 1
+            delivery.last_error = None
+            await publish(session, CredentialsEmailed(producer="notification", jurisdiction=delivery.commune_path,
+                                                      data=status_data(delivery)))
+            return
+        delivery.attempts += 1
+        delivery.last_error = f"{type(error).__name__}"[:200]
+        deadline = _aware(delivery.deadline_at) or now
+        unreadable = isinstance(error, CredentialsRefused) and error.code != "no_key"
+        if unreadable or now >= deadline:
+            await land_in_channel(session, delivery, "send_failed", now)
+        else:  # the last attempt is made at the deadline itself
+            delivery.next_attempt_at = min(now + timedelta(seconds=backoff(settings, delivery.attempts)), deadline)
+
+
+async def send_batch(runtime: Runtime, deliveries: list[Delivery], owner: str) -> None:
+    settings: NotificationSettings = runtime.settings
+    outcomes: dict = {}
+    try:
+        async with Mailer(settings) as mailer:
+            for delivery in deliveries:
+                try:
+                    password = open_password(settings, delivery)
+                except CredentialsRefused as exc:
+                    outcomes[delivery.id] = exc
+                    continue
+                try:
+                    await mailer.send(compose(settings, delivery, password))
+                    outcomes[delivery.id] = None
+                except SEND_ERRORS as exc:
+                    outcomes[delivery.id] = exc
+                    if not mailer.client.is_connected:
+                        break
+                finally:
+                    del password
+    except SEND_ERRORS as exc:  # no connection at all: every delivery of the batch failed this time
+        log.warning("SMTP server %s:%s unavailable: %s", settings.smtp_host, settings.smtp_port, type(exc).__name__)
+        for delivery in deliveries:
+            outcomes.setdefault(delivery.id, exc)
+    for delivery in deliveries:
+        error = outcomes.get(delivery.id, ConnectionError("not attempted"))
+        if error is not None:
+            log.warning("credentials e-mail of delivery %s failed (attempt %d): %s", delivery.id,
+                        delivery.attempts + 1, type(error).__name__)
+        await _record(runtime, delivery.id, owner, error)
+
+
+async def run_worker(runtime: Runtime) -> None:
+    """The loop every notification process runs (supervised by the composition root)."""
+    settings: NotificationSettings = runtime.settings
+    wakeup = runtime.extras.setdefault(WAKEUP, asyncio.Event())
+    owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    while True:
+        batch = await claim(runtime, owner)
+        if batch:
+            await send_batch(runtime, batch, owner)
+            continue
+        try:
+            await asyncio.wait_for(wakeup.wait(), timeout=settings.delivery_poll_interval)
+        except asyncio.TimeoutError:
+            pass
+        wakeup.clear()
