@@ -1,10 +1,92 @@
-"""JSON endpoints of the declaration service."""
-from fastapi import APIRouter, HTTPException, Path, Request
-from pydantic import BaseModel
+"""JSON endpoints of the declaration service.
 
-from .service import venue_by_code
+``POST /api/declarations`` is the hot path: it reads and bounds its own body, validates
+it with the same model as the HTML form, and waits for the group commit. The others
+serve the pickers' data, the pass keys, the gates' verification fallback and entry
+uploads, and the rule sets.
+"""
+from __future__ import annotations
 
-router = APIRouter(prefix="/api", tags=["venues"])
+import json
+from functools import partial
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, ValidationError
+
+from libs.common.auth import OFFICIALS, Principal, Role, require
+
+from .batcher import Overloaded, StoreUnavailable
+from .declare import DeclarationRefused, Ports, accept
+from .messages import api_errors, translate
+from .places import load_places
+from .schemas import DeclarationIn, DeclarationOut
+from .screening import InvalidRuleSet, list_rule_sets, publish_rule_set
+from .service import GATE_ROLES, count_today, record_entries, venue_for_gate, venue_by_code
+from .web import BadBody, read_body
+
+router = APIRouter(prefix="/api")
+
+BUSY = "Hệ thống đang bận, vui lòng gửi lại sau ít giây / The system is busy, please send again in a few seconds"
+
+
+def ports_of(request: Request) -> Ports:
+    return request.app.state.runtime.extras["declaration"]
+
+
+def problem(status: int, loc: list, kind: str, message: str, **params: object) -> JSONResponse:
+    return JSONResponse({"detail": [{"loc": loc, "type": kind, "msg": translate(message, "vi", **params),
+                                     "msg_en": translate(message, "en", **params)}]}, status_code=status)
+
+
+@router.post(
+    "/declarations", tags=["declarations"], status_code=201, response_model=DeclarationOut,
+    responses={200: {"description": "the same idempotency key was sent before: the first answer"},
+               404: {"description": "unknown venue code"}, 410: {"description": "venue disabled or code replaced"},
+               413: {"description": "body too large"}, 422: {"description": "invalid fields, each with a message"},
+               503: {"description": "busy or the database is unavailable: nothing stored, send again"}},
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/DeclarationIn"}}}}},
+)
+async def create_declaration(request: Request) -> Response:
+    """Declare at a venue: one person or a group. The answer comes after the data is stored,
+    with a signed personal QR code (pass) per person."""
+    runtime = request.app.state.runtime
+    try:
+        body = await read_body(request, runtime.settings.max_body_bytes)
+    except BadBody as exc:
+        status, payload, headers = problem_bytes(exc.status, [], "body", exc.message)
+    else:
+        status, payload, headers = await declare_json(runtime, body)
+    return Response(payload, status_code=status, headers=dict(headers), media_type="application/json")
+
+
+async def declare_json(runtime, body: bytes) -> tuple[int, bytes, list[tuple[str, str]]]:  # noqa: ANN001
+    """The whole of POST /api/declarations after the body was read (also called by fastpath.py)."""
+    try:
+        data = DeclarationIn.model_validate_json(body)
+    except ValidationError as exc:
+        return 422, _dumps({"detail": api_errors(exc)}), []
+    try:
+        answer = await accept(runtime.extras["declaration"], data,
+                              session_factory=partial(runtime.database.transaction, readonly=True))
+    except DeclarationRefused as exc:
+        return problem_bytes(exc.status, ["venue_code"] if exc.code != "too_many" else ["people"], exc.code,
+                             exc.message, **exc.params)
+    except (Overloaded, StoreUnavailable):
+        return 503, _dumps({"detail": BUSY}), [("retry-after", "2")]
+    return (200 if answer["duplicate"] else 201), _dumps(answer), []
+
+
+def _dumps(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+def problem_bytes(status: int, loc: list, kind: str, message: str,
+                  **params: object) -> tuple[int, bytes, list[tuple[str, str]]]:
+    return status, _dumps({"detail": [{"loc": loc, "type": kind, "msg": translate(message, "vi", **params),
+                                       "msg_en": translate(message, "en", **params)}]}), []
 
 
 class PublicVenueOut(BaseModel):
@@ -15,7 +97,7 @@ class PublicVenueOut(BaseModel):
     active: bool
 
 
-@router.get("/venues/{code}", response_model=PublicVenueOut)
+@router.get("/venues/{code}", response_model=PublicVenueOut, tags=["venues"])
 async def public_venue(request: Request, code: str = Path(pattern=r"^[A-Za-z0-9]{4,20}$")) -> PublicVenueOut:
     """What a visitor sees of a venue before declaring (no personal data)."""
     async with request.app.state.runtime.database.transaction(readonly=True) as session:
@@ -24,3 +106,119 @@ async def public_venue(request: Request, code: str = Path(pattern=r"^[A-Za-z0-9]
         raise HTTPException(404, "Không tìm thấy địa điểm / Unknown venue code")
     return PublicVenueOut(code=venue.code, name=venue.name, unit_name=venue.unit_name, address=venue.address,
                           active=venue.active)
+
+
+@router.get("/places/{code}.json", tags=["places"])
+async def places(request: Request, code: str = Path(pattern=r"^\d{1,3}$")) -> Response:
+    """The districts and communes of a province (for the address pickers); cached by browsers."""
+    found = load_places().province_json(code)
+    if found is None:
+        raise HTTPException(404, "Không có tỉnh/thành này / Unknown province")
+    body, etag = found
+    headers = {"etag": etag, "cache-control": "public, max-age=86400"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.get("/pass-keys", tags=["passes"])
+async def pass_keys(request: Request) -> Response:
+    """The public keys of personal QR codes (JWK set, Ed25519): gates verify offline with them."""
+    body = json.dumps(ports_of(request).keys.jwks()).encode()
+    return Response(body, media_type="application/json", headers={"cache-control": "public, max-age=3600"})
+
+
+class VerifyIn(BaseModel):
+    code: str = Field(min_length=1, max_length=1000, description="the text of the scanned personal QR code")
+
+
+class VerifyOut(BaseModel):
+    outcome: str = Field(description="valid, expired, red or forged")
+    result: str | None
+    declaration_id: str | None
+    expires_at: int | None
+
+
+@router.post("/passes/verify", response_model=VerifyOut, tags=["passes"])
+async def verify_pass(payload: VerifyIn, request: Request, _: Principal = Depends(require(*GATE_ROLES))) -> VerifyOut:
+    """Server-side check of a personal QR code, for gate browsers without WebCrypto Ed25519."""
+    found = ports_of(request).keys.verify(payload.code)
+    return VerifyOut(outcome=found.outcome, result=found.result, expires_at=found.expires_at,
+                     declaration_id=str(found.declaration_id) if found.declaration_id else None)
+
+
+class EntryIn(BaseModel):
+    nonce: UUID = Field(description="made by the scanner: the same entry sent twice counts once")
+    declaration_id: UUID | None = None
+    result: str = Field(pattern=r"^(green|yellow|manual)$")
+    at: float | None = Field(default=None, description="unix time of the scan (offline scans uploaded later)")
+
+
+class EntriesIn(BaseModel):
+    venue_id: UUID
+    entries: list[EntryIn] = Field(min_length=1, max_length=500)
+
+
+class CountsOut(BaseModel):
+    entries: int
+    green: int
+    yellow: int
+    red: int
+
+
+@router.post("/gate/entries", response_model=CountsOut, tags=["gate"])
+async def upload_entries(payload: EntriesIn, request: Request,
+                         principal: Principal = Depends(require(*GATE_ROLES))) -> CountsOut:
+    """Entries counted at a gate (also scans made offline, uploaded later); idempotent per nonce."""
+    async with request.app.state.runtime.database.transaction() as session:
+        venue = await venue_for_gate(session, principal, payload.venue_id)
+        await record_entries(session, venue, principal, [e.model_dump() for e in payload.entries])
+    async with request.app.state.runtime.database.transaction(readonly=True) as session:
+        return CountsOut(**await count_today(session, venue.venue_id))
+
+
+@router.get("/gate/{venue_id}/counts", response_model=CountsOut, tags=["gate"])
+async def gate_counts(venue_id: UUID, request: Request,
+                      principal: Principal = Depends(require(*GATE_ROLES))) -> CountsOut:
+    """Today's entries and declarations by colour at a venue of the caller's unit."""
+    async with request.app.state.runtime.database.transaction(readonly=True) as session:
+        venue = await venue_for_gate(session, principal, venue_id)
+        return CountsOut(**await count_today(session, venue.venue_id))
+
+
+class RuleSetOut(BaseModel):
+    version: str
+    active: bool
+    created_at: str
+    created_by: str | None
+    rules: dict
+
+
+@router.get("/rule-sets", response_model=list[RuleSetOut], tags=["screening"])
+async def rule_sets(request: Request, _: Principal = Depends(require(*OFFICIALS))) -> list[RuleSetOut]:
+    """Every version of the screening rules, newest first."""
+    async with request.app.state.runtime.database.transaction(readonly=True) as session:
+        rows = await list_rule_sets(session)
+    return [RuleSetOut(version=r.version, active=r.active, created_at=r.created_at.isoformat(),
+                       created_by=r.created_by, rules=json.loads(r.rules)) for r in rows]
+
+
+@router.post("/rule-sets", status_code=201, response_model=RuleSetOut, tags=["screening"])
+async def new_rule_set(request: Request, principal: Principal = Depends(require(Role.CITY_DIC))) -> Response:
+    """Publish a new version of the screening rules (the city only); it becomes active at once."""
+    runtime = request.app.state.runtime
+    try:
+        body = await read_body(request, 256 * 1024)
+        async with runtime.database.transaction() as session:
+            book = await publish_rule_set(session, body.decode("utf-8"), by=principal.name or principal.username)
+    except BadBody as exc:
+        return problem(exc.status, [], "body", exc.message)
+    except (InvalidRuleSet, UnicodeDecodeError) as exc:
+        return JSONResponse({"detail": [{"loc": [], "type": "rule_set", "msg": f"Bộ tiêu chí không hợp lệ: {exc}",
+                                         "msg_en": f"Invalid rule set: {exc}"}]}, status_code=422)
+    async with runtime.database.transaction(readonly=True) as session:
+        rows = await list_rule_sets(session)
+    row = next(r for r in rows if r.version == book.version)
+    return JSONResponse(RuleSetOut(version=row.version, active=row.active, created_at=row.created_at.isoformat(),
+                                   created_by=row.created_by, rules=json.loads(row.rules)).model_dump(),
+                        status_code=201)

@@ -1,22 +1,109 @@
 """The declaration service: the public QR endpoint, screening, gate consoles."""
+from __future__ import annotations
+
+import contextlib
+import gc
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware import Middleware
 
 from libs.common.app import ServiceDefinition, create_service_app
+from libs.common.runtime import Runtime
 
-from . import api, console
+from . import api, bench_routes, console, gatepages, public
+from .batcher import GroupCommitter, PostgresWriter, RelayNudge, SqliteWriter
+from .declare import Ports
+from .directory import Directory
+from .fastpath import FastPath
 from .handlers import HANDLERS
+from .passes import load_pass_keys
+from .places import load_places
+from .schemas import DeclarationIn
+from .screening import ensure_rule_set
 from .settings import DeclarationSettings
 
 HERE = Path(__file__).parent
+STATIC_PREFIX = "/static/declaration"
+
+
+async def start_ports(runtime: Runtime) -> Ports:
+    settings: DeclarationSettings = runtime.settings  # type: ignore[assignment]
+    database = runtime.database
+    async with database.transaction() as session:
+        await ensure_rule_set(session, settings.rules_file)
+    directory = Directory(database, cache_seconds=settings.cache_seconds, default_rules=settings.rules_file)
+    await directory.load()
+    keys = load_pass_keys(settings.pass_private_key_file, settings.pass_previous_public_key_files,
+                          data_dir=settings.data_dir, create=settings.environment != "production")
+    url = settings.resolved_database_url()
+    if database.sqlite:
+        writers = [SqliteWriter(url, settings.sqlite_synchronous)]
+    else:
+        writers = [PostgresWriter(url) for _ in range(settings.batch_writers)]
+    committer = GroupCommitter(writers, max_rows=settings.batch_max_rows, max_pending=settings.batch_max_pending,
+                               timeout=settings.batch_timeout_seconds,
+                               on_commit=RelayNudge(database.outbox_written, max(1, settings.relay_batch_size // 2)))
+    committer.start()
+    load_places()  # parse the country's divisions now rather than on the first request
+    if settings.environment != "test":
+        # Everything built so far lives as long as the process: keep it out of the garbage
+        # collector's full passes, which otherwise take ~150 ms each on this machine
+        # (a latency spike every few thousand requests).
+        gc.freeze()
+    return Ports(directory=directory, committer=committer, keys=keys,
+                 valid_for=timedelta(hours=settings.pass_valid_hours), max_group=settings.max_group_size)
 
 
 def create_app(settings: DeclarationSettings | None = None) -> FastAPI:
-    return create_service_app(ServiceDefinition(
-        settings=settings or DeclarationSettings(),
+    settings = settings or DeclarationSettings()
+    routers = [api.router, public.router, gatepages.router, console.router]
+    if settings.bench_routes:
+        routers.insert(0, bench_routes.router)
+    app = create_service_app(ServiceDefinition(
+        settings=settings,
         migrations=HERE / "migrations",
-        routers=[api.router, console.router],
+        routers=routers,
         handlers=HANDLERS,
         template_dir=HERE / "templates",
     ))
+    app.mount(STATIC_PREFIX, StaticFiles(directory=HERE / "static"), name="declaration_static")
+    hot = {"/api/declarations": api.declare_json, **(bench_routes.HANDLERS if settings.bench_routes else {})}
+    # Innermost of the common middleware: metrics, trace ids and headers still apply.
+    app.user_middleware.append(Middleware(FastPath, handlers=hot, limit=settings.max_body_bytes))
+    common_lifespan = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        async with common_lifespan(app) as state:
+            runtime: Runtime = app.state.runtime
+            ports = await start_ports(runtime)
+            runtime.extras["declaration"] = ports
+            try:
+                yield state
+            finally:
+                await ports.committer.stop()
+                await ports.directory.close()
+
+    app.router.lifespan_context = lifespan
+    _document_request_bodies(app)
+    return app
+
+
+def _document_request_bodies(app: FastAPI) -> None:
+    """The hot path reads its body itself (for speed and the size limit): describe it in OpenAPI."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        body = DeclarationIn.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(body.pop("$defs", {}))
+        components["DeclarationIn"] = body
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

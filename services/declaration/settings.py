@@ -1,6 +1,46 @@
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
 from libs.common.settings import ServiceSettings, service_config
 
 
 class DeclarationSettings(ServiceSettings):
+    """``KHAIBAO_DECLARATION_*``: the public declaration endpoint and the gate consoles."""
+
     model_config = service_config("declaration")
     service_name: str = "declaration"
+
+    # The personal QR code: Ed25519 key (generated under data_dir/keys in development),
+    # older public keys still accepted by the gates after a rotation, and how long a pass lasts.
+    pass_private_key_file: Path | None = None
+    pass_previous_public_key_files: list[Path] = Field(default_factory=list)
+    pass_valid_hours: float = Field(default=24.0, gt=0, le=24 * 14)
+    # The screening rule set loaded into an empty database (later versions live in the table).
+    rules_file: Path | None = None
+    # Bad input: the largest request body, and the largest family or group in one form.
+    max_body_bytes: int = Field(default=32 * 1024, ge=1024)
+    max_group_size: int = Field(default=10, ge=1, le=50)
+    # Group commit: requests wait for a shared transaction of at most batch_max_rows
+    # declarations; beyond max_pending waiting requests the service answers 503.
+    batch_max_rows: int = Field(default=1000, ge=1)
+    batch_max_pending: int = Field(default=20000, ge=1)
+    batch_writers: int = Field(default=1, ge=1, le=8)
+    batch_timeout_seconds: float = Field(default=15.0, gt=0)
+    # How long a web worker trusts its in-memory venue list and active rule set.
+    cache_seconds: float = Field(default=2.0, ge=0)
+    # The outbox relay moves declaration events in batches (woken at once for a red one).
+    relay_batch_size: int = 1000
+    relay_poll_interval: float = 0.5
+    # bench/declare.py only: /api/bench/validate (the validation ceiling) and
+    # /api/bench/naive (an ORM session per request).
+    bench_routes: bool = False
+
+    @model_validator(mode="after")
+    def _pass_key_in_production(self) -> "DeclarationSettings":
+        if self.environment == "production":
+            if self.pass_private_key_file is None:
+                raise ValueError("KHAIBAO_DECLARATION_PASS_PRIVATE_KEY_FILE is required in production")
+            if self.bench_routes:
+                raise ValueError("KHAIBAO_DECLARATION_BENCH_ROUTES must be off in production")
+        return self

@@ -1,0 +1,386 @@
+"""Declarations per second through POST /api/declarations, with latency and the count lost.
+
+    python -m bench.declare                          # embedded mode (SQLite + embedded bus)
+    KHAIBAO_TEST_POSTGRES_URL=postgresql://u:p@127.0.0.1:5432/postgres \\
+    KHAIBAO_TEST_KAFKA_BOOTSTRAP=127.0.0.1:9092 python -m bench.declare --only kafka
+    python -m bench.declare --workers 2 4 --duration 15 --connections 64
+
+For each backend and each number of web workers, the real declaration service runs under
+uvicorn (``khaibao serve declaration --workers N``) with its bench routes on, and a load
+generator in its own process (bench/declare_load.py, closed loop on loopback, bounded by
+--duration and --count) sends one-person declarations to three routes of the same stack:
+
+- ``/api/bench/validate``: the validation ceiling (parsed, validated, screened; nothing stored);
+- ``/api/declarations``: the real hot path (group commit: many requests, one transaction);
+- ``/api/bench/naive``: an ORM session and a transaction per request.
+
+Rates count 2xx answers per second after the warm-up; latency runs from the first byte
+sent to the last byte received. Afterwards every declaration answered 2xx is looked up in
+the database and its ``declaration.submitted`` event on the bus (read back by a fresh
+consumer group from the start of the topic): ``lost`` counts those missing from either.
+CPU seconds per second of each part are printed too, since everything shares 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from libs.common import migrate
+from libs.common.bus import create_bus
+from libs.common.db import Database
+
+REPO = Path(__file__).resolve().parents[1]
+MIGRATIONS = REPO / "services" / "declaration" / "migrations"
+ROUTES = {"ceiling": "/api/bench/validate", "group commit": "/api/declarations", "naive": "/api/bench/naive"}
+COMMUNES = [("760", "26734"), ("760", "26740"), ("769", "26824"), ("787", "27664"), ("787", "27667"),
+            ("770", "27127"), ("775", "27358"), ("783", "27550")]
+FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Võ", "Đặng", "Bùi"]
+MIDDLE = ["Văn", "Thị", "Minh", "Ngọc", "Thanh", "Hữu", "Thu", "Quốc"]
+GIVEN = ["An", "Bình", "Châu", "Dũng", "Giang", "Hà", "Khánh", "Linh", "Nam", "Phúc", "Quân", "Tâm", "Uyên"]
+
+
+@dataclass
+class Target:
+    name: str
+    database_url: str
+    bus_url: str
+    namespace: str
+    data_dir: Path
+    venue_codes: list[str] = field(default_factory=list)
+
+
+def person(rng: random.Random) -> dict:
+    district, commune = rng.choice(COMMUNES)
+    sick = rng.random() < 0.05
+    return {
+        "full_name": f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}",
+        "id_number": f"079{rng.randrange(10**9):09d}", "birth": f"{rng.randint(1,28):02d}/{rng.randint(1,12):02d}/"
+                                                              f"{rng.randint(1950, 2004)}",
+        "gender": rng.choice(["male", "female"]), "phone": f"09{rng.randrange(10**8):08d}",
+        "province_code": "79", "district_code": district, "commune_code": commune,
+        "street": f"{rng.randint(1, 300)} Đường số {rng.randint(1, 40)}",
+        "symptoms": ["fever", "cough"] if sick else [], "exposures": [],
+    }
+
+
+def write_bodies(path: Path, venue_codes: list[str], count: int = 4000) -> None:
+    rng = random.Random(2021)
+    lines = []
+    for i in range(count):
+        body = {"venue_code": venue_codes[i % len(venue_codes)], "people": [person(rng)], "consent": True,
+                "idempotency_key": "@@KEY@@"}
+        lines.append(json.dumps(body, ensure_ascii=False))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+async def seed(target: Target, venues: int = 50) -> None:
+    from services.declaration.models import Venue
+
+    database = Database(target.database_url)
+    await migrate.upgrade(database, MIGRATIONS, "declaration")
+    codes = [f"BENCH{i:05d}" for i in range(venues)]
+    async with database.transaction() as session:
+        for code in codes:
+            session.add(Venue(venue_id=uuid.uuid4(), code=code, unit_id=uuid.uuid4(), unit_name="Chợ thử tải",
+                              name=f"Cổng {code}", address="1 Lương Văn Nho", commune_path="79/787/27664",
+                              active=True, updated_at=time.time()))
+    await database.dispose()
+    target.venue_codes = codes
+
+
+async def pg_database(admin_url: str) -> str:
+    url = make_url(admin_url)
+    name = f"bench_decl_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(user=url.username, password=url.password, host=url.host, port=url.port or 5432,
+                                 database=url.database or "postgres")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return url.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
+
+
+# --- the server ------------------------------------------------------------------------
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(target: Target, workers: int, port: int, log: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
+    env.update({
+        "KHAIBAO_ENVIRONMENT": "development", "KHAIBAO_DATA_DIR": str(target.data_dir),
+        "KHAIBAO_BUS_URL": target.bus_url, "KHAIBAO_BUS_NAMESPACE": target.namespace,
+        "KHAIBAO_DECLARATION_DATABASE_URL": target.database_url, "KHAIBAO_DECLARATION_BENCH_ROUTES": "true",
+        "KHAIBAO_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
+    })
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "libs.common.cli", "serve", "declaration", "--port", str(port),
+             "--workers", str(workers)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    deadline = time.monotonic() + 90
+    ready = 0
+    while ready < workers * 3 and time.monotonic() < deadline:  # several answers: every worker is up
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                ready += 1
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    if ready < workers * 3:
+        raise RuntimeError(f"the server did not become ready: {log.read_text()[-3000:]}")
+    time.sleep(1.0)
+    return process
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    import signal
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+# --- CPU accounting --------------------------------------------------------------------
+
+def tree(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        stack.extend(children.get(current, ()))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def machine_busy_seconds() -> float:
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+# --- one run -----------------------------------------------------------------------------
+
+def run_load(port: int, path: str, bodies: Path, args: argparse.Namespace, ids_out: Path | None,
+             server_pids: list[int]) -> dict:
+    command = [sys.executable, "-m", "bench.declare_load", "--port", str(port), "--path", path,
+               "--bodies", str(bodies), "--connections", str(args.connections), "--duration", str(args.duration),
+               "--warmup", str(args.warmup), "--count", str(args.count)]
+    if ids_out is not None:
+        command += ["--ids-out", str(ids_out)]
+    server_before, busy_before, started = cpu_seconds(server_pids), machine_busy_seconds(), time.monotonic()
+    load = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    load_pids = [load.pid]
+    load_cpu = 0.0
+    while load.poll() is None:
+        load_cpu = max(load_cpu, cpu_seconds(load_pids))
+        time.sleep(0.2)
+    out, err = load.communicate()
+    elapsed = time.monotonic() - started
+    if load.returncode != 0:
+        raise RuntimeError(f"load generator failed: {err.decode()[-2000:]}")
+    result = json.loads(out)
+    server_cpu = cpu_seconds(server_pids) - server_before
+    busy = machine_busy_seconds() - busy_before
+    result["cpu"] = {"server": server_cpu / elapsed, "load": load_cpu / elapsed,
+                     "rest": max(0.0, busy - server_cpu - load_cpu) / elapsed}
+    return result
+
+
+async def drained(target: Target, timeout: float = 300) -> float:
+    """Wait until the outbox is empty (every event handed to the bus); the seconds it took."""
+    database = Database(target.database_url)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < timeout:
+            async with database.transaction(readonly=True) as session:
+                if not (await session.execute(text("SELECT count(*) FROM outbox"))).scalar_one():
+                    return time.monotonic() - started
+            await asyncio.sleep(0.25)
+        return float("nan")
+    finally:
+        await database.dispose()
+
+
+async def stored_ids(target: Target, ids: list[str]) -> set[str]:
+    database = Database(target.database_url)
+    found: set[str] = set()
+    try:
+        async with database.transaction(readonly=True) as session:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                if database.sqlite:
+                    values = [uuid.UUID(i).hex for i in chunk]
+                    rows = await session.execute(text(
+                        f"SELECT id FROM declarations WHERE id IN ({','.join(f':p{n}' for n in range(len(values)))})"),
+                        {f"p{n}": v for n, v in enumerate(values)})
+                    found.update(str(uuid.UUID(r[0])) for r in rows)
+                else:
+                    rows = await session.execute(text("SELECT id FROM declarations WHERE id = ANY(:ids)"),
+                                                 {"ids": [uuid.UUID(i) for i in chunk]})
+                    found.update(str(r[0]) for r in rows)
+    finally:
+        await database.dispose()
+    return found
+
+
+async def ids_on_bus(target: Target, wanted: set[str], timeout: float = 120) -> set[str]:
+    bus = create_bus(target.bus_url, namespace=target.namespace)
+    await bus.start()
+    consumer = bus.consumer(f"bench-check-{uuid.uuid4().hex[:8]}", ["khaibao.declaration"])
+    await consumer.start()
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    idle = 0
+    try:
+        while time.monotonic() < deadline and not wanted <= seen:
+            messages = await consumer.poll(max_records=5000, timeout=1.0)
+            idle = idle + 1 if not messages else 0
+            if idle > 10:
+                break
+            for message in messages:
+                event = json.loads(message.value)
+                if event.get("type") == "declaration.submitted":
+                    seen.add(event["data"]["declaration_id"])
+    finally:
+        await consumer.stop()
+        await bus.stop()
+    return seen
+
+
+# --- the whole benchmark ------------------------------------------------------------------
+
+async def bench_target(target: Target, args: argparse.Namespace, work: Path) -> list[dict]:
+    await seed(target)
+    bodies = work / "bodies.jsonl"
+    write_bodies(bodies, target.venue_codes)
+    results: list[dict] = []
+    checks: list[tuple[dict, set[str]]] = []
+    for workers in args.workers:
+        port = free_port()
+        server = start_server(target, workers, port, work / "server.log")
+        try:
+            pids = tree(server.pid)
+            for mode in args.modes:
+                ids_file = work / f"ids-{workers}-{mode.replace(' ', '_')}.txt" if mode != "ceiling" else None
+                print(f"  {target.name}, {workers} workers: {mode} ...", flush=True)
+                result = run_load(port, ROUTES[mode], bodies, args, ids_file, pids)
+                result.update(backend=target.name, workers=workers, mode=mode)
+                if ids_file is not None:
+                    result["drain_seconds"] = await drained(target)
+                    ids = [i for i in ids_file.read_text().splitlines() if i]
+                    result["stored"] = len(await stored_ids(target, ids))
+                    result["answered"] = len(ids)
+                    checks.append((result, set(ids)))
+                results.append(result)
+        finally:
+            stop_server(server)
+    if checks:
+        wanted = set().union(*(ids for _, ids in checks))
+        seen = await ids_on_bus(target, wanted)
+        for result, ids in checks:
+            result["on_bus"] = len(ids & seen)
+            result["lost"] = len(ids) - min(result["stored"], result["on_bus"])
+    return results
+
+
+def print_table(results: list[dict]) -> None:
+    ceilings = {(r["backend"], r["workers"]): r["rate"] for r in results if r["mode"] == "ceiling"}
+    print("\n| backend | web workers | route | declarations/s | % of ceiling | p50 ms | p99 ms | non-2xx | "
+          "lost | CPU server / load / rest |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        ceiling = ceilings.get((r["backend"], r["workers"]))
+        share = f"{100 * r['rate'] / ceiling:.0f}%" if ceiling and r["mode"] != "ceiling" else "—"
+        lost = str(r["lost"]) if "lost" in r else "—"
+        cpu = r["cpu"]
+        print(f"| {r['backend']} | {r['workers']} | {r['mode']} | {r['rate']:.0f} | {share} | {r['p50']:.1f} | "
+              f"{r['p99']:.1f} | {r['errors']} | {lost} | {cpu['server']:.2f} / {cpu['load']:.2f} / "
+              f"{cpu['rest']:.2f} |")
+    print("\nCPU: cores busy on average during the run (server = the uvicorn workers with their relays; "
+          "rest = everything else on the machine: database, broker, other users).")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=["embedded", "kafka"])
+    parser.add_argument("--workers", type=int, nargs="+", default=[2, 4])
+    parser.add_argument("--modes", nargs="+", default=["ceiling", "group commit", "naive"],
+                        choices=list(ROUTES))
+    parser.add_argument("--duration", type=float, default=15)
+    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--count", type=int, default=400_000, help="at most this many requests per run")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    results: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="khaibao-bench-declare-") as tmp:
+        work = Path(tmp)
+        if args.only in (None, "embedded"):
+            data = work / "embedded"
+            data.mkdir()
+            target = Target("SQLite + embedded bus", f"sqlite+aiosqlite:///{data / 'declaration.db'}",
+                            f"embedded://{data / 'bus.db'}", "", data)
+            results += await bench_target(target, args, data)
+        pg, kafka = os.environ.get("KHAIBAO_TEST_POSTGRES_URL"), os.environ.get("KHAIBAO_TEST_KAFKA_BOOTSTRAP")
+        if args.only in (None, "kafka"):
+            if pg and kafka:
+                data = work / "kafka"
+                data.mkdir()
+                target = Target("PostgreSQL + Kafka", await pg_database(pg), f"kafka://{kafka}",
+                                f"bench{uuid.uuid4().hex[:6]}.", data)
+                results += await bench_target(target, args, data)
+            else:
+                print("PostgreSQL + Kafka skipped: set KHAIBAO_TEST_POSTGRES_URL and KHAIBAO_TEST_KAFKA_BOOTSTRAP")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    print_table(results)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

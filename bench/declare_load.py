@@ -1,0 +1,152 @@
+"""A lean HTTP/1.1 load generator for bench/declare.py (its own process, uvloop, raw sockets).
+
+httpx spends more CPU per request than the server under test, which would make the client
+the bottleneck on a 2-core machine; this one sends pre-built requests on keep-alive
+connections and parses only the status line, Content-Length and the body. Closed loop:
+each connection sends its next request when the previous answer has arrived, for
+``duration`` seconds or ``count`` requests, whichever comes first. Latencies are measured
+from the first byte written to the last byte read, only after ``warmup`` seconds.
+
+Command line (used by bench/declare.py; the result is one JSON object on stdout)::
+
+    python -m bench.declare_load --port 8103 --path /api/declarations --bodies FILE \\
+        --connections 64 --duration 20 --warmup 3 --count 200000 --ids-out FILE
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import uuid
+from array import array
+from pathlib import Path
+
+KEY_MARK = b"@@KEY@@"
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.latencies = array("d")
+        self.statuses: dict[int, int] = {}
+        self.ok = 0
+        self.errors = 0
+        self.sent = 0
+        self.measured_ok = 0
+        self.ids: list[str] = []
+
+
+async def connection(host: str, port: int, path: str, bodies: list[bytes], offset: int, stats: Stats,
+                     state: dict, keep_ids: bool) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Accept: application/json\r\n").encode()
+    index = offset
+    try:
+        while not state["stop"]:
+            if state["remaining"] <= 0:
+                return
+            state["remaining"] -= 1
+            template = bodies[index % len(bodies)]
+            index += 1
+            body = template.replace(KEY_MARK, uuid.uuid4().hex.encode(), 1)
+            request = head + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            started = time.perf_counter()
+            writer.write(request)
+            stats.sent += 1
+            status_line = await reader.readline()
+            if not status_line:
+                raise ConnectionError("server closed the connection")
+            status = int(status_line.split(b" ", 2)[1])
+            length = 0
+            close = False
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                name, _, value = line.partition(b":")
+                lowered = name.strip().lower()
+                if lowered == b"content-length":
+                    length = int(value.strip())
+                elif lowered == b"connection" and value.strip().lower() == b"close":
+                    close = True
+            payload = await reader.readexactly(length) if length else b""
+            finished = time.perf_counter()
+            stats.statuses[status] = stats.statuses.get(status, 0) + 1
+            if 200 <= status < 300:
+                stats.ok += 1
+                if keep_ids:
+                    for item in json.loads(payload)["declarations"]:
+                        stats.ids.append(item["id"])
+            else:
+                stats.errors += 1
+            if started >= state["measure_from"]:
+                stats.latencies.append(finished - started)
+                if 200 <= status < 300:
+                    stats.measured_ok += 1
+            if close:
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
+    finally:
+        writer.close()
+
+
+async def run(args: argparse.Namespace) -> dict:
+    bodies = [line.encode() for line in Path(args.bodies).read_text(encoding="utf-8").splitlines() if line]
+    stats = Stats()
+    started = time.perf_counter()
+    state = {"stop": False, "remaining": args.count, "measure_from": started + args.warmup}
+    tasks = [asyncio.create_task(connection(args.host, args.port, args.path, bodies, i * 997, stats, state,
+                                            bool(args.ids_out)))
+             for i in range(args.connections)]
+
+    async def stopper() -> None:
+        await asyncio.sleep(args.duration)
+        state["stop"] = True
+
+    stop_task = asyncio.create_task(stopper())
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    ended = time.perf_counter()
+    stop_task.cancel()
+    failures = [repr(r) for r in results if isinstance(r, BaseException)]
+    measured_seconds = max(1e-9, ended - state["measure_from"])
+    latencies = sorted(stats.latencies)
+
+    def pct(p: float) -> float:
+        if not latencies:
+            return float("nan")
+        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000
+
+    if args.ids_out:
+        Path(args.ids_out).write_text("\n".join(stats.ids), encoding="utf-8")
+    return {
+        "sent": stats.sent, "ok": stats.ok, "errors": stats.errors, "statuses": stats.statuses,
+        "rate": stats.measured_ok / measured_seconds, "seconds": ended - started,
+        "p50": pct(0.50), "p99": pct(0.99), "max": pct(1.0), "connection_failures": failures[:5],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--path", default="/api/declarations")
+    parser.add_argument("--bodies", required=True, help="a file of JSON bodies, one a line, with @@KEY@@ once")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--ids-out", default="")
+    args = parser.parse_args()
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        result = asyncio.run(run(args))
+    else:
+        result = uvloop.run(run(args))
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

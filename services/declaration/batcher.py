@@ -1,0 +1,328 @@
+"""Group commit: many requests' declarations written in one transaction.
+
+A request validates and screens its declaration, then hands the rows (its submission,
+its declarations, their outbox events) to the committer and waits. A writer task takes
+everything waiting (up to ``max_rows`` declarations), writes it in ONE transaction
+(PostgreSQL: one ``INSERT ... SELECT FROM unnest`` for the idempotency keys and binary
+``COPY`` for the rest; SQLite: ``executemany`` in a ``BEGIN IMMEDIATE`` transaction) and
+only after the commit resolves each request's future. So every answer 2xx is durable,
+and its events are in the outbox of the same transaction (no dual write). There is no
+timer: a writer that is free takes what is there, so batches grow with the load and a
+lone request is written at once.
+
+A key already stored (a double submit) is reported as a duplicate, and the request
+answers with the first submission. A batch that fails on its data is retried one
+request at a time, so one bad request cannot fail the others; a database that is down
+fails the batch (the requests answer 503 and nothing was stored).
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC
+
+import asyncpg
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from .models import declarations_table, submissions_table
+
+log = logging.getLogger(__name__)
+
+DECLARATION_COLUMNS = tuple(c.name for c in declarations_table.columns)
+SUBMISSION_COLUMNS = ("key", "submission_id", "venue_id", "size", "created_at")
+OUTBOX_COLUMNS = ("event_id", "event_type", "topic", "key", "payload", "trace_id", "created_at")
+
+
+class Overloaded(RuntimeError):
+    """Too many requests are waiting for the database: answer 503, try again shortly."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The database did not take the batch: nothing of this request was stored."""
+
+
+@dataclass
+class Work:
+    key: str
+    submission: tuple
+    declarations: list[tuple]
+    outbox: list[tuple]
+    future: asyncio.Future = field(repr=False)
+    urgent: bool = False
+
+
+def first_of_each_key(batch: Sequence[Work]) -> list[Work]:
+    seen: set[str] = set()
+    firsts = []
+    for work in batch:
+        if work.key not in seen:
+            seen.add(work.key)
+            firsts.append(work)
+    return firsts
+
+
+class PostgresWriter:
+    INSERT_KEYS = (
+        "INSERT INTO submissions (key, submission_id, venue_id, size, created_at) "
+        "SELECT * FROM unnest($1::varchar[], $2::uuid[], $3::uuid[], $4::int[], $5::timestamptz[]) "
+        "ON CONFLICT (key) DO NOTHING RETURNING key"
+    )
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        self.options = {"user": parsed.username, "password": parsed.password, "host": parsed.host or "127.0.0.1",
+                        "port": parsed.port or 5432, "database": parsed.database}
+        self.connection: asyncpg.Connection | None = None
+
+    async def write(self, batch: Sequence[Work]) -> set[int]:
+        """The ids (``id(work)``) of the works stored; the others are duplicates."""
+        if self.connection is None or self.connection.is_closed():
+            self.connection = await asyncpg.connect(**self.options, timeout=10)
+        firsts = first_of_each_key(batch)
+        columns = list(zip(*(w.submission for w in firsts), strict=True))
+        async with self.connection.transaction():
+            inserted = {r[0] for r in await self.connection.fetch(self.INSERT_KEYS, *columns)}
+            stored = [w for w in firsts if w.key in inserted]
+            declarations = [row for w in stored for row in w.declarations]
+            events = [row for w in stored for row in w.outbox]
+            if declarations:
+                await self.connection.copy_records_to_table(
+                    "declarations", records=declarations, columns=DECLARATION_COLUMNS)
+            if events:
+                await self.connection.copy_records_to_table("outbox", records=events, columns=OUTBOX_COLUMNS)
+        return {id(w) for w in stored}
+
+    def transient(self, exc: BaseException) -> bool:
+        if isinstance(exc, (OSError, asyncio.TimeoutError, asyncpg.InterfaceError,
+                            asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError)):
+            self.connection = None
+            return True
+        return False
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            await self.connection.close()
+
+
+def _sqlite_converter(column) -> Callable | None:  # noqa: ANN001
+    """How SQLAlchemy stores a value of this column in SQLite (the ORM reads it back)."""
+    kind = column.type
+    if isinstance(kind, sa.Uuid):
+        return lambda v: v.hex
+    if isinstance(kind, sa.DateTime):
+        return lambda v: v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(kind, sa.Date):
+        return lambda v: v.isoformat()
+    if isinstance(kind, sa.Boolean):
+        return int
+    return None
+
+
+class RowEncoder:
+    """A row as a dict -> the tuple a writer inserts (native values for asyncpg's COPY,
+    SQLite's own text forms for sqlite3), built in the request before it waits."""
+
+    def __init__(self, table, columns: Sequence[str], sqlite: bool) -> None:  # noqa: ANN001
+        self.columns = tuple(columns)
+        self.pairs = tuple((c, _sqlite_converter(table.c[c]) if sqlite else None) for c in columns)
+        self.plain = not any(conv for _, conv in self.pairs)
+
+    def __call__(self, values: dict) -> tuple:
+        if self.plain:
+            return tuple(values[c] for c in self.columns)
+        return tuple(values[c] if conv is None or values[c] is None else conv(values[c]) for c, conv in self.pairs)
+
+
+class SqliteWriter:
+    """The stdlib sqlite3 module in a thread of its own (aiosqlite would hop per statement)."""
+
+    def __init__(self, url: str, synchronous: str = "FULL") -> None:
+        self.path = make_url(url).database
+        self.synchronous = synchronous
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="declaration-writer")
+        self.db: sqlite3.Connection | None = None
+        cols = ", ".join(f'"{c}"' for c in DECLARATION_COLUMNS)
+        self.insert_declarations = f"INSERT INTO declarations ({cols}) VALUES ({', '.join('?' * len(DECLARATION_COLUMNS))})"
+        self.insert_submissions = f"INSERT INTO submissions ({', '.join(SUBMISSION_COLUMNS)}) VALUES (?, ?, ?, ?, ?)"
+        self.insert_outbox = f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+
+    def _open(self) -> sqlite3.Connection:
+        if self.db is None:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self.synchronous}")
+            db.execute("PRAGMA busy_timeout=30000")
+            self.db = db
+        return self.db
+
+    def _write(self, batch: Sequence[Work]) -> set[int]:
+        db = self._open()
+        firsts = first_of_each_key(batch)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            existing: set[str] = set()
+            keys = [w.key for w in firsts]
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                existing.update(r[0] for r in db.execute(
+                    f"SELECT key FROM submissions WHERE key IN ({', '.join('?' * len(chunk))})", chunk))
+            stored = [w for w in firsts if w.key not in existing]
+            db.executemany(self.insert_submissions, [w.submission for w in stored])
+            db.executemany(self.insert_declarations, [r for w in stored for r in w.declarations])
+            db.executemany(self.insert_outbox, [r for w in stored for r in w.outbox])
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return {id(w) for w in stored}
+
+    async def write(self, batch: Sequence[Work]) -> set[int]:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self._write, batch)
+
+    def transient(self, exc: BaseException) -> bool:
+        if isinstance(exc, sqlite3.OperationalError | OSError):
+            return True
+        return False
+
+    async def close(self) -> None:
+        def _close() -> None:
+            if self.db is not None:
+                self.db.close()
+                self.db = None
+
+        await asyncio.get_running_loop().run_in_executor(self.executor, _close)
+        self.executor.shutdown(wait=False)
+
+
+class RelayNudge:
+    """Wakes this process's outbox relay once enough events wait, or at once for an alert.
+
+    Woken after every commit, the relay would run a claim-publish-delete cycle for a
+    handful of rows each time; left to its poll interval (or woken per ``every`` events)
+    it moves them in batches, for a fraction of the CPU. A batch holding a red
+    declaration (``declaration.flagged``) wakes it at once: alerts do not wait.
+    """
+
+    def __init__(self, wake: asyncio.Event, every: int) -> None:
+        self.wake = wake
+        self.every = every
+        self.waiting = 0
+
+    def __call__(self, events: int, urgent: bool = False) -> None:
+        self.waiting += events
+        if urgent or self.waiting >= self.every:
+            self.waiting = 0
+            self.wake.set()
+
+
+class GroupCommitter:
+    def __init__(self, writers: Sequence[PostgresWriter | SqliteWriter], *, max_rows: int, max_pending: int,
+                 timeout: float, on_commit: Callable[[int, bool], None] = lambda events, urgent: None) -> None:
+        self.writers = list(writers)
+        sqlite = isinstance(self.writers[0], SqliteWriter)
+        self.encode_declaration = RowEncoder(declarations_table, DECLARATION_COLUMNS, sqlite)
+        self.encode_submission = RowEncoder(submissions_table, SUBMISSION_COLUMNS, sqlite)
+        self.max_rows = max_rows
+        self.max_pending = max_pending
+        self.timeout = timeout
+        self.on_commit = on_commit
+        self.queue: collections.deque[Work] = collections.deque()
+        self.wake = asyncio.Event()
+        self.tasks: list[asyncio.Task] = []
+        self.closing = False
+        self.in_flight = 0
+        self.batches = 0
+        self.rows = 0
+
+    def start(self) -> None:
+        self.tasks = [asyncio.create_task(self._run(w)) for w in self.writers]
+
+    async def submit(self, submission: dict, declarations: list[dict], outbox: list[tuple], *,
+                     urgent: bool = False) -> bool:
+        """Wait for the shared commit: True if stored now, False if the key was stored before."""
+        if self.closing:
+            raise StoreUnavailable("the service is stopping")
+        if len(self.queue) >= self.max_pending:
+            raise Overloaded(f"{len(self.queue)} requests waiting")
+        future = asyncio.get_running_loop().create_future()
+        self.queue.append(Work(submission["key"], self.encode_submission(submission),
+                               [self.encode_declaration(d) for d in declarations], outbox, future, urgent))
+        self.wake.set()
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.timeout)
+        except asyncio.TimeoutError:
+            raise StoreUnavailable(f"no commit within {self.timeout:.0f}s") from None
+
+    def _take(self) -> list[Work]:
+        batch, rows = [], 0
+        while self.queue and (not batch or rows + len(self.queue[0].declarations) <= self.max_rows):
+            work = self.queue.popleft()
+            batch.append(work)
+            rows += len(work.declarations)
+        return batch
+
+    async def _run(self, writer: PostgresWriter | SqliteWriter) -> None:
+        while True:
+            if not self.queue:
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            batch = self._take()
+            self.in_flight += 1
+            try:
+                await self._write(writer, batch)
+            finally:
+                self.in_flight -= 1
+
+    async def _write(self, writer: PostgresWriter | SqliteWriter, batch: list[Work]) -> None:
+        try:
+            stored = await writer.write(batch)
+        except asyncio.CancelledError:
+            for work in batch:
+                if not work.future.done():
+                    work.future.set_exception(StoreUnavailable("the service is stopping"))
+            raise
+        except Exception as exc:  # noqa: BLE001 - each request learns what became of it
+            if writer.transient(exc) or len(batch) == 1:
+                log.warning("declaration batch of %d not stored: %s", len(batch), type(exc).__name__)
+                for work in batch:
+                    if not work.future.done():
+                        work.future.set_exception(StoreUnavailable(type(exc).__name__))
+                return
+            log.warning("declaration batch of %d failed (%s): writing one by one", len(batch), type(exc).__name__)
+            for work in batch:
+                await self._write(writer, [work])
+            return
+        self.batches += 1
+        self.rows += sum(len(w.declarations) for w in batch)
+        written = [w for w in batch if id(w) in stored]
+        self.on_commit(sum(len(w.outbox) for w in written), any(w.urgent for w in written))
+        for work in batch:
+            if not work.future.done():
+                work.future.set_result(id(work) in stored)
+
+    async def stop(self, drain_seconds: float = 10.0) -> None:
+        """Refuse new work, write what waits, then close the connections."""
+        self.closing = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + drain_seconds
+        while (self.queue or self.in_flight) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for work in self.queue:
+            if not work.future.done():
+                work.future.set_exception(StoreUnavailable("the service is stopping"))
+        for writer in self.writers:
+            try:
+                await writer.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                log.debug("closing a declaration writer failed", exc_info=True)

@@ -1,0 +1,218 @@
+"""The hot path: a declaration (one person or a group) screened, stored, answered with passes.
+
+``prepare`` is pure: from the validated input, the venue, the active rule book and the
+pass keys it builds the rows, the events and the answer. ``accept`` runs it and hands the
+rows to the group committer (the request owns that commit: it waits for it). Both doors,
+the JSON API and the HTML form, call ``accept``. Nothing here calls another service.
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.events.declaration import (
+    DeclarationFlagged, DeclarationFlaggedData, DeclarationSubmitted, DeclarationSubmittedData, PersonDetails,
+    VenueRef,
+)
+from libs.common.events.envelope import Event
+from libs.common.ui import N_
+
+from .batcher import GroupCommitter
+from .directory import RETIRED, Directory, VenueInfo
+from .models import Declaration, Submission
+from .passes import PassKeys
+from .places import load_places
+from .schemas import DeclarationIn, PersonIn
+from .screening import RuleBook, answer_codes
+
+
+def uuid7() -> UUID:
+    """A time-ordered UUID (version 7): new rows land at the end of the primary key index."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62 | rand & ((1 << 62) - 1)
+    return UUID(int=value)
+
+
+class DeclarationRefused(Exception):
+    """The venue cannot take declarations, or the group is too large: a clear message, no row."""
+
+    def __init__(self, code: str, message: str, status: int, **params: object) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.params = params
+
+
+UNKNOWN_VENUE = ("unknown_venue", N_("This venue code does not exist. Scan the QR code at the gate again, "
+                                      "or type the code printed under it."), 404)
+VENUE_DISABLED = ("venue_disabled", N_("This venue no longer takes declarations. Ask the staff at the gate."), 410)
+CODE_RETIRED = ("code_retired", N_("This QR code has been replaced by a new one. Scan the new poster at the gate, "
+                                    "or ask the staff."), 410)
+TOO_MANY = ("too_many", N_("At most %(max)s people can declare together: send the others in a second form."), 422)
+
+
+@dataclass
+class Ports:
+    """What the hot path uses, built once per web worker (runtime.extras["declaration"])."""
+
+    directory: Directory
+    committer: GroupCommitter
+    keys: PassKeys
+    valid_for: timedelta
+    max_group: int
+
+
+@dataclass
+class Prepared:
+    key: str
+    submission_id: UUID
+    submission: dict
+    declarations: list[dict]
+    outbox: list[tuple]
+    events: list[Event]
+    answer: dict
+
+
+def outbox_row(event: Event, now: float) -> tuple:
+    """The outbox row of ``event`` (columns of batcher.OUTBOX_COLUMNS), as publish() writes it."""
+    return (str(event.id), event.type, event.topic, event.partition_key(), event.to_bytes(), event.trace_id, now)
+
+
+def venue_ref(venue: VenueInfo) -> VenueRef:
+    return VenueRef(venue_id=venue.venue_id, venue_code=venue.code, venue_name=venue.name, unit_id=venue.unit_id,
+                    unit_name=venue.unit_name, address=venue.address, commune_path=venue.commune_path)
+
+
+def person_details(person: PersonIn, phone: str | None) -> PersonDetails:
+    return PersonDetails(
+        full_name=person.full_name, id_type=person.id_type, id_number=person.id_number,
+        birth_date=person.birth.date, birth_year=person.birth.year, gender=person.gender,
+        nationality=person.nationality, phone=phone, street=person.street, commune_code=person.commune_code,
+        district_code=person.district_code, province_code=person.province_code,
+        address_label=load_places().label(person.province_code, person.district_code, person.commune_code,
+                                          person.street))
+
+
+def pass_item(keys: PassKeys, declaration_id: UUID, full_name: str, result: str, reasons: list[str],
+              valid_until: datetime) -> dict:
+    return {"id": str(declaration_id), "full_name": full_name, "result": result, "reasons": reasons,
+            "valid_until": valid_until.isoformat(), "qr": keys.issue(declaration_id, result, int(valid_until.timestamp()))}
+
+
+def prepare(data: DeclarationIn, venue: VenueInfo, book: RuleBook, keys: PassKeys, *, now: datetime,
+            valid_for: timedelta, channel: str = "self", declared_by: str | None = None) -> Prepared:
+    submission_id = uuid7()
+    key = data.idempotency_key or uuid.uuid4().hex
+    valid_until = now + valid_for
+    stamp = now.timestamp()
+    group_phone = data.people[0].phone
+    rows, events, passes = [], [], []
+    for member, person in enumerate(data.people):
+        declaration_id = uuid7()
+        result, reasons = book.screen(answer_codes(tuple(person.symptoms), tuple(person.exposures),
+                                                   person.symptom_other))
+        phone = person.phone or group_phone
+        values = {
+            "id": declaration_id, "submission_id": submission_id, "member": member, "venue_id": venue.venue_id,
+            "venue_code": venue.code, "unit_id": venue.unit_id, "commune_path": venue.commune_path,
+            "submitted_at": now, "valid_until": valid_until, "channel": channel, "declared_by": declared_by,
+            "full_name": person.full_name, "id_type": person.id_type, "id_number": person.id_number,
+            "birth_date": person.birth.date, "birth_year": person.birth.year, "gender": person.gender,
+            "nationality": person.nationality, "phone": phone, "province_code": person.province_code,
+            "district_code": person.district_code, "commune_code": person.commune_code, "street": person.street,
+            "symptoms": ",".join(person.symptoms), "symptom_other": person.symptom_other,
+            "exposures": ",".join(person.exposures), "vaccine_doses": person.vaccine_doses, "result": result,
+            "reasons": ",".join(reasons), "rule_version": book.version,
+        }
+        rows.append(values)
+        events.append(DeclarationSubmitted(producer="declaration", jurisdiction=venue.commune_path,
+                                           data=DeclarationSubmittedData(
+            declaration_id=declaration_id, submission_id=submission_id, venue_id=venue.venue_id,
+            venue_code=venue.code, unit_id=venue.unit_id, commune_path=venue.commune_path, submitted_at=now,
+            valid_until=valid_until, result=result, reasons=list(reasons), rule_version=book.version,
+            channel=channel, group_size=len(data.people), full_name=person.full_name, phone=phone)))
+        if result == "red":
+            events.append(DeclarationFlagged(producer="declaration", jurisdiction=venue.commune_path,
+                                             data=DeclarationFlaggedData(
+                declaration_id=declaration_id, submission_id=submission_id, venue=venue_ref(venue),
+                commune_path=venue.commune_path, submitted_at=now, result=result, reasons=list(reasons),
+                rule_version=book.version, channel=channel, symptoms=list(person.symptoms),
+                symptom_other=person.symptom_other, exposures=list(person.exposures),
+                person=person_details(person, phone))))
+        passes.append(pass_item(keys, declaration_id, person.full_name, result, list(reasons), valid_until))
+    return Prepared(
+        key=key, submission_id=submission_id,
+        submission={"key": key, "submission_id": submission_id, "venue_id": venue.venue_id, "size": len(rows),
+                    "created_at": now},
+        declarations=rows, outbox=[outbox_row(e, stamp) for e in events], events=events,
+        answer={"submission_id": str(submission_id), "duplicate": False, "rule_version": book.version,
+                "venue_code": venue.code, "declarations": passes},
+    )
+
+
+async def find_venue(directory: Directory, code: str) -> VenueInfo:
+    venue = await directory.venue(code)
+    if venue is None:
+        raise DeclarationRefused(*UNKNOWN_VENUE)
+    if venue == RETIRED:
+        raise DeclarationRefused(*CODE_RETIRED)
+    if not venue.active:
+        raise DeclarationRefused(*VENUE_DISABLED)
+    return venue
+
+
+async def accept(ports: Ports, data: DeclarationIn, *, channel: str = "self", declared_by: str | None = None,
+                 session_factory=None) -> dict:  # noqa: ANN001
+    """Store a declaration (after the shared commit) and return the answer with its passes.
+
+    A key sent before returns the first answer (``duplicate``: true), read back with
+    ``session_factory`` (a readonly transaction).
+    """
+    venue = await find_venue(ports.directory, data.venue_code)
+    if len(data.people) > ports.max_group:
+        raise DeclarationRefused(*TOO_MANY, max=ports.max_group)
+    book = await ports.directory.rules()
+    prepared = prepare(data, venue, book, ports.keys, now=datetime.now(UTC), valid_for=ports.valid_for,
+                       channel=channel, declared_by=declared_by)
+    stored = await ports.committer.submit(prepared.submission, prepared.declarations, prepared.outbox,
+                                          urgent=len(prepared.events) > len(prepared.declarations))
+    if stored:
+        return prepared.answer
+    async with session_factory() as session:
+        answer = await answer_for_key(session, ports.keys, prepared.key)
+    return answer or prepared.answer
+
+
+async def answer_for_key(session: AsyncSession, keys: PassKeys, key: str) -> dict | None:
+    submission = await session.get(Submission, key)
+    if submission is None:
+        return None
+    answer = await answer_for_submission(session, keys, submission.submission_id)
+    if answer is not None:
+        answer["duplicate"] = True
+    return answer
+
+
+async def answer_for_submission(session: AsyncSession, keys: PassKeys, submission_id: UUID) -> dict | None:
+    rows = (await session.execute(select(Declaration).where(Declaration.submission_id == submission_id)
+                                  .order_by(Declaration.member))).scalars().all()
+    if not rows:
+        return None
+    return {"submission_id": str(submission_id), "duplicate": False, "rule_version": rows[0].rule_version,
+            "venue_code": rows[0].venue_code,
+            "declarations": [pass_item(keys, r.id, r.full_name, r.result, [x for x in r.reasons.split(",") if x],
+                                       _aware(r.valid_until)) for r in rows]}
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite gives back naive datetimes; every stored time is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

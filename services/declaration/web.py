@@ -1,0 +1,126 @@
+"""Small helpers of the HTTP edge: bounded bodies, form parsing, CSRF, result links, local time."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import parse_qsl
+from uuid import UUID
+
+from fastapi import Request
+
+from libs.common.auth import SESSION_COOKIE, token_from_request
+from libs.common.ui import N_
+
+LOCAL = timezone(timedelta(hours=7), "ICT")  # Ho Chi Minh City
+
+TOO_LARGE = N_("The form is too large. Declare at most a few people at a time and keep the texts short.")
+NOT_TEXT = N_("The form could not be read. Open the page again and send it once more.")
+BAD_CSRF = N_("The page has expired. Open it again and repeat the action.")
+
+
+class BadBody(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 beyond ``limit`` bytes (declared or actually sent)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadBody(400, NOT_TEXT)
+        if int(declared) > limit:
+            raise BadBody(413, TOO_LARGE)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadBody(413, TOO_LARGE)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Form:
+    """An ``application/x-www-form-urlencoded`` body: first value, all values."""
+
+    def __init__(self, body: bytes) -> None:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadBody(400, NOT_TEXT) from None
+        try:
+            pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=2000)
+        except ValueError:
+            raise BadBody(413, TOO_LARGE) from None
+        self.values: dict[str, list[str]] = {}
+        for key, value in pairs:
+            if "\x00" in value:
+                raise BadBody(400, NOT_TEXT)
+            self.values.setdefault(key, []).append(value)
+
+    def get(self, name: str, default: str = "") -> str:
+        values = self.values.get(name)
+        return values[0] if values else default
+
+    def getlist(self, name: str) -> list[str]:
+        return list(self.values.get(name, ()))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.values
+
+
+async def read_form(request: Request, limit: int) -> Form:
+    return Form(await read_body(request, limit))
+
+
+# --- result links ------------------------------------------------------------------------
+
+def result_token(secret: str, submission_id: UUID | str) -> str:
+    """A capability for the result page: only who declared gets the link."""
+    digest = hmac.new(secret.encode(), f"result:{submission_id}".encode(), hashlib.sha256).hexdigest()
+    return digest[:24]
+
+
+def check_result_token(secret: str, submission_id: UUID | str, token: str) -> bool:
+    return hmac.compare_digest(result_token(secret, submission_id), token or "")
+
+
+# --- CSRF for the gate console's forms -------------------------------------------------
+
+def csrf_token(request: Request, secret: str) -> str:
+    """Bound to the signed-in session: a form from another site cannot carry it."""
+    session = token_from_request(request) or ""
+    digest = hmac.new(secret.encode(), f"csrf:{session}".encode(), hashlib.sha256).hexdigest()[:32]
+    request.state.csrf_token = digest
+    return digest
+
+
+def csrf_ok(request: Request, secret: str, sent: str) -> bool:
+    if request.cookies.get(SESSION_COOKIE) is None and request.headers.get("authorization"):
+        return True  # an API client with a bearer token: no ambient credential to abuse
+    return hmac.compare_digest(csrf_token(request, secret), sent or "")
+
+
+# --- time --------------------------------------------------------------------------------
+
+def local(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(LOCAL)
+
+
+def local_text(value: datetime | None) -> str:
+    moment = local(value)
+    return f"{moment:%H:%M %d/%m/%Y}" if moment else ""
+
+
+def today_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """Midnight to midnight in Ho Chi Minh City, as UTC datetimes."""
+    moment = local(now or datetime.now(UTC))
+    start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
