@@ -186,8 +186,10 @@ def check_rows(rows: list[RawRow], tree: AdminTree, *, district_path: str, scope
                                for f, cell, formula in row.formulas]
         details, problems = validate_unit(row.values, tree, district=district, commune_scope=commune_scope,
                                           allow_exemption=True)
+        with_formula = {f for f, _, _ in row.formulas}
         for field_name, message in problems.items():
-            messages.append(_column_message(field_name, row.cells.get(field_name), message))
+            if field_name not in with_formula:  # already reported: the cell holds a formula
+                messages.append(_column_message(field_name, row.cells.get(field_name), message))
         if details is not None:
             if details.tax_code:
                 first = seen_tax.setdefault(details.tax_code, row.number)
