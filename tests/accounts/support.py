@@ -120,3 +120,25 @@ def credentials_in(message) -> tuple[str, str]:  # noqa: ANN001 - email.message.
     username = re.search(r"Tên đăng nhập: (\S+)", text).group(1)
     password = re.search(r"Mật khẩu:\s+(\S+)", text).group(1)
     return username, password
+
+
+async def events_on_bus(bus_url: str, topic: str, *, namespace: str = "", wait: float = 1.0) -> list:
+    """Every event of ``topic`` on the bus so far, read by a consumer group of its own."""
+    import asyncio
+
+    from libs.common.events import parse_event
+
+    bus = create_bus(bus_url, namespace=namespace, client_id="khaibao-test-reader")
+    await bus.start()
+    consumer = bus.consumer(f"test-reader-{uuid.uuid4().hex[:8]}", [topic])
+    events = []
+    try:
+        await consumer.start()
+        deadline = asyncio.get_running_loop().time() + wait
+        while asyncio.get_running_loop().time() < deadline:
+            messages = await consumer.poll(max_records=500, timeout=0.2)
+            events.extend(parse_event(m.value) for m in messages)
+    finally:
+        await consumer.stop()
+        await bus.stop()
+    return events
