@@ -142,3 +142,24 @@ async def events_on_bus(bus_url: str, topic: str, *, namespace: str = "", wait: 
         await consumer.stop()
         await bus.stop()
     return events
+
+
+def launch_up_with(data_dir: Path, log_path: Path, env: dict[str, str], *extra: str):
+    """``khaibao up`` like tests.services.conftest.launch_up, with settings in the environment."""
+    import os
+    import subprocess
+
+    from libs.common.settings import SERVICES
+    from tests.services.conftest import REPO_ROOT, UpProcess, free_port_block, khaibao_command
+
+    base = free_port_block(len(SERVICES) + 1)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
+    environment.update(env)
+    environment["PYTHONUNBUFFERED"] = "1"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*khaibao_command(), "up", "--data-dir", str(data_dir), "--base-port", str(base), *extra],
+            cwd=REPO_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+    return UpProcess(process, base, data_dir, log_path)
