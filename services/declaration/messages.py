@@ -10,6 +10,8 @@ from pydantic import ValidationError
 
 from libs.common.ui import N_, gettext
 
+from .texts import VI
+
 GENERIC = {
     "missing": N_("This field is required."),
     "string_too_short": N_("This field is required."),
@@ -46,7 +48,8 @@ def field_key(loc: tuple) -> str:
 
 
 def translate(message: str, lang: str, **params: object) -> str:
-    text = gettext(message, lang)
+    """``message`` (an English msgid) in ``lang``: Python's own texts, else the catalogues."""
+    text = (VI.get(message) if lang == "vi" else None) or gettext(message, lang)
     if params:
         try:
             return text % params

@@ -119,6 +119,10 @@ def local_text(value: datetime | None) -> str:
     return f"{moment:%H:%M %d/%m/%Y}" if moment else ""
 
 
+def local_text_from_epoch(epoch: int | None) -> str:
+    return local_text(datetime.fromtimestamp(epoch, UTC)) if epoch else ""
+
+
 def today_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     """Midnight to midnight in Ho Chi Minh City, as UTC datetimes."""
     moment = local(now or datetime.now(UTC))

@@ -1,0 +1,130 @@
+"""Vietnamese of the messages written in Python (errors, labels, signals).
+
+The service's gettext catalogue holds the strings of its templates (a test keeps it to
+exactly those); messages raised or chosen in Python are translated here, keyed by their
+English text, so that every one reaches the visitor in Vietnamese first.
+"""
+VI = {
+    # checks of the declaration (schemas.py, messages.py)
+    "A CCCD number has exactly 12 digits.": "Số CCCD phải gồm đúng 12 chữ số.",
+    "A CMND number has exactly 9 digits.": "Số CMND phải gồm đúng 9 chữ số.",
+    "A name has letters and spaces only, no digits or symbols.":
+        "Họ tên chỉ gồm chữ cái và khoảng trắng, không có chữ số hay ký hiệu.",
+    "A passport number has 6 to 9 letters or digits, such as C1234567.":
+        "Số hộ chiếu gồm 6 đến 9 chữ cái hoặc chữ số, ví dụ C1234567.",
+    "An ID card number has 12 digits (CCCD) or 9 digits (CMND).":
+        "Số giấy tờ tùy thân gồm 12 chữ số (CCCD) hoặc 9 chữ số (CMND).",
+    "Enter the number of the CCCD, CMND or passport.": "Vui lòng nhập số CCCD, CMND hoặc hộ chiếu.",
+    "Write the date of birth as dd/mm/yyyy, or only the year.":
+        "Ghi ngày sinh theo dạng ngày/tháng/năm (dd/mm/yyyy), hoặc chỉ ghi năm sinh.",
+    "This date does not exist: check the day and the month.": "Ngày này không có thật: kiểm tra lại ngày và tháng.",
+    "The year of birth must be 1900 or later.": "Năm sinh phải từ 1900 trở về sau.",
+    "The date of birth cannot be in the future.": "Ngày sinh không thể ở tương lai.",
+    "Write the full name as on the ID document.": "Ghi đầy đủ họ tên như trên giấy tờ tùy thân.",
+    "Enter a phone number of 10 or 11 digits starting with 0, such as 0909 123 456.":
+        "Nhập số điện thoại 10 hoặc 11 chữ số, bắt đầu bằng 0, ví dụ 0909 123 456.",
+    "Enter a phone number where the health center can reach you.":
+        "Nhập số điện thoại để cơ quan y tế liên lạc khi cần.",
+    "Choose the province, then the district, then the commune.":
+        "Chọn tỉnh/thành phố, rồi quận/huyện, rồi phường/xã cho đúng.",
+    "Choose the province or city.": "Vui lòng chọn tỉnh/thành phố.",
+    "Choose the district.": "Vui lòng chọn quận/huyện.",
+    "Choose the commune or ward.": "Vui lòng chọn phường/xã.",
+    "Choose among the listed answers.": "Chỉ chọn trong các câu trả lời có sẵn.",
+    "Choose one of the options.": "Vui lòng chọn một trong các lựa chọn.",
+    "Choose yes or no.": "Vui lòng chọn có hoặc không.",
+    "Enter a whole number.": "Vui lòng nhập một số nguyên.",
+    "The number is too large.": "Số quá lớn.",
+    "The number is too small.": "Số quá nhỏ.",
+    "This field is required.": "Vui lòng điền thông tin này.",
+    "This field is not part of the form.": "Trường này không thuộc biểu mẫu.",
+    "This text is too long: at most %(max_length)s characters.":
+        "Nội dung quá dài: tối đa %(max_length)s ký tự.",
+    "This value is not valid.": "Giá trị này không hợp lệ.",
+    "The request is not valid JSON.": "Yêu cầu không phải JSON hợp lệ.",
+    "Tick the box to confirm the declaration and the use of the data.":
+        "Vui lòng đánh dấu ô xác nhận lời khai và đồng ý sử dụng dữ liệu.",
+    "Add at least one person.": "Cần khai báo ít nhất một người.",
+    "At most %(max_length)s people can declare together: send the others in a second form.":
+        "Mỗi lần khai báo tối đa %(max_length)s người: những người còn lại vui lòng khai ở tờ khai khác.",
+    "At most %(max)s people can declare together: send the others in a second form.":
+        "Mỗi lần khai báo tối đa %(max)s người: những người còn lại vui lòng khai ở tờ khai khác.",
+    "The venue code is not valid: scan the QR code at the gate again.":
+        "Mã địa điểm không hợp lệ: vui lòng quét lại mã QR tại cổng.",
+    "The form has expired: open it again and send it once more.":
+        "Biểu mẫu đã hết hiệu lực: vui lòng mở lại và gửi lần nữa.",
+    # the venue (declare.py)
+    "This venue code does not exist. Scan the QR code at the gate again, or type the code printed under it.":
+        "Mã địa điểm không tồn tại. Vui lòng quét lại mã QR tại cổng, hoặc nhập mã in bên dưới mã QR.",
+    "This venue no longer takes declarations. Ask the staff at the gate.":
+        "Địa điểm này đã ngừng nhận khai báo. Vui lòng hỏi nhân viên tại cổng.",
+    "This QR code has been replaced by a new one. Scan the new poster at the gate, or ask the staff.":
+        "Mã QR này đã được thay bằng mã mới. Vui lòng quét mã trên áp phích mới tại cổng, hoặc hỏi nhân viên.",
+    # the edge (web.py, pages.py, public.py)
+    "The form is too large. Declare at most a few people at a time and keep the texts short.":
+        "Biểu mẫu quá lớn. Mỗi lần chỉ khai cho vài người và ghi ngắn gọn.",
+    "The form could not be read. Open the page again and send it once more.":
+        "Không đọc được biểu mẫu. Vui lòng mở lại trang và gửi lần nữa.",
+    "The page has expired. Open it again and repeat the action.":
+        "Trang đã hết hiệu lực. Vui lòng mở lại và thực hiện lại thao tác.",
+    "The system is busy and your declaration was not saved. Please press Send again in a few seconds.":
+        "Hệ thống đang bận, tờ khai chưa được lưu. Vui lòng bấm Gửi lại sau vài giây.",
+    "This declaration had already been sent: here is its result.":
+        "Tờ khai này đã được gửi trước đó: đây là kết quả của lần gửi ấy.",
+    "Health declaration": "Khai báo y tế",
+    "Your health declaration": "Kết quả khai báo y tế",
+    "Citizen ID card (CCCD, 12 digits)": "Căn cước công dân (CCCD, 12 số)",
+    "Old ID card (CMND, 9 digits)": "Chứng minh nhân dân (CMND, 9 số)",
+    "Passport": "Hộ chiếu",
+    "GREEN": "XANH",
+    "YELLOW": "VÀNG",
+    "RED": "ĐỎ",
+    "You may enter": "Được vào",
+    "Show this code to the staff at the gate": "Xuất trình mã này cho nhân viên tại cổng",
+    "Do not enter: tell the staff at the gate": "Không vào: báo ngay cho nhân viên tại cổng",
+    # the questions (screening.py)
+    "Fever": "Sốt",
+    "Cough": "Ho",
+    "Shortness of breath": "Khó thở",
+    "Sore throat": "Đau họng",
+    "Loss of taste or smell": "Mất vị giác hoặc khứu giác",
+    "Fatigue": "Mệt mỏi",
+    "Close contact with a confirmed or suspected case of COVID-19":
+        "Tiếp xúc gần với ca bệnh hoặc người nghi ngờ mắc COVID-19",
+    "Came from another country or territory": "Đến từ quốc gia hoặc vùng lãnh thổ khác",
+    "Passed through a province or city with an outbreak": "Đi qua tỉnh/thành phố có dịch",
+    "Someone at home or at work has a fever or a cough": "Trong gia đình hoặc cơ quan có người sốt hoặc ho",
+    # the gate (gatepages.py, casework.py)
+    "Gate": "Cổng",
+    "Entry counted.": "Đã ghi nhận lượt vào.",
+    "Suspected case reported: the district health center and the commune are alerted.":
+        "Đã báo ca nghi ngờ: Trung tâm Y tế quận/huyện và UBND phường/xã đã nhận cảnh báo.",
+    "VALID": "HỢP LỆ",
+    "Green: let the visitor in.": "Xanh: cho khách vào.",
+    "VALID · YELLOW": "HỢP LỆ · VÀNG",
+    "Let the visitor in, and remind them to watch their health.":
+        "Cho khách vào và nhắc khách theo dõi sức khỏe.",
+    "RED · DO NOT ADMIT": "ĐỎ · KHÔNG CHO VÀO",
+    "Suspected case: keep the visitor apart, masked, and report the case.":
+        "Nghi ngờ mắc bệnh: đưa khách ra khu riêng, đeo khẩu trang, và báo ca nghi ngờ.",
+    "EXPIRED": "HẾT HẠN",
+    "This QR code has expired: ask the visitor to declare again.":
+        "Mã QR đã hết hạn: đề nghị khách khai báo lại.",
+    "NOT VALID": "KHÔNG HỢP LỆ",
+    "Not a genuine health declaration QR code: ask the visitor to declare.":
+        "Không phải mã QR khai báo y tế thật: đề nghị khách khai báo.",
+    "NOT RECOGNISED": "KHÔNG NHẬN RA",
+    "This is neither a health declaration QR code nor an ID card QR code.":
+        "Đây không phải mã QR khai báo y tế, cũng không phải mã QR trên căn cước.",
+    "Report a suspected case": "Báo ca nghi ngờ",
+    "Tick the signs you saw, or describe them.": "Đánh dấu các dấu hiệu đã thấy, hoặc mô tả chúng.",
+    "The note is too long: at most 1000 characters.": "Ghi chú quá dài: tối đa 1000 ký tự.",
+    "This QR code is not a genuine health declaration QR code.": "Mã QR này không phải mã khai báo y tế thật.",
+    "Scan the visitor's personal QR code, or leave this field empty.":
+        "Quét mã QR cá nhân của khách, hoặc để trống ô này.",
+    # the console (console.py)
+    "Screening rules": "Tiêu chí sàng lọc",
+    "The new rule set is active: every declaration from now on is screened with it.":
+        "Bộ tiêu chí mới đã có hiệu lực: mọi tờ khai từ bây giờ được sàng lọc theo bộ này.",
+    "The rule set was not saved, it is not valid:": "Chưa lưu bộ tiêu chí vì không hợp lệ:",
+}
