@@ -41,8 +41,8 @@ def short(name: str) -> str:
     """A unit's name without its kind: ``Quận 1`` -> ``1``, ``Thành phố Hồ Chí Minh`` -> ``ho chi minh``."""
     folded = fold(name)
     for prefix in PREFIXES:
-        if folded.startswith(prefix + " "):
-            return folded[len(prefix) + 1:].strip()
+        if folded.startswith(prefix + " ") or (prefix.endswith(".") and folded.startswith(prefix)):
+            return folded[len(prefix):].strip()
     return folded
 
 
@@ -130,7 +130,7 @@ class Places:
         if parts:
             wanted = short(parts[-1])
             province = next((c for c in self.provinces if short(self.by_code["p" + c].name) == wanted), None)
-            if province is None and wanted in ("hcm", "tp hcm", "tphcm", "sai gon"):
+            if province is None and wanted in ("hcm", "tp hcm", "tphcm", "sai gon", "tp. hcm"):
                 province = "79"
             if province is not None:
                 parts.pop()
