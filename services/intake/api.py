@@ -225,7 +225,7 @@ async def get_progress(request: Request, principal: Principal = Depends(READERS)
     async with runtime.database.transaction(readonly=True) as session:
         result = await progress(session, runtime.tree, principal, deadline=runtime.settings.campaign_deadline)
     return ProgressOut(deadline=result.deadline.isoformat() if result.deadline else None, days_left=result.days_left,
-                       rows=[ProgressRow(**{k: v for k, v in vars(r).items()}) for r in result.rows])
+                       rows=[ProgressRow(**vars(r)) for r in result.rows])
 
 
 # --- list files --------------------------------------------------------------------------

@@ -76,7 +76,8 @@ async def seed_demo(runtime: Runtime) -> None:
     try:
         async with runtime.database.transaction() as session:
             made = await register_units(session, details, deadline=runtime.settings.campaign_deadline, now=start)
-            by_key = {unit[0]: registration for unit, registration in zip(UNITS, made, strict=True)}
+            by_key = {unit[0]: await session.get(Registration, registration.id)
+                      for unit, registration in zip(UNITS, made, strict=True)}
             later = start + timedelta(hours=20)
             await review(session, binh_khanh, by_key["company"], "accept", now=later)
             await review(session, binh_khanh, by_key["school"], "accept", now=later)

@@ -10,6 +10,7 @@ a good file becomes registrations in one transaction with their events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -293,10 +294,8 @@ async def run_job(ctx: JobContext, upload_id: UUID) -> None:
             if current != last:
                 await _save_progress(ctx, upload_id, processed_rows=current[0], total_rows=current[1])
                 last = current
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(loop_done.wait(), timeout=0.3)
-            except asyncio.TimeoutError:
-                pass
 
     reporter = asyncio.create_task(report_progress())
     try:

@@ -20,6 +20,10 @@ from .text import LOCAL_TZ, normalize_phone, now_utc
 from .validation import FIELDS, validate_unit
 from .web import lang_of, render, runtime_of, with_done
 
+
+def public_page(request: Request, template: str, context: dict, status_code: int = 200):  # noqa: ANN201
+    return render(request, template, context, status_code, public=True)
+
 router = APIRouter(include_in_schema=False)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 REFERENCE = re.compile(r"^[A-Z]{2}\d{6}-[0-9A-Z]{6}$")
@@ -47,7 +51,7 @@ def _deadline_info(request: Request) -> dict:
 @router.get("/d")
 async def districts(request: Request):
     tree = runtime_of(request).tree
-    return render(request, "intake/districts.html", {"districts": [d for d in tree.root.children if d.children]})
+    return public_page(request, "intake/districts.html", {"districts": [d for d in tree.root.children if d.children]})
 
 
 @router.get("/d/{code}")
@@ -56,7 +60,7 @@ async def district_page(request: Request, code: str):
     runtime = runtime_of(request)
     district = _district(request, code)
     settings = runtime.settings
-    return render(request, "intake/district.html", {
+    return public_page(request, "intake/district.html", {
         "district": district,
         "contacts": district_contacts(district, list_address=settings.inbound_address(district.code),
                                       file=settings.contacts_file),
@@ -86,7 +90,7 @@ async def register_form(request: Request, code: str):
     commune = request.query_params.get("commune", "")
     if any(c.code == commune for c in district.children):
         values["commune"] = commune
-    return render(request, "intake/register.html", _form_context(request, district, values, {}))
+    return public_page(request, "intake/register.html", _form_context(request, district, values, {}))
 
 
 @router.post("/d/{code}/register")
@@ -97,7 +101,7 @@ async def register(request: Request, code: str):
     values = {name: str(form.get(name, ""))[:2000] for name in FORM_FIELDS}
     details, errors = validate_unit(values, runtime.tree, district=district)
     if details is None:
-        return render(request, "intake/register.html", _form_context(request, district, values, errors),
+        return public_page(request, "intake/register.html", _form_context(request, district, values, errors),
                       status_code=422)
     async with runtime.database.transaction() as session:
         [registration] = await register_units(session, [details], deadline=runtime.settings.campaign_deadline)
@@ -127,7 +131,7 @@ async def template(request: Request, code: str):
 
 @router.get("/status")
 async def status_lookup_form(request: Request):
-    return render(request, "intake/status_lookup.html", {"values": {}, "error": None}, )
+    return public_page(request, "intake/status_lookup.html", {"values": {}, "error": None}, )
 
 
 @router.post("/status")
@@ -141,7 +145,7 @@ async def status_lookup(request: Request):
         async with runtime.database.transaction(readonly=True) as session:
             registration = await find_by_reference_and_phone(session, reference, phone)
     if registration is None:
-        return render(request, "intake/status_lookup.html", {
+        return public_page(request, "intake/status_lookup.html", {
             "values": {"reference": reference}, "error": True}, status_code=404)
     return RedirectResponse(f"/status/{registration.reference}/{registration.status_token}", status_code=303)
 
@@ -157,7 +161,7 @@ async def status_page(request: Request, reference: str, token: str):
         raise HTTPException(404)
     title, explanation, tone = headline(registration)
     district = runtime.tree.get(registration.district_path)
-    response = render(request, "intake/status.html", {
+    response = public_page(request, "intake/status.html", {
         "r": registration, "title": title, "explanation": explanation, "tone": tone, "stage": stage(registration),
         "steps": steps(registration), "district": district,
         "commune": runtime.tree.get(registration.commune_path),

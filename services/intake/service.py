@@ -9,9 +9,10 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from uuid import UUID
+from types import SimpleNamespace
+from uuid import UUID, uuid4
 
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import func, insert, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.adminunits import AdminTree
@@ -41,6 +42,7 @@ from .validation import UnitDetails
 # Crockford's base32 without look-alikes: references are read out over the phone.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 REFERENCE_CHUNK = 500
+INSERT_CHUNK = 1000
 
 
 class RegistrationRejected(ValueError):
@@ -83,7 +85,7 @@ class Actor:
         return cls(principal.name or principal.username, principal.jurisdiction)
 
 
-def submitted_event(registration: Registration) -> RegistrationSubmitted:
+def submitted_event(registration: Registration | SimpleNamespace) -> RegistrationSubmitted:
     return RegistrationSubmitted(
         producer="intake", jurisdiction=registration.commune_path,
         data=RegistrationSubmittedData(
@@ -108,51 +110,58 @@ def history(registration: Registration, action: str, at: datetime, actor: Actor 
 
 async def register_units(session: AsyncSession, units: Sequence[UnitDetails], *, deadline: date | None,
                          source: str = "form", received_at: datetime | None = None, upload_id: UUID | None = None,
-                         actor: Actor | None = None, now: datetime | None = None) -> list[Registration]:
+                         actor: Actor | None = None, now: datetime | None = None) -> list[SimpleNamespace]:
     """Register units, each routed to its receiving focal point (point 1.2).
 
     ``received_at`` is when the unit sent its details (an e-mailed list reviewed later is
     late only if the mail came after the deadline). A unit listed as exempt is recorded
-    with its reason and never forwarded.
+    with its reason and never forwarded. Rows are inserted in bulk (a list may hold
+    thousands); the answer holds each new registration's columns as attributes.
     """
     now = now or now_utc()
     received_at = received_at or now
     late = is_late(received_at, deadline)
     references = await unique_references(session, Registration.reference, len(units), now.date(), "DK")
-    registrations, rows, events = [], [], []
+    who = (actor.name, actor.path) if actor else (None, None)
+    rows, history_rows, events = [], [], []
     for details, reference in zip(units, references, strict=True):
-        registration = Registration(
-            reference=reference, status_token=secrets.token_urlsafe(16), unit_name=details.unit_name,
-            unit_type=details.unit_type.code, address=details.address, commune_path=details.commune.path,
-            district_path=details.district.path, receiver=details.unit_type.receiver,
-            receiver_path=receiver_path(details.unit_type, details.commune), tax_code=details.tax_code,
-            contact_name=details.contact_name, contact_position=details.contact_position,
-            contact_phone=details.contact_phone, contact_email=details.contact_email,
-            venue_count=details.venue_count, notes=details.notes, source=source, upload_id=upload_id,
-            name_key=details.name_key, address_key=details.address_key, status=SUBMITTED, late=late,
-            submitted_at=received_at, updated_at=now,
-        )
-        registrations.append(registration)
-        rows.append(history(registration, "submitted", received_at, actor))
+        exemption = details.exemption
+        row = {
+            "id": uuid4(), "reference": reference, "status_token": secrets.token_urlsafe(16),
+            "unit_name": details.unit_name, "unit_type": details.unit_type.code, "address": details.address,
+            "commune_path": details.commune.path, "district_path": details.district.path,
+            "receiver": details.unit_type.receiver, "receiver_path": receiver_path(details.unit_type, details.commune),
+            "tax_code": details.tax_code, "contact_name": details.contact_name,
+            "contact_position": details.contact_position, "contact_phone": details.contact_phone,
+            "contact_email": details.contact_email, "venue_count": details.venue_count, "notes": details.notes,
+            "source": source, "upload_id": upload_id, "name_key": details.name_key, "address_key": details.address_key,
+            "status": EXEMPT if exemption else SUBMITTED, "late": late, "submitted_at": received_at,
+            "reviewed_at": now if exemption else None, "reviewed_by": who[0] if exemption else None,
+            "review_reason": None, "duplicate_of": None, "exempt_reason": exemption.code if exemption else None,
+            "list_id": None, "sent_at": None, "batch_id": None, "forwarded_at": None, "updated_at": now,
+        }
+        rows.append(row)
+        registration = SimpleNamespace(**row)
+        history_rows.append({"registration_id": row["id"], "at": received_at, "action": "submitted",
+                             "actor": who[0], "actor_path": who[1], "note": None})
         events.append(submitted_event(registration))
-        if details.exemption is not None:
-            registration.status = EXEMPT
-            registration.exempt_reason = details.exemption.code
-            registration.reviewed_at, registration.reviewed_by = now, actor.name if actor else None
-            rows.append(history(registration, "exempt", now, actor, details.exemption.label_vi))
+        if exemption is not None:
+            history_rows.append({"registration_id": row["id"], "at": now, "action": "exempt", "actor": who[0],
+                                 "actor_path": who[1], "note": exemption.label_vi})
             events.append(RegistrationExempted(
-                producer="intake", jurisdiction=registration.commune_path,
-                data=RegistrationExemptedData(
-                    registration_id=registration.id, reference=registration.reference,
-                    commune_path=registration.commune_path, reason=details.exemption.code)))
-    session.add_all(registrations)
-    session.add_all(rows)
+                producer="intake", jurisdiction=row["commune_path"],
+                data=RegistrationExemptedData(registration_id=row["id"], reference=reference,
+                                              commune_path=row["commune_path"], reason=exemption.code)))
+    for start in range(0, len(rows), INSERT_CHUNK):
+        await session.execute(insert(Registration.__table__), rows[start:start + INSERT_CHUNK])
+    for start in range(0, len(history_rows), INSERT_CHUNK):
+        await session.execute(insert(RegistrationHistory.__table__), history_rows[start:start + INSERT_CHUNK])
     await publish(session, *events)
-    return registrations
+    return [SimpleNamespace(**row) for row in rows]
 
 
 async def submit_registration(session: AsyncSession, tree: AdminTree, data: RegistrationIn, *,
-                              deadline: date | None, now: datetime | None = None) -> Registration:
+                              deadline: date | None, now: datetime | None = None) -> SimpleNamespace:
     """The JSON API's registration (the unit's own, no sign-in)."""
     from .routing import UNIT_TYPES as types
 

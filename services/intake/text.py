@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -33,6 +34,7 @@ class Msg:
         return {"vi": self.vi, "en": self.en}
 
 
+@lru_cache(maxsize=8192)
 def fold(value: str) -> str:
     """Lower case, no diacritics (đ -> d), no punctuation, single spaces: a matching key."""
     text = unicodedata.normalize("NFD", value.replace("đ", "d").replace("Đ", "D"))

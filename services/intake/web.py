@@ -100,10 +100,12 @@ def labels(lang: str) -> dict:
     }
 
 
-def render(request: Request, template: str, context: dict, status_code: int = 200):  # noqa: ANN201
+def render(request: Request, template: str, context: dict, status_code: int = 200, public: bool = False):  # noqa: ANN201
     lang = lang_of(request)
     runtime = runtime_of(request)
     full = {**labels(lang), "tree": runtime.tree, "static_intake": static_intake_url, **context}
+    if public:
+        full["home_url"] = "/d"   # a visitor's home is the districts' pages, not the officials' console
     full.setdefault("messages", flash(request))
     return request.app.state.templates.render(request, template, full, status_code=status_code)
 

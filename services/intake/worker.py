@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from libs.common.runtime import Runtime
 
@@ -115,6 +115,11 @@ class Worker:
             return list((await session.execute(select(MailOut).where(MailOut.id.in_(ids)).order_by(MailOut.id)))
                         .scalars())
 
+    async def waiting_mail(self) -> int:
+        async with self.database.transaction(readonly=True) as session:
+            return (await session.execute(select(func.count()).select_from(MailOut).where(
+                MailOut.sent_at.is_(None), MailOut.failed.is_(False)))).scalar_one()
+
     async def send(self, mail: MailOut) -> None:
         import aiosmtplib
 
@@ -131,7 +136,7 @@ class Worker:
 
     async def mail_once(self) -> int:
         if not self.settings.smtp_relay_host:
-            if not self._warned_no_relay:
+            if not self._warned_no_relay and await self.waiting_mail():
                 log.warning("no SMTP relay configured (KHAIBAO_INTAKE_SMTP_RELAY_HOST): replies wait in the outbox")
                 self._warned_no_relay = True
             return 0

@@ -68,7 +68,7 @@ async def test_registration_to_the_city(flow, mint):
     market = await register("27664", "market", "Chợ Cần Thạnh")
     shop = await register("27664", "essential_shop", "Nhà thuốc Cần Thạnh")
     agency = await register("27664", "state_agency", "Phòng Giáo dục huyện Cần Giờ")
-    elsewhere = await register("27667", "company", "Công ty TNHH Bình Khánh")
+    await register("27667", "company", "Công ty TNHH Bình Khánh")
 
     async def act(auth: dict, item: dict, action: str, body: dict | None = None):  # noqa: ANN202
         return await intake.post(f"/api/registrations/{item['id']}/{action}", headers=auth, json=body)
@@ -137,24 +137,25 @@ async def test_registration_to_the_city(flow, mint):
 
 async def test_a_large_batch_travels_in_parts(flow, mint):
     """Kafka caps a message at 1 MB: 1,200 units go as three events of one batch."""
-    from services.intake import lists
+    from sqlalchemy import update
 
-    runtime = flow.runtime("intake")
+    from services.intake import lists
+    from services.intake.models import Registration
     from services.intake.routing import UNIT_TYPES, commune_and_district
     from services.intake.service import register_units
+    from services.intake.tests.conftest import DISTRICT
     from services.intake.validation import UnitDetails
 
+    runtime = flow.runtime("intake")
     commune, district = commune_and_district(runtime.tree, DEMO_COMMUNE)
     units = [UnitDetails(unit_name=f"Cơ quan {i}", unit_type=UNIT_TYPES["state_agency"], address=f"{i} Đường A",
                          commune=commune, district=district, tax_code=None, contact_name="Nguyễn Văn An",
                          contact_position=None, contact_phone="0909123456", contact_email=None, venue_count=1)
              for i in range(1200)]
-    from services.intake.tests.conftest import DISTRICT
-
     async with runtime.database.transaction() as session:
         made = await register_units(session, units, deadline=None)
-        for registration_ in made:
-            registration_.status = "accepted"
+        await session.execute(update(Registration).where(Registration.id.in_([r.id for r in made]))
+                              .values(status="accepted"))
     async with runtime.database.transaction() as session:
         batch = await lists.forward_batch(session, DISTRICT)
     assert (batch.count, batch.parts) == (1200, 3)
