@@ -10,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from libs.common.auth import Principal, Role
 from libs.common.console import console_user
@@ -36,9 +36,8 @@ async def support_home(request: Request, principal: Principal = Depends(console_
     tree = runtime.tree
     if principal.role == Role.DISTRICT_FOCAL:
         node = tree.get(principal.jurisdiction)
-        if node is None or node.depth != 1:
-            raise HTTPException(404)
-        return RedirectResponse(f"/support/{node.code}", status_code=303)
+        if node is not None and node.depth == 1:
+            return await thread_page(request, node.code, principal=principal)
     districts = [u.path for u in tree.within(principal.jurisdiction) if u.depth == 1]
     async with runtime.database.transaction(readonly=True) as session:
         rows = await support.summaries(session, principal, districts)

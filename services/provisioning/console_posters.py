@@ -88,18 +88,18 @@ async def unit_posters(request: Request, unit_id: str, principal: Principal = De
     return await _zip_response(items, f"ma-qr-{unit.name}.zip")
 
 
-@router.get("/posters.zip")
-async def area_posters(request: Request, area: str = "", principal: Principal = Depends(console_user(*OFFICIALS))):
+@router.get("/areas/{code}/posters.zip")
+async def area_posters(request: Request, code: str, principal: Principal = Depends(console_user(*OFFICIALS))):
     """All posters of a commune (or any area the official covers), one folder per unit."""
     runtime = request.app.state.runtime
-    node = runtime.tree.get(area)
-    if node is None or not principal.covers(area):
-        return back("/units", error="unknown_area")
+    node = runtime.tree.by_code(code)
+    if node is None or node.depth < 1 or not principal.covers(node.path):
+        raise HTTPException(404)
     async with runtime.database.transaction(readonly=True) as session:
-        rows = await venues.venues_in_area(session, principal, area)
+        rows = await venues.venues_in_area(session, principal, node.path)
     if not rows:
-        return back(f"/units?area={quote(area, safe='')}", error="no_posters")
+        return back(f"/units?area={quote(node.path, safe='')}", error="no_posters")
     if len(rows) > MAX_POSTERS_PER_ZIP:
-        return back(f"/units?area={quote(area, safe='')}", error="too_many_posters")
+        return back(f"/units?area={quote(node.path, safe='')}", error="too_many_posters")
     items = [(f"{slug(u.name, 50)}-{str(u.id)[:8]}", poster_data(request, u, v)) for u, v in rows]
     return await _zip_response(items, f"ma-qr-{node.name}.zip")

@@ -5,8 +5,8 @@ did not exist); officials reach the units of their jurisdiction.
 """
 from __future__ import annotations
 
+import segno
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import RedirectResponse
 
 from libs.common.auth import Principal, Role
 from libs.common.console import console_user
@@ -14,6 +14,7 @@ from libs.common.console import console_user
 from . import access, accounts, audit, venues
 from .issuing import IssueRefused
 from .models import Unit, Venue
+from .posters import venue_url
 from .web import back, district_of, flash, page_number, pages, parse_id
 
 router = APIRouter(include_in_schema=False)
@@ -23,9 +24,7 @@ NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 @router.get("/units")
 async def unit_list(request: Request, q: str | None = None, area: str | None = None, page: str | None = None,
                     principal: Principal = Depends(console_user())):
-    own = access.own_unit(principal)
-    if own is not None:
-        return RedirectResponse(f"/units/{own}", status_code=303)
+    """Units of the caller's area (a unit's own accounts: their unit only)."""
     runtime = request.app.state.runtime
     tree = runtime.tree
     chosen = area if area and tree.get(area) and principal.covers(area) else None
@@ -154,10 +153,10 @@ async def venue_page(request: Request, venue_id: str, principal: Principal = Dep
     runtime = request.app.state.runtime
     async with runtime.database.transaction(readonly=True) as session:
         unit, venue = await _venue_or_404(session, principal, venue_id)
-    from .posters import venue_url
-
+    url = venue_url(runtime.settings.declaration_base(), venue.code)
     return request.app.state.templates.render(request, "provisioning/venue.html", {
-        "unit": unit, "venue": venue, "url": venue_url(runtime.settings.declaration_base(), venue.code),
+        "unit": unit, "venue": venue, "url": url,
+        "qr": segno.make(url, error="m").svg_data_uri(scale=6, border=2) if venue.active else None,
         "area": runtime.tree.label(venue.commune_path), "messages": flash(request),
         "can_manage": access.may_manage_venues(principal, unit.id, unit.commune_path),
     })
@@ -203,9 +202,11 @@ async def venue_action(request: Request, venue_id: str, action: str, name: str =
 
 @router.get("/posters")
 async def posters_page(request: Request, principal: Principal = Depends(console_user())):
-    """The e-mail's poster link: a unit's venues to print; officials go to their units."""
+    """The e-mail's poster link: a unit's own page with its venues to print; officials get their units."""
     own = access.own_unit(principal)
-    if own is None:
-        return RedirectResponse("/units", status_code=303)
-    return RedirectResponse(f"/units/{own}#venues", status_code=303)
-
+    if own is not None:
+        async with request.app.state.runtime.database.transaction(readonly=True) as session:
+            found = await venues.get_unit(session, principal, own)
+        if found is not None:
+            return await unit_page(request, str(own), principal=principal)
+    return await unit_list(request, principal=principal)

@@ -6,6 +6,9 @@ and the Support Channel is the district's and the city's only.
 """
 from __future__ import annotations
 
+import io
+import zipfile
+
 import pytest
 
 from libs.common.auth import Role
@@ -72,7 +75,7 @@ async def test_a_unit_administrator_sees_only_its_own_unit(world):
     # Nothing of the city's: batches, jobs, other areas' posters.
     assert (await accounts.provisioning.get("/api/batches", headers=own)).status_code == 403
     assert (await accounts.provisioning.get("/batches", headers=own_html)).status_code == 403
-    assert (await accounts.provisioning.get(f"/posters.zip?area={DEMO_COMMUNE}", headers=own_html)).status_code == 403
+    assert (await accounts.provisioning.get("/areas/27664/posters.zip", headers=own_html)).status_code == 403
     # A unit administrator cannot reset its own account into a password it would see.
     mine = await accounts.provisioning.post(f"/api/accounts/{a['accounts'][0]['id']}/reset",
                                             headers=_unit_admin(accounts, a))
@@ -128,11 +131,14 @@ async def test_officials_see_their_area_only(world):
     commune = accounts.headers(Role.COMMUNE_FOCAL, DEMO_COMMUNE)
     assert (await accounts.provisioning.post(f"/api/accounts/{a_admin}/enable", headers=commune)).status_code == 403
     # The commune's posters: the ZIP of its area only.
-    zipped = await accounts.provisioning.get(f"/posters.zip?area={DEMO_COMMUNE}", headers={**HTML, **commune})
+    zipped = await accounts.provisioning.get("/areas/27664/posters.zip", headers={**HTML, **commune})
     assert zipped.status_code == 200 and zipped.headers["content-type"] == "application/zip"
-    elsewhere = await accounts.provisioning.get(f"/posters.zip?area={OTHER_DISTRICT_COMMUNE}",
-                                                headers={**HTML, **commune})
-    assert elsewhere.status_code == 303 and "error=unknown_area" in elsewhere.headers["location"]
+    assert len(zipfile.ZipFile(io.BytesIO(zipped.content)).namelist()) == 3  # A's two gates, B's one
+    for elsewhere in ("26740", "760", "79"):  # another district's commune, another district, the city
+        response = await accounts.provisioning.get(f"/areas/{elsewhere}/posters.zip", headers={**HTML, **commune})
+        assert response.status_code == 404, elsewhere
+    city_zip = await accounts.provisioning.get("/areas/787/posters.zip", headers=accounts.html(Role.CITY_DIC))
+    assert len(zipfile.ZipFile(io.BytesIO(city_zip.content)).namelist()) == 3
 
 
 async def test_the_support_channel_is_the_district_and_the_city_only(world):
