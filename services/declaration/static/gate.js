@@ -34,7 +34,7 @@
   /* -> Promise of {outcome, result, id, expires} (outcome: valid | red | expired | forged) */
   function verifyLocally(text) {
     var parts = text.split(".");
-    var forged = { outcome: "forged" };
+    var forged = { outcome: "forged", offline: true };
     if (parts.length !== 6 || parts[0] !== "KB1" || ["G", "Y", "R"].indexOf(parts[3]) < 0 ||
         !/^\d+$/.test(parts[4]) || parts[2].length !== 32) { return Promise.resolve(forged); }
     var signature = hex(parts[5]), id = parts[2];
@@ -61,7 +61,10 @@
   }
   function verify(text) {
     if (!window.crypto || !window.crypto.subtle || !window.TextEncoder) { return verifyOnServer(text); }
-    return verifyLocally(text).catch(function () { return verifyOnServer(text); });
+    return verifyLocally(text).catch(function (error) {
+      if (window.console) { window.console.warn("verified by the server:", error && error.message); }
+      return verifyOnServer(text);
+    });
   }
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function show(found) {
@@ -72,7 +75,7 @@
     if (found.expires) {
       var d = new Date(found.expires * 1000);
       var until = panel.querySelector(".signal__until");
-      until.textContent = (until.textContent || "") + " " + pad(d.getHours()) + ":" + pad(d.getMinutes()) + " " +
+      until.textContent = until.getAttribute("data-label") + " " + pad(d.getHours()) + ":" + pad(d.getMinutes()) + " " +
         pad(d.getDate()) + "/" + pad(d.getMonth() + 1) + "/" + d.getFullYear();
     }
     if (found.id) {
