@@ -315,11 +315,13 @@ async def run_job(ctx: JobContext, upload_id: UUID) -> None:
                                       scope_path=scope_path)
     await _save_progress(ctx, upload_id, processed_rows=total * 3 // 4, total_rows=total)
     good_rows = [r for r in parsed.rows if r.number not in checked.errors]
-    async with ctx.database.transaction(readonly=True) as session:
-        existing = await check_existing(session, good_rows, checked.units, scope_path=scope_path)
     errors = {**checked.errors}
-    for row, messages in existing.items():
-        errors.setdefault(row, []).extend(messages)
+    if mode == "review" or errors:
+        # An import checks against existing registrations in its own transaction, below.
+        async with ctx.database.transaction(readonly=True) as session:
+            existing = await check_existing(session, good_rows, checked.units, scope_path=scope_path)
+        for row, messages in existing.items():
+            errors.setdefault(row, []).extend(messages)
     await _save_progress(ctx, upload_id, processed_rows=total, total_rows=total)
     if errors:
         await _conclude(ctx, upload_id, REFUSED, errors=errors, row_count=total, parsed=parsed)
@@ -328,18 +330,19 @@ async def run_job(ctx: JobContext, upload_id: UUID) -> None:
         await _conclude(ctx, upload_id, AWAITING_REVIEW, row_count=total)
         return
     await _save_progress(ctx, upload_id, status=IMPORTING, phase="importing", processed_rows=0, total_rows=total)
-    await _import(ctx, upload_id, parsed, checked.units)
+    await _import(ctx, upload_id, parsed, good_rows, checked.units)
 
 
-async def _import(ctx: JobContext, upload_id: UUID, parsed: ParsedList, units: list[UnitDetails]) -> None:
+async def _import(ctx: JobContext, upload_id: UUID, parsed: ParsedList, rows: list[RawRow],
+                  units: list[UnitDetails]) -> None:
     async with ctx.database.transaction() as session:
         upload = (await session.execute(select(Upload).where(Upload.id == upload_id).with_for_update())).scalar_one()
         if upload.lease_owner != ctx.owner or upload.status != IMPORTING:
             return
-        # Checked again inside the transaction: a registration may have arrived meanwhile.
-        again = await check_existing(session, parsed.rows, units, scope_path=upload.scope_path)
+        # Against existing registrations inside the transaction that writes: nothing can slip in between.
+        again = await check_existing(session, rows, units, scope_path=upload.scope_path)
         if again:
-            _finish(upload, REFUSED, errors=again, row_count=len(units))
+            _finish(upload, REFUSED, errors=again, row_count=len(parsed.rows))
             await _reply(ctx, session, upload, "refused", parsed=parsed)
             return
         actor = Actor(upload.reviewed_by or upload.uploaded_by or (upload.sender_email or "e-mail"), upload.scope_path)
