@@ -70,7 +70,8 @@ async def _imports_page(request: Request, principal: Principal, error: str | Non
         "district": district if district is not None and district.depth == 1 else None,
         "status_labels": UPLOAD_STATUS, "status_tones": UPLOAD_TONES,
         "max_mb": runtime.settings.max_upload_bytes // (1024 * 1024), "max_rows": runtime.settings.max_import_rows,
-        "list_address": runtime.settings.inbound_address(district.code) if district is not None and district.depth == 1 else None,
+        "list_address": runtime.settings.inbound_address(district.code)
+        if runtime.settings.receives_mail and district is not None and district.depth == 1 else None,
     }, status_code=status_code)
 
 

@@ -62,12 +62,13 @@ async def district_page(request: Request, code: str):
     settings = runtime.settings
     return public_page(request, "intake/district.html", {
         "district": district,
-        "contacts": district_contacts(district, list_address=settings.inbound_address(district.code),
-                                      file=settings.contacts_file),
+        "contacts": district_contacts(
+            district, list_address=settings.inbound_address(district.code) if settings.receives_mail else "",
+            file=settings.contacts_file),
         "district_types": [t for t in UNIT_TYPES.values() if t.receiver == DISTRICT],
         "commune_types": [t for t in UNIT_TYPES.values() if t.receiver == COMMUNE],
         "exemptions": list(EXEMPTIONS.values()),
-        "list_address": settings.inbound_address(district.code) if settings.smtp_port or settings.mail_domain else None,
+        "list_address": settings.inbound_address(district.code) if settings.receives_mail else None,
         **_deadline_info(request),
     })
 
@@ -122,7 +123,8 @@ async def template(request: Request, code: str):
         base = settings.service_urls.get("intake", "").rstrip("/")
         content = await asyncio.to_thread(
             build_template, district, lang=lang, max_rows=settings.max_import_rows, deadline=settings.campaign_deadline,
-            inbound_address=settings.inbound_address(district.code), form_url=f"{base}/d/{district.code}/register")
+            inbound_address=settings.inbound_address(district.code) if settings.receives_mail else None,
+            form_url=f"{base}/d/{district.code}/register")
         cache[key] = content
     filename = f"mau-danh-sach-{district.code}.xlsx"
     return Response(content, media_type=XLSX, headers={

@@ -40,5 +40,10 @@ class IntakeSettings(ServiceSettings):
     smtp_relay_timeout: float = 30.0
     mail_max_attempts: int = 12
 
+    @property
+    def receives_mail(self) -> bool:
+        """Whether the lists' e-mail addresses are live (and shown on the pages)."""
+        return self.smtp_port is not None
+
     def inbound_address(self, district_code: str) -> str:
         return f"{self.mail_local_prefix}.{district_code}@{self.mail_domain}"

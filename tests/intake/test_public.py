@@ -17,7 +17,10 @@ FORM = {"unit_name": "Trường Mầm non Sơn Ca", "unit_type": "school", "comm
 
 @pytest.fixture
 async def public(keys):
-    settings = build_settings("intake", keys, campaign_deadline=date(2021, 6, 30), mail_domain="khaibao.test", **FAST)
+    from .test_mail import free_port
+
+    settings = build_settings("intake", keys, campaign_deadline=date(2021, 6, 30), mail_domain="khaibao.test",
+                              smtp_port=free_port(), **FAST)
     async with run_services({"intake": settings}) as system:
         yield system["intake"]
 
@@ -46,6 +49,7 @@ async def test_the_district_page_says_who_registers_where_and_how(public):
     # A district without contacts in the file still has its page, named from the tree.
     public.cookies.clear()
     other = text_of(await public.get("/d/760"))
+    assert "danhsach.760@khaibao.test" in other
     assert "Phòng Văn hóa và Thông tin Quận 1" in other and "UBND phường Bến Nghé" in other
     for missing in ("/d/99999", "/d/27664", "/d/abc", "/d/79"):
         assert (await public.get(missing, headers={"accept": "text/html"})).status_code == 404
@@ -116,3 +120,9 @@ async def test_the_template_download(public):
     assert response.headers["content-type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     assert 'filename="mau-danh-sach-787.xlsx"' in response.headers["content-disposition"]
     assert response.content.startswith(b"PK")
+
+
+async def test_without_the_mail_receiver_no_address_is_given(keys):
+    async with run_services({"intake": build_settings("intake", keys, **FAST)}) as system:
+        text = text_of(await system["intake"].get("/d/787"))
+    assert "danhsach." not in text and "gửi cho đầu mối tiếp nhận" in text
