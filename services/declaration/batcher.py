@@ -28,9 +28,16 @@ from datetime import UTC
 
 import asyncpg
 import sqlalchemy as sa
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.engine import make_url
 
 from .models import declarations_table, submissions_table
+
+BATCH_ROWS = Histogram("khaibao_declaration_batch_rows", "Declarations written per group commit", ["service"],
+                       buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000))
+STORED = Counter("khaibao_declarations_stored_total", "Declarations durably stored", ["service"])
+WAITING = Gauge("khaibao_declaration_commit_queue", "Requests waiting for a group commit", ["service"],
+                multiprocess_mode="max")
 
 log = logging.getLogger(__name__)
 
@@ -301,7 +308,11 @@ class GroupCommitter:
                 await self._write(writer, [work])
             return
         self.batches += 1
-        self.rows += sum(len(w.declarations) for w in batch)
+        rows = sum(len(w.declarations) for w in batch)
+        self.rows += rows
+        BATCH_ROWS.labels("declaration").observe(rows)
+        STORED.labels("declaration").inc(sum(len(w.declarations) for w in batch if id(w) in stored))
+        WAITING.labels("declaration").set(len(self.queue))
         written = [w for w in batch if id(w) in stored]
         self.on_commit(sum(len(w.outbox) for w in written), any(w.urgent for w in written))
         for work in batch:

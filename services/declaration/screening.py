@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.ui import N_
@@ -162,13 +163,14 @@ def answer_codes(symptoms: tuple[str, ...], exposures: tuple[str, ...], symptom_
 # --- use cases (the caller owns the transaction) ----------------------------------------
 
 async def ensure_rule_set(session: AsyncSession, default_file: Path | None = None) -> None:
-    """An empty table gets the shipped rule set, active."""
+    """An empty table gets the shipped rule set, active (web workers starting together: once)."""
     if (await session.execute(select(RuleSet.version).limit(1))).first():
         return
     text = Path(default_file or DEFAULT_RULES).read_text(encoding="utf-8")
     book = RuleBook.parse(text)
-    session.add(RuleSet(version=book.version, rules=text, active=True, created_at=datetime.now(UTC),
-                        created_by="system"))
+    insert = (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)(RuleSet.__table__)
+    await session.execute(insert.values(version=book.version, rules=text, active=True, created_at=datetime.now(UTC),
+                                        created_by="system").on_conflict_do_nothing(index_elements=["version"]))
 
 
 async def active_rule_book(session: AsyncSession) -> RuleBook:
