@@ -82,7 +82,7 @@ async def imports_page(request: Request, principal: Principal = Depends(official
 
 @router.post("/imports")
 async def upload(request: Request, file: UploadFile | None = None, csrf_token: str = Form(""),
-                 principal: Principal = Depends(official(*OFFICIALS))):
+                 principal: Principal = Depends(official(Role.DISTRICT_FOCAL, Role.COMMUNE_FOCAL))):
     check_csrf(request, principal, csrf_token)
     lang = lang_of(request)
     runtime = runtime_of(request)
@@ -141,7 +141,7 @@ async def report_download(request: Request, upload_id: str, principal: Principal
 
 @router.post("/imports/{upload_id}/{decision}")
 async def decide(request: Request, upload_id: str, decision: str, csrf_token: str = Form(""), note: str = Form(""),
-                 principal: Principal = Depends(official(*OFFICIALS))):
+                 principal: Principal = Depends(official(Role.DISTRICT_FOCAL, Role.COMMUNE_FOCAL))):
     check_csrf(request, principal, csrf_token)
     if decision not in ("approve", "dismiss"):
         raise HTTPException(404)
@@ -165,7 +165,8 @@ async def decide(request: Request, upload_id: str, decision: str, csrf_token: st
 
 
 @router.get("/template.xlsx")
-async def console_template(request: Request, principal: Principal = Depends(official(*OFFICIALS))):
+async def console_template(request: Request,
+                           principal: Principal = Depends(official(Role.DISTRICT_FOCAL, Role.COMMUNE_FOCAL))):
     """The list template of the caller's district (the commune's own communes list is the district's)."""
     runtime = runtime_of(request)
     district = runtime.tree.get(district_path_of(principal.jurisdiction))

@@ -50,7 +50,7 @@ async def lists_page(request: Request, principal: Principal = Depends(official(*
 
 @router.post("/lists")
 async def send(request: Request, csrf_token: str = Form(""),
-               principal: Principal = Depends(official(*OFFICIALS))):
+               principal: Principal = Depends(official(Role.COMMUNE_FOCAL))):
     check_csrf(request, principal, csrf_token)
     runtime = runtime_of(request)
     try:
@@ -91,7 +91,7 @@ async def forward_page(request: Request, principal: Principal = Depends(official
 
 
 @router.post("/forward")
-async def forward(request: Request, principal: Principal = Depends(official(*OFFICIALS))):
+async def forward(request: Request, principal: Principal = Depends(official(Role.DISTRICT_FOCAL))):
     form = await request.form()
     check_csrf(request, principal, str(form.get("csrf_token", "")))
     runtime = runtime_of(request)

@@ -110,7 +110,7 @@ def test_commune_focal_point_follows_a_registration(system, new_context, screens
     page.reload(wait_until="load")
     row = page.locator("tbody tr", has_text=reference)
     assert row.count() == 1
-    assert name in row.inner_text() and "Trường học" in row.inner_text() and "Đã gửi" in row.inner_text()
+    assert name in row.inner_text() and "Trường học" in row.inner_text() and "Chờ duyệt" in row.inner_text()
     page.screenshot(path=str(screenshots / "intake-commune.png"), full_page=True)
 
     # Reporting: the same browser session is signed in on the other console (another port).

@@ -25,6 +25,8 @@ def production(monkeypatch, keys):
     monkeypatch.setenv("KHAIBAO_SECRET_KEY", REAL_SECRET)
     monkeypatch.setenv("KHAIBAO_AUTH_PUBLIC_KEY_FILE", str(keys.public))
     monkeypatch.setenv("KHAIBAO_PROVISIONING_AUTH_PRIVATE_KEY_FILE", str(keys.private))
+    # The declaration service signs personal passes with an Ed25519 key of its own.
+    monkeypatch.setenv("KHAIBAO_DECLARATION_PASS_PRIVATE_KEY_FILE", str(keys.private))
     monkeypatch.setenv("KHAIBAO_DATA_DIR", str(keys.data_dir))
     return monkeypatch
 
