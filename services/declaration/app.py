@@ -34,7 +34,7 @@ async def start_ports(runtime: Runtime) -> Ports:
     database = runtime.database
     async with database.transaction() as session:
         await ensure_rule_set(session, settings.rules_file)
-    directory = Directory(database, cache_seconds=settings.cache_seconds, default_rules=settings.rules_file)
+    directory = Directory(database, cache_seconds=settings.cache_seconds)
     await directory.load()
     keys = load_pass_keys(settings.pass_private_key_file, settings.pass_previous_public_key_files,
                           data_dir=settings.data_dir, create=settings.environment != "production")

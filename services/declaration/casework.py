@@ -9,7 +9,7 @@ from pydantic_core import PydanticCustomError
 from libs.common.ui import N_
 
 from .passes import PassKeys
-from .schemas import _NAME, kind_of, normalize_phone
+from .schemas import NAME_PATTERN, kind_of, normalize_phone
 from .screening import SYMPTOM_CODES
 from .web import Form
 
@@ -22,7 +22,7 @@ def read_case(form: Form, keys: PassKeys) -> tuple[dict, dict, dict]:
     name = " ".join(values["full_name"].split())
     if len(name) < 2:
         errors["full_name"] = N_("Write the full name as on the ID document.")
-    elif len(name) > 100 or not _NAME.match(name):
+    elif len(name) > 100 or not NAME_PATTERN.match(name):
         errors["full_name"] = N_("A name has letters and spaces only, no digits or symbols.")
     phone = None
     if values["phone"]:

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from uuid import UUID
 
 from sqlalchemy import select
@@ -46,10 +45,9 @@ RETIRED = "retired"
 
 
 class Directory:
-    def __init__(self, database: Database, *, cache_seconds: float, default_rules: Path | None = None) -> None:
+    def __init__(self, database: Database, *, cache_seconds: float) -> None:
         self.database = database
         self.cache_seconds = cache_seconds
-        self.default_rules = default_rules
         self.venues: dict[str, VenueInfo] = {}
         self.book: RuleBook | None = None
         self._seen_until = 0.0

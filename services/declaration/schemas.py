@@ -24,7 +24,7 @@ from .screening import EXPOSURE_CODES, SYMPTOM_CODES
 ADULT_AGE = 14  # younger children often have no ID document of their own
 CODE_PATTERN = r"^[A-Za-z0-9]{4,20}$"
 KEY_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
-_NAME = re.compile(r"^[^\d<>{}\[\]\\/@#$%^*=+|~`\"]+$")
+NAME_PATTERN = re.compile(r"^[^\d<>{}\[\]\\/@#$%^*=+|~`\"]+$")
 _PASSPORT = re.compile(r"^[A-Z0-9]{6,9}$")
 _BIRTH = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
@@ -146,7 +146,7 @@ class PersonIn(BaseModel):
         value = " ".join(value.split())
         if len(value) < 2:
             raise error("name_short", "Write the full name as on the ID document.")
-        if not _NAME.match(value):
+        if not NAME_PATTERN.match(value):
             raise error("name_chars", "A name has letters and spaces only, no digits or symbols.")
         return value
 

@@ -19,6 +19,8 @@ from libs.common.outbox import publish
 
 from .declare import uuid7, venue_ref
 from .directory import VenueInfo
+from .places import load_places
+from .schemas import kind_of
 from .models import Declaration, GateEntry, SuspectedCase, Venue
 from .web import today_bounds
 
@@ -110,16 +112,18 @@ async def raise_case(session: AsyncSession, venue: VenueInfo, principal: Princip
         raised_by=principal.account_id, raised_by_name=principal.name or principal.username,
         declaration_id=declaration_id, full_name=full_name, phone=phone, id_number=id_number,
         symptoms=",".join(symptoms), note=note)
-    person = PersonDetails(full_name=full_name, phone=phone, id_number=id_number)
-    if declaration_id is not None:
-        declared = await session.get(Declaration, declaration_id)
-        if declared is not None:
-            person = PersonDetails(
-                full_name=full_name, phone=phone or declared.phone, id_number=id_number or declared.id_number,
-                id_type=declared.id_type if not id_number else None, birth_year=declared.birth_year,
-                birth_date=declared.birth_date, gender=declared.gender, nationality=declared.nationality,
-                street=declared.street, commune_code=declared.commune_code, district_code=declared.district_code,
-                province_code=declared.province_code)
+    person = PersonDetails(full_name=full_name, phone=phone, id_number=id_number,
+                           id_type=kind_of(id_number) if id_number else None)
+    declared = await session.get(Declaration, declaration_id) if declaration_id is not None else None
+    if declared is not None:  # the declaration's contact details complete what the staff typed
+        person = PersonDetails(
+            full_name=full_name, phone=phone or declared.phone, id_number=id_number or declared.id_number,
+            id_type=kind_of(id_number) if id_number else declared.id_type, birth_year=declared.birth_year,
+            birth_date=declared.birth_date, gender=declared.gender, nationality=declared.nationality,
+            street=declared.street, commune_code=declared.commune_code, district_code=declared.district_code,
+            province_code=declared.province_code,
+            address_label=load_places().label(declared.province_code, declared.district_code, declared.commune_code,
+                                              declared.street))
     session.add(case)
     await publish(session, CaseRaised(producer="declaration", jurisdiction=venue.commune_path, data=CaseRaisedData(
         case_id=case.id, venue=venue_ref(venue), commune_path=venue.commune_path, raised_at=now,
