@@ -120,6 +120,8 @@ class PostgresWriter:
 def _sqlite_converter(column) -> Callable | None:  # noqa: ANN001
     """How SQLAlchemy stores a value of this column in SQLite (the ORM reads it back)."""
     kind = column.type
+    if isinstance(kind, sa.TypeDecorator):  # SQLModel's UTCDateTime wraps a DateTime
+        kind = kind.impl_instance
     if isinstance(kind, sa.Uuid):
         return lambda v: v.hex
     if isinstance(kind, sa.DateTime):

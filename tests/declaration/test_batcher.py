@@ -3,6 +3,7 @@ each request answered only after the commit; duplicates, bad rows and outages ha
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -79,6 +80,11 @@ async def test_many_requests_share_few_transactions(store):
     events = [parse_event(p) for p in payloads]
     assert sum(e.type == "declaration.submitted" for e in events) == 300
     assert sum(e.type == "declaration.flagged" for e in events) == 60
+    if database.sqlite:  # stored in the very text forms SQLAlchemy itself writes (ranges compare as text)
+        async with database.transaction(readonly=True) as session:
+            raw = (await session.execute(text("SELECT id, submitted_at, birth_date FROM declarations LIMIT 1"))).one()
+        assert re.fullmatch(r"[0-9a-f]{32}", raw[0]) and raw[2] is None
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", raw[1]), raw[1]
     # What the writer stored reads back through the ORM exactly as it was prepared.
     expected = work[0].declarations[0]
     assert stored.submitted_at.replace(tzinfo=UTC) == expected["submitted_at"]
