@@ -40,11 +40,10 @@ async def start_ports(runtime: Runtime) -> Ports:
                           data_dir=settings.data_dir, create=settings.environment != "production")
     url = settings.resolved_database_url()
     if database.sqlite:
-        writers = [SqliteWriter(url, settings.sqlite_synchronous)]
+        writers = [SqliteWriter(url, settings.sqlite_synchronous, settings.batch_timeout_seconds)]
     else:
-        writers = [PostgresWriter(url) for _ in range(settings.batch_writers)]
+        writers = [PostgresWriter(url, settings.batch_timeout_seconds) for _ in range(settings.batch_writers)]
     committer = GroupCommitter(writers, max_rows=settings.batch_max_rows, max_pending=settings.batch_max_pending,
-                               timeout=settings.batch_timeout_seconds,
                                on_commit=RelayNudge(database.outbox_written, max(1, settings.relay_batch_size // 2)))
     committer.start()
     load_places()  # parse the country's divisions now rather than on the first request

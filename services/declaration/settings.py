@@ -26,7 +26,7 @@ class DeclarationSettings(ServiceSettings):
     batch_max_rows: int = Field(default=1000, ge=1)
     batch_max_pending: int = Field(default=20000, ge=1)
     batch_writers: int = Field(default=1, ge=1, le=8)
-    batch_timeout_seconds: float = Field(default=15.0, gt=0)
+    batch_timeout_seconds: float = Field(default=15.0, gt=0, description="a batch write slower than this fails")
     # How long a web worker trusts its in-memory venue list and active rule set.
     cache_seconds: float = Field(default=2.0, ge=0)
     # The outbox relay moves declaration events in batches (woken at once for a red one).

@@ -46,7 +46,7 @@ async def store(backend):
 
 def committer_for(database: Database, url: str, **options) -> GroupCommitter:  # noqa: ANN003
     writers = [SqliteWriter(url, "NORMAL")] if database.sqlite else [PostgresWriter(url), PostgresWriter(url)]
-    defaults = {"max_rows": 50, "max_pending": 10_000, "timeout": 30}
+    defaults = {"max_rows": 50, "max_pending": 10_000}
     return GroupCommitter(writers, **{**defaults, **options})
 
 
@@ -132,7 +132,7 @@ async def test_a_database_that_is_away_answers_unavailable_and_stores_nothing(st
         broken = SqliteWriter(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
     else:
         broken = PostgresWriter(url.replace(url.split("@")[1].split("/")[0], "127.0.0.1:1"))
-    committer = GroupCommitter([broken], max_rows=50, max_pending=100, timeout=30)
+    committer = GroupCommitter([broken], max_rows=50, max_pending=100)
     committer.start()
     try:
         work = [prepared() for _ in range(5)]
