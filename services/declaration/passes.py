@@ -15,6 +15,7 @@ import base64
 import hashlib
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
@@ -120,7 +121,7 @@ def load_pass_keys(private_file: Path | None, previous_files: list[Path], *, dat
         if not create:
             raise RuntimeError(f"the pass signing key is missing: {path}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
         temporary.write_bytes(Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
         temporary.chmod(0o600)
