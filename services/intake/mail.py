@@ -146,11 +146,14 @@ class Replies:
                                          in_reply_to=upload.message_id, attachments=attachments),
                    upload_id=upload.id)
 
-    def instructions(self, district: AdminUnit, *, to: str, in_reply_to: str | None, ignored: Sequence[str]) -> EmailMessage:
+    def instructions(self, district: AdminUnit, *, to: str, in_reply_to: str | None, ignored: Sequence[str],
+                     with_lists: bool = False) -> EmailMessage:
         base = self.settings.service_urls.get("intake", "").rstrip("/")
         names = ", ".join(f'"{n}"' for n in ignored)
         reason = (f"Tệp {names} không phải bảng tính .xlsx nên không được đọc." if ignored else
                   "Thư không có tệp .xlsx đính kèm.")
+        if with_lists:
+            reason += " Các tệp .xlsx trong thư đang được kiểm tra; đơn vị sẽ nhận thư trả lời riêng cho từng tệp."
         body = (f"{reason}\n\nHãy tải mẫu danh sách tại {base}/d/{district.code}/mau-danh-sach.xlsx, điền mỗi đơn vị "
                 f"một dòng, lưu dạng .xlsx và gửi lại vào địa chỉ {self.settings.inbound_address(district.code)}.\n"
                 f"Thông tin chi tiết: {base}/d/{district.code}\n\n"
@@ -246,7 +249,7 @@ class InboundHandler:
                     references.append(upload.reference)
                 if reply_to and (ignored or not lists):
                     self.replies.queue(session, self.replies.instructions(
-                        district, to=reply_to, in_reply_to=message_id, ignored=ignored if not lists else ignored))
+                        district, to=reply_to, in_reply_to=message_id, ignored=ignored, with_lists=bool(lists)))
         log.info("inbound mail: %d list(s) stored, %d other attachment(s)", len(references), len(ignored))
         return references
 

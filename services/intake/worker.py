@@ -26,6 +26,7 @@ from .text import now_utc
 
 log = logging.getLogger(__name__)
 WAKE = "intake.wake"
+STOP_GRACE = 10.0
 
 
 def wake(runtime: Runtime) -> None:
@@ -43,6 +44,7 @@ class Worker:
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.wake = runtime.extras.setdefault(WAKE, asyncio.Event())
         self.replies = Replies(self.settings, runtime.tree)
+        self.stopping = asyncio.Event()
         self._warned_no_relay = False
 
     def context(self) -> JobContext:
@@ -79,7 +81,7 @@ class Worker:
         return True
 
     async def run_imports(self) -> None:
-        while True:
+        while not self.stopping.is_set():
             try:
                 busy = await self.imports_once()
             except asyncio.CancelledError:
@@ -87,14 +89,22 @@ class Worker:
             except Exception:  # noqa: BLE001 - the lease runs out and the job is tried again
                 log.exception("list import failed; it will be retried")
                 busy = False
-                await asyncio.sleep(self.settings.worker_poll_interval)
-            if not busy:
                 await self._idle()
+            if not busy:
+                await self._idle(self.wake)
 
-    async def _idle(self) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), timeout=self.settings.worker_poll_interval)
-        self.wake.clear()
+    async def _idle(self, event: asyncio.Event | None = None) -> None:
+        """Wait for ``event`` (default: new work), the poll interval, or the stop."""
+        waits = [asyncio.ensure_future(self.stopping.wait())]
+        if event is not None:
+            waits.append(asyncio.ensure_future(event.wait()))
+        try:
+            await asyncio.wait(waits, timeout=self.settings.worker_poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        if event is not None:
+            event.clear()
 
     # --- e-mail replies ------------------------------------------------------------------------
 
@@ -142,6 +152,8 @@ class Worker:
             return 0
         mails = await self.claim_mail()
         for mail in mails:
+            if self.stopping.is_set():
+                break  # the others' leases run out and another process sends them
             error = None
             try:
                 await self.send(mail)
@@ -162,7 +174,7 @@ class Worker:
         return len(mails)
 
     async def run_mail(self) -> None:
-        while True:
+        while not self.stopping.is_set():
             try:
                 sent = await self.mail_once()
             except asyncio.CancelledError:
@@ -171,11 +183,11 @@ class Worker:
                 log.exception("reply sender failed; retrying")
                 sent = 0
             if not sent:
-                await asyncio.sleep(self.settings.worker_poll_interval)
+                await self._idle()
 
 
-async def _supervise(name: str, factory: Callable[[], Awaitable[None]]) -> None:
-    while True:
+async def _supervise(name: str, factory: Callable[[], Awaitable[None]], stopping: asyncio.Event) -> None:
+    while not stopping.is_set():
         try:
             await factory()
         except asyncio.CancelledError:
@@ -190,8 +202,8 @@ async def background(runtime: Runtime) -> AsyncIterator[Worker]:
     """The worker loops and, when a port is set, the SMTP receiver; stopped at shutdown."""
     worker = Worker(runtime)
     runtime.extras["worker"] = worker
-    tasks = [asyncio.create_task(_supervise("list imports", worker.run_imports)),
-             asyncio.create_task(_supervise("e-mail replies", worker.run_mail))]
+    tasks = [asyncio.create_task(_supervise("list imports", worker.run_imports, worker.stopping)),
+             asyncio.create_task(_supervise("e-mail replies", worker.run_mail, worker.stopping))]
     server = None
     settings = runtime.settings
     if settings.smtp_port:
@@ -206,6 +218,11 @@ async def background(runtime: Runtime) -> AsyncIterator[Worker]:
             server.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), timeout=5)
-        for task in tasks:
+        # Let the loops finish what they are doing: a task cancelled in the middle of a
+        # database call can leave the SQLite driver waiting forever. Cancel only stragglers
+        # (a job's lease lets another worker take it over).
+        worker.stopping.set()
+        _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE)
+        for task in pending:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
