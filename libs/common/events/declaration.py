@@ -21,7 +21,7 @@ alert is the reason those details were collected.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -86,8 +86,7 @@ class DeclarationSubmitted(Event):
     type: Literal["declaration.submitted"] = "declaration.submitted"
     data: DeclarationSubmittedData
 
-    def partition_key(self) -> str:
-        return str(self.data.declaration_id)
+    key_field: ClassVar[str] = "declaration_id"
 
 
 class DeclarationFlaggedData(EventData):
@@ -111,8 +110,7 @@ class DeclarationFlagged(Event):
     type: Literal["declaration.flagged"] = "declaration.flagged"
     data: DeclarationFlaggedData
 
-    def partition_key(self) -> str:
-        return str(self.data.declaration_id)
+    key_field: ClassVar[str] = "declaration_id"
 
 
 class CaseRaisedData(EventData):
@@ -133,5 +131,4 @@ class CaseRaised(Event):
     type: Literal["declaration.case_raised"] = "declaration.case_raised"
     data: CaseRaisedData
 
-    def partition_key(self) -> str:
-        return str(self.data.case_id)
+    key_field: ClassVar[str] = "case_id"

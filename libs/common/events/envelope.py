@@ -32,6 +32,9 @@ class Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     current_version: ClassVar[int] = 1
+    #: The data field whose value keys the partition: events of one aggregate keep their
+    #: order. ``None`` spreads the events by their own id.
+    key_field: ClassVar[str | None] = None
 
     id: UUID = Field(default_factory=uuid4)
     type: str
@@ -47,8 +50,10 @@ class Event(BaseModel):
         return topic_for(self.type)
 
     def partition_key(self) -> str:
-        """Events of one aggregate keep their order: subclasses key them by it."""
-        return str(self.id)
+        """The partition key: the ``key_field`` of the data, or the event's own id."""
+        if self.key_field is None:
+            return str(self.id)
+        return str(getattr(self.data, self.key_field))
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()

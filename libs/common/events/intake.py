@@ -7,7 +7,7 @@ into accounts. Each event carries what its consumers need, so no consumer reads 
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -42,8 +42,7 @@ class RegistrationSubmitted(Event):
     type: Literal["intake.registration.submitted"] = "intake.registration.submitted"
     data: RegistrationSubmittedData
 
-    def partition_key(self) -> str:
-        return str(self.data.registration_id)
+    key_field: ClassVar[str] = "registration_id"
 
 
 class RegistrationReviewedData(EventData):
@@ -59,8 +58,7 @@ class RegistrationAccepted(Event):
     type: Literal["intake.registration.accepted"] = "intake.registration.accepted"
     data: RegistrationReviewedData
 
-    def partition_key(self) -> str:
-        return str(self.data.registration_id)
+    key_field: ClassVar[str] = "registration_id"
 
 
 @register
@@ -70,8 +68,7 @@ class RegistrationReturned(Event):
     type: Literal["intake.registration.returned"] = "intake.registration.returned"
     data: RegistrationReviewedData
 
-    def partition_key(self) -> str:
-        return str(self.data.registration_id)
+    key_field: ClassVar[str] = "registration_id"
 
 
 class RegistrationDuplicateData(EventData):
@@ -86,8 +83,7 @@ class RegistrationMarkedDuplicate(Event):
     type: Literal["intake.registration.duplicate_marked"] = "intake.registration.duplicate_marked"
     data: RegistrationDuplicateData
 
-    def partition_key(self) -> str:
-        return str(self.data.registration_id)
+    key_field: ClassVar[str] = "registration_id"
 
 
 class RegistrationExemptedData(EventData):
@@ -105,8 +101,7 @@ class RegistrationExempted(Event):
     type: Literal["intake.registration.exempted"] = "intake.registration.exempted"
     data: RegistrationExemptedData
 
-    def partition_key(self) -> str:
-        return str(self.data.registration_id)
+    key_field: ClassVar[str] = "registration_id"
 
 
 class ListSentData(EventData):
@@ -124,8 +119,7 @@ class ListSent(Event):
     type: Literal["intake.list.sent"] = "intake.list.sent"
     data: ListSentData
 
-    def partition_key(self) -> str:
-        return self.data.commune_path
+    key_field: ClassVar[str] = "commune_path"
 
 
 class ForwardedUnit(EventData):
@@ -163,8 +157,7 @@ class BatchForwarded(Event):
     type: Literal["intake.batch.forwarded"] = "intake.batch.forwarded"
     data: BatchForwardedData
 
-    def partition_key(self) -> str:
-        return self.data.district_path
+    key_field: ClassVar[str] = "district_path"
 
 
 class UploadReceivedData(EventData):
@@ -183,5 +176,4 @@ class UploadReceived(Event):
     type: Literal["intake.upload.received"] = "intake.upload.received"
     data: UploadReceivedData
 
-    def partition_key(self) -> str:
-        return str(self.data.upload_id)
+    key_field: ClassVar[str] = "upload_id"

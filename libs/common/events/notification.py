@@ -16,7 +16,7 @@ replaced by a reset:
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 from uuid import UUID
 
 from .envelope import Event, EventData, register
@@ -36,8 +36,7 @@ class CredentialsStatusData(EventData):
 class _CredentialsEvent(Event):
     data: CredentialsStatusData
 
-    def partition_key(self) -> str:
-        return str(self.data.account_id)
+    key_field: ClassVar[str] = "account_id"
 
 
 @register

@@ -40,7 +40,7 @@ Issuance (partition key: the district path):
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -77,8 +77,7 @@ class VenueCreated(Event):
     type: Literal["provisioning.venue.created"] = "provisioning.venue.created"
     data: VenueCreatedData
 
-    def partition_key(self) -> str:
-        return str(self.data.venue_id)
+    key_field: ClassVar[str] = "venue_id"
 
 
 class VenueStateData(EventData):
@@ -107,8 +106,7 @@ class VenueUpdated(Event):
     type: Literal["provisioning.venue.updated"] = "provisioning.venue.updated"
     data: VenueStateData
 
-    def partition_key(self) -> str:
-        return str(self.data.venue_id)
+    key_field: ClassVar[str] = "venue_id"
 
 
 @register
@@ -116,8 +114,7 @@ class VenueDisabled(Event):
     type: Literal["provisioning.venue.disabled"] = "provisioning.venue.disabled"
     data: VenueDisabledData
 
-    def partition_key(self) -> str:
-        return str(self.data.venue_id)
+    key_field: ClassVar[str] = "venue_id"
 
 
 @register
@@ -125,8 +122,7 @@ class VenueEnabled(Event):
     type: Literal["provisioning.venue.enabled"] = "provisioning.venue.enabled"
     data: VenueStateData
 
-    def partition_key(self) -> str:
-        return str(self.data.venue_id)
+    key_field: ClassVar[str] = "venue_id"
 
 
 @register
@@ -134,8 +130,7 @@ class VenueCodeRotated(Event):
     type: Literal["provisioning.venue.code_rotated"] = "provisioning.venue.code_rotated"
     data: VenueCodeRotatedData
 
-    def partition_key(self) -> str:
-        return str(self.data.venue_id)
+    key_field: ClassVar[str] = "venue_id"
 
 
 # --- accounts --------------------------------------------------------------------------
@@ -176,8 +171,7 @@ class AccountIssued(Event):
     type: Literal["provisioning.account.issued"] = "provisioning.account.issued"
     data: CredentialsDeliveryData
 
-    def partition_key(self) -> str:
-        return str(self.data.account_id)
+    key_field: ClassVar[str] = "account_id"
 
 
 class PasswordResetData(CredentialsDeliveryData):
@@ -190,8 +184,7 @@ class AccountPasswordReset(Event):
     type: Literal["provisioning.account.password_reset"] = "provisioning.account.password_reset"
     data: PasswordResetData
 
-    def partition_key(self) -> str:
-        return str(self.data.account_id)
+    key_field: ClassVar[str] = "account_id"
 
 
 class AccountStateData(EventData):
@@ -208,8 +201,7 @@ class AccountDisabled(Event):
     type: Literal["provisioning.account.disabled"] = "provisioning.account.disabled"
     data: AccountStateData
 
-    def partition_key(self) -> str:
-        return str(self.data.account_id)
+    key_field: ClassVar[str] = "account_id"
 
 
 @register
@@ -217,8 +209,7 @@ class AccountEnabled(Event):
     type: Literal["provisioning.account.enabled"] = "provisioning.account.enabled"
     data: AccountStateData
 
-    def partition_key(self) -> str:
-        return str(self.data.account_id)
+    key_field: ClassVar[str] = "account_id"
 
 
 # --- issuance --------------------------------------------------------------------------
@@ -240,5 +231,4 @@ class IssuanceCompleted(Event):
     type: Literal["provisioning.issuance.completed"] = "provisioning.issuance.completed"
     data: IssuanceCompletedData
 
-    def partition_key(self) -> str:
-        return self.data.district_path
+    key_field: ClassVar[str] = "district_path"

@@ -110,3 +110,11 @@ def test_registry_lists_the_contracts():
     types = registered_types()
     assert "intake.registration.submitted" in types
     assert "provisioning.venue.created" in types
+
+
+def test_every_partition_key_names_a_field_of_its_data():
+    """A misspelt ``key_field`` would break publishing at run time: catch it here."""
+    for event_type, cls in registered_types().items():
+        if cls.key_field is not None:
+            data_fields = cls.model_fields["data"].annotation.model_fields
+            assert cls.key_field in data_fields, event_type
