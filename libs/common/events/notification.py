@@ -13,9 +13,20 @@ replaced by a reset:
 - ``notification.credentials.opened``: the district focal point opened them (logged).
 - ``notification.credentials.handed_over``: the district focal point marked them handed
   over to the unit.
+
+Suspected-case alerts (partition key: the alert id; ``jurisdiction`` and
+``data.commune_path`` are the commune of the venue). They carry no personal data: the
+alert's person details stay in notification; reporting counts alerts and their
+acknowledgement times from these:
+
+- ``notification.alert.raised``: a flagged declaration or a case raised at a gate became
+  an alert to the district health center and the commune focal point.
+- ``notification.alert.acknowledged``: an officer acknowledged it.
+- ``notification.alert.escalated``: nobody acknowledged it in time; escalated to the district.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal
 from uuid import UUID
 
@@ -57,3 +68,57 @@ class CredentialsOpened(_CredentialsEvent):
 @register
 class CredentialsHandedOver(_CredentialsEvent):
     type: Literal["notification.credentials.handed_over"] = "notification.credentials.handed_over"
+
+
+AlertSource = Literal["flagged", "case_raised"]
+
+
+class AlertRaisedData(EventData):
+    alert_id: UUID
+    source: AlertSource
+    source_id: UUID  # the declaration id (flagged) or the case id (case_raised)
+    venue_id: UUID
+    venue_code: str
+    unit_id: UUID
+    commune_path: str
+    district_path: str
+    raised_at: datetime
+
+
+@register
+class AlertRaised(Event):
+    type: Literal["notification.alert.raised"] = "notification.alert.raised"
+    data: AlertRaisedData
+    key_field: ClassVar[str] = "alert_id"
+
+
+class AlertAcknowledgedData(EventData):
+    alert_id: UUID
+    commune_path: str
+    district_path: str
+    raised_at: datetime
+    acknowledged_at: datetime
+    by_role: str  # the role of the officer (commune_focal, district_health, ...)
+    escalated: bool = False
+
+
+@register
+class AlertAcknowledged(Event):
+    type: Literal["notification.alert.acknowledged"] = "notification.alert.acknowledged"
+    data: AlertAcknowledgedData
+    key_field: ClassVar[str] = "alert_id"
+
+
+class AlertEscalatedData(EventData):
+    alert_id: UUID
+    commune_path: str
+    district_path: str
+    raised_at: datetime
+    escalated_at: datetime
+
+
+@register
+class AlertEscalated(Event):
+    type: Literal["notification.alert.escalated"] = "notification.alert.escalated"
+    data: AlertEscalatedData
+    key_field: ClassVar[str] = "alert_id"
