@@ -39,6 +39,26 @@ TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.Disconnectio
              OSError, asyncio.TimeoutError)
 
 
+def chain_handlers(*maps: Mapping[str, Handler]) -> dict[str, Handler]:
+    """One handler map from several (one per read model): handlers of the same event type
+    run in the order given, in the same transaction."""
+    chains: dict[str, list[Handler]] = {}
+    for handlers in maps:
+        for event_type, handler in handlers.items():
+            chains.setdefault(event_type, []).append(handler)
+
+    def chained(steps: list[Handler]) -> Handler:
+        if len(steps) == 1:
+            return steps[0]
+
+        async def run_all(session: AsyncSession, event: Event) -> None:
+            for step in steps:
+                await step(session, event)
+        return run_all
+
+    return {event_type: chained(steps) for event_type, steps in chains.items()}
+
+
 async def claim_event(session: AsyncSession, consumer: str, event_id: str) -> bool:
     """Record that ``consumer`` handles ``event_id``; False if it already did."""
     dialect = session.bind.dialect.name

@@ -23,7 +23,8 @@ def alembic_config(migrations_dir: Path, service: str) -> Config:
     return config
 
 
-async def upgrade(database: Database, migrations_dir: Path, service: str, revision: str = "head") -> None:
+async def upgrade(database: Database, migrations_dir: Path, service: str, revision: str = "heads") -> None:
+    """Apply every migration; a service may have several branches (``heads``)."""
     config = alembic_config(migrations_dir, service)
 
     def _run(connection: Connection) -> None:

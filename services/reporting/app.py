@@ -4,9 +4,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from libs.common.app import ServiceDefinition, create_service_app
+from libs.common.consumer import chain_handlers
 
 from . import api, console
-from .handlers import HANDLERS
+from .handlers import HANDLERS as FUNNEL_HANDLERS
 from .settings import ReportingSettings
 
 HERE = Path(__file__).parent
@@ -17,6 +18,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         settings=settings or ReportingSettings(),
         migrations=HERE / "migrations",
         routers=[api.router, console.router],
-        handlers=HANDLERS,
+        # One map per read model; handlers of one event type run in this order.
+        handlers=chain_handlers(FUNNEL_HANDLERS),
         template_dir=HERE / "templates",
     ))
