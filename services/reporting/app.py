@@ -7,6 +7,7 @@ from libs.common.app import ServiceDefinition, create_service_app
 from libs.common.consumer import chain_handlers
 
 from . import api, console
+from .directory import HANDLERS as DIRECTORY_HANDLERS
 from .handlers import HANDLERS as FUNNEL_HANDLERS
 from .settings import ReportingSettings
 
@@ -19,6 +20,6 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         migrations=HERE / "migrations",
         routers=[api.router, console.router],
         # One map per read model; handlers of one event type run in this order.
-        handlers=chain_handlers(FUNNEL_HANDLERS),
+        handlers=chain_handlers(DIRECTORY_HANDLERS, FUNNEL_HANDLERS),
         template_dir=HERE / "templates",
     ))
