@@ -6,10 +6,11 @@ from fastapi import FastAPI
 from libs.common.app import ServiceDefinition, create_service_app
 from libs.common.consumer import chain_handlers
 
-from . import api, console
+from . import api, console, exposure_routes
 from .directory import HANDLERS as DIRECTORY_HANDLERS
 from .handlers import HANDLERS as FUNNEL_HANDLERS
 from .settings import ReportingSettings
+from .visits import HANDLERS as VISIT_HANDLERS
 
 HERE = Path(__file__).parent
 
@@ -18,8 +19,8 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     return create_service_app(ServiceDefinition(
         settings=settings or ReportingSettings(),
         migrations=HERE / "migrations",
-        routers=[api.router, console.router],
+        routers=[api.router, console.router, exposure_routes.router, exposure_routes.api_router],
         # One map per read model; handlers of one event type run in this order.
-        handlers=chain_handlers(DIRECTORY_HANDLERS, FUNNEL_HANDLERS),
+        handlers=chain_handlers(DIRECTORY_HANDLERS, VISIT_HANDLERS, FUNNEL_HANDLERS),
         template_dir=HERE / "templates",
     ))

@@ -1,0 +1,68 @@
+"""The visits read model: one row per declaration, from ``declaration.submitted``.
+
+What the exposure query, the FHIR export and the retention loop read. ``seq`` is a
+monotonic number given on arrival (the incremental export's cursor); ``(venue_id,
+submitted_at)`` is indexed for the exposure query. ``full_name`` and ``phone`` are the
+only personal data (the event carries nothing else personal, see
+libs/common/events/declaration.py); retention sets them to NULL and stamps ``erased_at``,
+the row itself (venue, time, screening result) stays for the counts.
+
+Idempotent: a redelivered declaration (same ``declaration_id``) is ignored. A declaration
+replayed after its retention period is erased again by the next retention pass.
+"""
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text, Uuid,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.events.declaration import DeclarationSubmitted
+
+from .directory import utc
+
+metadata = MetaData()
+
+visits = Table(
+    "visits", metadata,
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("declaration_id", Uuid(), nullable=False, unique=True),
+    Column("submission_id", Uuid(), nullable=False),
+    Column("venue_id", Uuid(), nullable=False),
+    Column("venue_code", String(20), nullable=False),
+    Column("unit_id", Uuid(), nullable=False),
+    Column("commune_path", String(60), nullable=False, index=True),
+    Column("submitted_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("result", String(10), nullable=False),
+    Column("reasons", Text(), nullable=False),
+    Column("rule_version", String(40), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("group_size", Integer(), nullable=False),
+    Column("full_name", String(200)),
+    Column("phone", String(30)),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("erased_at", DateTime(timezone=True)),
+    Index("visits_venue_time", "venue_id", "submitted_at"),
+)
+
+
+def _insert(session: AsyncSession):  # noqa: ANN202
+    return (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)(visits)
+
+
+async def on_declaration_submitted(session: AsyncSession, event: DeclarationSubmitted) -> None:
+    data = event.data
+    await session.execute(_insert(session).values(
+        declaration_id=data.declaration_id, submission_id=data.submission_id, venue_id=data.venue_id,
+        venue_code=data.venue_code, unit_id=data.unit_id, commune_path=data.commune_path,
+        submitted_at=utc(data.submitted_at), result=data.result, reasons=json.dumps(data.reasons),
+        rule_version=data.rule_version, channel=data.channel, group_size=data.group_size,
+        full_name=data.full_name, phone=data.phone, received_at=datetime.now(UTC), erased_at=None,
+    ).on_conflict_do_nothing(index_elements=["declaration_id"]))
+
+
+HANDLERS = {"declaration.submitted": on_declaration_submitted}
