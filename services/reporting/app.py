@@ -2,11 +2,13 @@
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from libs.common.app import ServiceDefinition, create_service_app
 from libs.common.consumer import chain_handlers
 
-from . import api, console, exposure_routes
+from . import api, charts, console, exposure_routes
+from .aggregates import HANDLERS as AGGREGATE_HANDLERS
 from .directory import HANDLERS as DIRECTORY_HANDLERS
 from .handlers import HANDLERS as FUNNEL_HANDLERS
 from .settings import ReportingSettings
@@ -16,11 +18,14 @@ HERE = Path(__file__).parent
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
-    return create_service_app(ServiceDefinition(
+    app = create_service_app(ServiceDefinition(
         settings=settings or ReportingSettings(),
         migrations=HERE / "migrations",
         routers=[api.router, console.router, exposure_routes.router, exposure_routes.api_router],
         # One map per read model; handlers of one event type run in this order.
-        handlers=chain_handlers(DIRECTORY_HANDLERS, VISIT_HANDLERS, FUNNEL_HANDLERS),
+        handlers=chain_handlers(DIRECTORY_HANDLERS, VISIT_HANDLERS, FUNNEL_HANDLERS, AGGREGATE_HANDLERS),
         template_dir=HERE / "templates",
     ))
+    app.mount("/static/reporting", StaticFiles(directory=HERE / "static"), name="reporting_static")
+    app.state.templates.env.globals.update(bar_chart=charts.bar_chart, hbar_chart=charts.hbar_chart)
+    return app

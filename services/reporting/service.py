@@ -1,13 +1,30 @@
-"""Queries over the read models, always within the caller's jurisdiction."""
-from dataclasses import dataclass
+"""Queries over the read models, always within the caller's jurisdiction.
+
+The dashboards read only aggregates (``aggregates.py``, ``handlers.funnel_counts``):
+a few hundred rows per page whatever the number of declarations.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from uuid import UUID
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from libs.common.adminunits import AdminTree
+from libs.common.adminunits import AdminTree, AdminUnit
 from libs.common.auth import Principal, path_within, within
 
+from . import directory
+from .aggregates import (
+    FLAGGED, RESULTS, VIETNAM, alert_facts, declaration_hourly, naive_utc, unit_area, unit_issued, unit_live,
+    venue_daily,
+)
+from .handlers import funnel_counts
 from .models import RegistrationFact
+
+FUNNEL_STEPS = ("submitted", "accepted", "exempt", "forwarded", "issued", "live")
 
 
 @dataclass(frozen=True)
@@ -25,8 +42,7 @@ async def registration_counts(session: AsyncSession, tree: AdminTree, principal:
         .where(within(RegistrationFact.commune_path, principal.jurisdiction))
         .group_by(RegistrationFact.commune_path)
     )).all()
-    node = tree.get(principal.jurisdiction)
-    areas = node.children if node is not None and node.children else ([node] if node else [])
+    areas = child_areas(tree, principal.jurisdiction)
     counts = {a.path: [0, 0] for a in areas}
     for commune_path, total, late in rows:
         for area in areas:
@@ -35,3 +51,218 @@ async def registration_counts(session: AsyncSession, tree: AdminTree, principal:
                 counts[area.path][1] += int(late or 0)
                 break
     return [AreaCount(a.path, a.name, *counts[a.path]) for a in areas]
+
+
+def child_areas(tree: AdminTree, path: str) -> list[AdminUnit]:
+    """The rows of a dashboard: the areas one level below ``path`` (or the area itself)."""
+    node = tree.get(path)
+    if node is None:
+        return []
+    return list(node.children) if node.children else [node]
+
+
+# --- dates -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Period:
+    start: date  # local days, both included
+    end: date
+
+    @property
+    def utc_bounds(self) -> tuple[datetime, datetime]:
+        first = datetime.combine(self.start, time(), VIETNAM)
+        after = datetime.combine(self.end + timedelta(days=1), time(), VIETNAM)
+        return naive_utc(first), naive_utc(after)
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+
+def today() -> date:
+    return datetime.now(VIETNAM).date()
+
+
+# --- the dashboard -----------------------------------------------------------------------
+
+@dataclass
+class AreaRow:
+    path: str
+    name: str
+    funnel: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FUNNEL_STEPS, 0))
+    declarations: int = 0
+    by_result: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESULTS, 0))
+    flagged: int = 0
+    alerts: int = 0
+    acknowledged: int = 0
+
+
+@dataclass(frozen=True)
+class VenueRow:
+    venue_id: UUID
+    code: str
+    name: str
+    unit_name: str
+    commune_path: str
+    declarations: int
+    red: int
+
+
+@dataclass
+class AlertStats:
+    raised: int = 0
+    acknowledged: int = 0
+    escalated: int = 0
+    open: int = 0
+    median_minutes: float | None = None
+    p90_minutes: float | None = None
+
+
+@dataclass
+class Dashboard:
+    scope: str  # an admin-unit path or ``unit:<id>``
+    label: str
+    period: Period
+    rows: list[AreaRow]
+    totals: AreaRow
+    per_day: list[tuple[date, int, int]]  # (day, declarations, flagged)
+    per_hour: list[int]  # 24 local hours
+    alerts: AlertStats
+    venues: list[VenueRow]
+
+
+def _percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, int(-(-share * len(ordered) // 1)) - 1))  # nearest rank
+    return round(ordered[index], 1)
+
+
+async def _funnel(session: AsyncSession, path: str) -> dict[str, dict[str, int]]:
+    """Per commune path: the funnel steps (cumulative, not limited to the period)."""
+    per_commune: dict[str, dict[str, int]] = {}
+    for commune, counts in (await funnel_counts(session, path)).items():
+        row = per_commune.setdefault(commune, dict.fromkeys(FUNNEL_STEPS, 0))
+        for step in ("submitted", "accepted", "exempt", "forwarded"):
+            row[step] += counts[step]
+    for table, step in ((unit_issued, "issued"), (unit_live, "live")):
+        rows = await session.execute(select(table.c.commune_path, func.count())
+                                     .where(within(table.c.commune_path, path)).group_by(table.c.commune_path))
+        for commune, count in rows:
+            per_commune.setdefault(commune, dict.fromkeys(FUNNEL_STEPS, 0))[step] += count
+    return per_commune
+
+
+def _row_for(rows: list[AreaRow], commune_path: str) -> AreaRow | None:
+    return next((r for r in rows if path_within(commune_path, r.path)), None)
+
+
+async def area_dashboard(session: AsyncSession, tree: AdminTree, path: str, period: Period,
+                         *, venue_limit: int = 10) -> Dashboard:
+    """The dashboard of an area (city, district or commune), its rows one level below it."""
+    rows = [AreaRow(a.path, a.name) for a in child_areas(tree, path)]
+    totals = AreaRow(path, tree.label(path))
+    for commune, steps in (await _funnel(session, path)).items():
+        row = _row_for(rows, commune)
+        for step, count in steps.items():
+            totals.funnel[step] += count
+            if row is not None:
+                row.funnel[step] += count
+    start, after = period.utc_bounds
+    by_area = await session.execute(
+        select(declaration_hourly.c.area, declaration_hourly.c.result, func.sum(declaration_hourly.c.declarations))
+        .where(declaration_hourly.c.area.in_([r.path for r in rows]),
+               declaration_hourly.c.hour >= start, declaration_hourly.c.hour < after)
+        .group_by(declaration_hourly.c.area, declaration_hourly.c.result))
+    index = {r.path: r for r in rows}
+    for area, result, count in by_area:
+        _add(index[area], result, int(count))
+    per_day, per_hour = await _timeline(session, path, period, totals)
+    alerts = await _alerts(session, within(alert_facts.c.commune_path, path), period, rows)
+    venues = await _venues(session, within(venue_daily.c.commune_path, path), period, venue_limit)
+    return Dashboard(path, totals.name, period, rows, totals, per_day, per_hour, alerts, venues)
+
+
+async def unit_dashboard(session: AsyncSession, tree: AdminTree, unit_id: UUID, period: Period) -> Dashboard:
+    """A unit administrator's dashboard: its own venues only."""
+    names = await directory.unit_names(session, [unit_id])
+    totals = AreaRow(unit_area(unit_id), names.get(unit_id, ""))
+    live = (await session.execute(select(unit_live.c.first_at).where(unit_live.c.unit_id == unit_id))).first()
+    totals.funnel["live"] = 1 if live else 0
+    per_day, per_hour = await _timeline(session, unit_area(unit_id), period, totals)
+    alerts = await _alerts(session, alert_facts.c.unit_id == unit_id, period, [])
+    venues = await _venues(session, venue_daily.c.unit_id == unit_id, period, 200)
+    return Dashboard(unit_area(unit_id), totals.name, period, [], totals, per_day, per_hour, alerts, venues)
+
+
+def _add(row: AreaRow, result: str, count: int) -> None:
+    if result == FLAGGED:
+        row.flagged += count
+    else:
+        row.declarations += count
+        row.by_result[result] = row.by_result.get(result, 0) + count
+
+
+async def _timeline(session: AsyncSession, area: str, period: Period,
+                    totals: AreaRow) -> tuple[list[tuple[date, int, int]], list[int]]:
+    start, after = period.utc_bounds
+    rows = await session.execute(
+        select(declaration_hourly.c.hour, declaration_hourly.c.result, declaration_hourly.c.declarations)
+        .where(declaration_hourly.c.area == area, declaration_hourly.c.hour >= start,
+               declaration_hourly.c.hour < after))
+    days = {d: [0, 0] for d in period.days}
+    hours = [0] * 24
+    for hour, result, count in rows:
+        local = (hour + timedelta(hours=7))
+        _add(totals, result, count)
+        slot = days.setdefault(local.date(), [0, 0])
+        if result == FLAGGED:
+            slot[1] += count
+        else:
+            slot[0] += count
+            hours[local.hour] += count
+    return [(d, v[0], v[1]) for d, v in sorted(days.items())], hours
+
+
+async def _alerts(session: AsyncSession, where, period: Period, rows: list[AreaRow]) -> AlertStats:  # noqa: ANN001
+    start, after = period.utc_bounds
+    found = await session.execute(
+        select(alert_facts.c.commune_path, alert_facts.c.raised_at, alert_facts.c.acknowledged_at,
+               alert_facts.c.escalated_at)
+        .where(where, alert_facts.c.raised_at >= start, alert_facts.c.raised_at < after))
+    stats, waits = AlertStats(), []
+    for commune, raised, acked, escalated in found:
+        stats.raised += 1
+        row = _row_for(rows, commune)
+        if row is not None:
+            row.alerts += 1
+        if escalated is not None:
+            stats.escalated += 1
+        if acked is not None:
+            stats.acknowledged += 1
+            waits.append(max(0.0, (acked - raised).total_seconds() / 60))
+            if row is not None:
+                row.acknowledged += 1
+        else:
+            stats.open += 1
+    stats.median_minutes = round(statistics.median(waits), 1) if waits else None
+    stats.p90_minutes = _percentile(waits, 0.9)
+    return stats
+
+
+async def _venues(session: AsyncSession, where, period: Period, limit: int) -> list[VenueRow]:  # noqa: ANN001
+    total = func.sum(venue_daily.c.declarations)
+    red = func.sum(case((venue_daily.c.result == "red", venue_daily.c.declarations), else_=0))
+    found = (await session.execute(
+        select(venue_daily.c.venue_id, func.max(venue_daily.c.venue_code), func.max(venue_daily.c.commune_path),
+               total, red)
+        .where(where, venue_daily.c.day >= period.start, venue_daily.c.day <= period.end)
+        .group_by(venue_daily.c.venue_id).order_by(total.desc(), venue_daily.c.venue_id).limit(limit))).all()
+    info = await directory.venues_by_id(session, [r[0] for r in found])
+    result = []
+    for venue_id, code, commune, count, reds in found:
+        known = info.get(venue_id)
+        result.append(VenueRow(venue_id, code, known.name if known else code, known.unit_name if known else "",
+                               commune, int(count), int(reds or 0)))
+    return result
