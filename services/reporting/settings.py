@@ -1,6 +1,4 @@
-from pydantic import Field
-
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from libs.common.settings import ServiceSettings, service_config
 
