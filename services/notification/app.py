@@ -8,7 +8,7 @@ from fastapi.staticfiles import StaticFiles
 from libs.common.app import ServiceDefinition, create_service_app
 from libs.common.runtime import Runtime
 
-from . import api, console, console_support, delivery
+from . import alert_dispatch, api, api_alerts, console, console_alerts, console_support, delivery
 from .credentials import private_key
 from .handlers import build_handlers
 from .settings import NotificationSettings
@@ -42,11 +42,12 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
     app = create_service_app(ServiceDefinition(
         settings=settings,
         migrations=HERE / "migrations",
-        routers=[api.router, console.router, console_support.router],
+        routers=[api.router, api_alerts.router, console.router, console_alerts.router, console_support.router],
         handlers=build_handlers(settings),
         template_dir=HERE / "templates",
         on_startup=on_startup,
-        workers=[("e-mail worker", delivery.run_worker)],
+        workers=[("e-mail worker", delivery.run_worker), ("alert dispatcher", alert_dispatch.run_dispatcher),
+                 ("alert watch", alert_dispatch.run_watch)],
     ))
     app.mount("/static/notification", StaticFiles(directory=HERE / "static"), name="notification_static")
     app.state.templates.env.globals["local_time"] = local_time

@@ -9,10 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.adminunits import load_tree
 from libs.common.events import Event
+from libs.common.events.declaration import CaseRaised, DeclarationFlagged
 from libs.common.events.intake import BatchForwarded, RegistrationSubmitted
 from libs.common.events.provisioning import IssuanceCompleted
+from libs.common.events.reporting import ReportPublished
 
-from . import batches, credentials, support
+from . import alerts, batches, credentials, support
 from .models import Notice
 from .settings import NotificationSettings
 
@@ -50,7 +52,30 @@ def build_handlers(settings: NotificationSettings) -> dict:
                     "batch_id": str(data.batch_id) if data.batch_id else ""},
             source_key=f"issuance:{data.job_id}", at=event.occurred_at)
 
+    async def on_suspected_case(session: AsyncSession, event: DeclarationFlagged | CaseRaised) -> None:
+        """A flagged declaration or a gate case becomes an alert (once, however often delivered)."""
+        await alerts.raise_alert(session, settings, tree(), event)
+
+    async def on_report_published(session: AsyncSession, event: ReportPublished) -> None:
+        """The district's deployment report appears in its Support Channel thread, with its files."""
+        data = event.data
+        base = settings.service_urls.get("reporting", "").rstrip("/")
+
+        def link(path: str) -> str:  # only a path on the reporting service becomes a link
+            return base + path if path.startswith("/") and not path.startswith("//") else ""
+
+        await support.post_system(
+            session, data.district_path, kind="report", side="district", author=data.by_name or "Hệ thống",
+            params={"title": data.title, "period_start": data.period_start.strftime("%d/%m/%Y"),
+                    "period_end": data.period_end.strftime("%d/%m/%Y"), "trigger": data.trigger,
+                    "summary": {k: int(v) for k, v in data.summary.items()},
+                    "xlsx_url": link(data.xlsx_path), "pdf_url": link(data.pdf_path)},
+            source_key=f"report:{data.report_id}", at=event.occurred_at)
+
     return {
+        "declaration.flagged": on_suspected_case,
+        "declaration.case_raised": on_suspected_case,
+        "reporting.report.published": on_report_published,
         "intake.registration.submitted": on_registration_submitted,
         "intake.batch.forwarded": on_batch_forwarded,
         "provisioning.account.issued": on_credentials,

@@ -30,6 +30,22 @@ class NotificationSettings(ServiceSettings):
     credentials_private_key_file: Path | None = None
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     help_line: str = "1022"
+    # Suspected-case alerts: unacknowledged after this many seconds, an alert escalates to
+    # the district; the escalation loop looks every ``alert_check_interval`` seconds.
+    alert_escalate_after: float = Field(default=900.0, gt=0)
+    alert_check_interval: float = Field(default=5.0, gt=0)
+    # Alert e-mails and webhook calls are retried with backoff (initial, doubling, capped)
+    # until sent, for at most ``alert_give_up_seconds``.
+    alert_retry_initial_seconds: float = Field(default=5.0, gt=0)
+    alert_retry_max_seconds: float = Field(default=300.0, gt=0)
+    alert_give_up_seconds: float = Field(default=7 * 24 * 3600, gt=0)
+    alert_poll_interval: float = Field(default=1.0, gt=0)
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    # How often the alert inbox page asks for new alerts (milliseconds, for its script).
+    alert_refresh_ms: int = Field(default=1000, ge=250, le=60000)
+    # Person details of alerts older than this are erased (issue 7); checked hourly.
+    retention_days: float = Field(default=21, gt=0)
+    retention_check_interval: float = Field(default=3600.0, gt=0)
 
     def credentials_key_paths(self) -> tuple[Path, Path]:
         private, public = sealed.default_paths(self.data_dir)

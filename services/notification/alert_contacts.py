@@ -1,0 +1,88 @@
+"""Where an office receives its alerts: e-mail addresses and an optional webhook.
+
+A district health officer or district focal point sets those of the district; a commune
+focal point those of the commune. The webhook (for an SMS gateway or another system)
+receives a JSON POST signed with HMAC-SHA256 under a secret generated here.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.auth import Principal, Role
+
+from .alert_models import AlertContact
+
+EDITOR_ROLES = (Role.HEALTH_OFFICER, Role.DISTRICT_FOCAL, Role.COMMUNE_FOCAL)
+EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+MAX_EMAILS = 10
+
+
+class ContactRefused(Exception):
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(code)
+        self.code = code
+        self.detail = detail
+
+
+def office_of(principal: Principal, tree) -> str | None:  # noqa: ANN001 - AdminTree
+    """The office whose contacts the principal edits: its district or its commune."""
+    node = tree.get(principal.jurisdiction)
+    if node is None:
+        return None
+    if principal.role in (Role.HEALTH_OFFICER, Role.DISTRICT_FOCAL) and node.depth == 1:
+        return node.path
+    if principal.role == Role.COMMUNE_FOCAL and node.depth >= 2:
+        return node.path
+    return None
+
+
+def parse_emails(raw: str) -> list[str]:
+    items = [e.strip() for e in re.split(r"[\s,;]+", raw or "") if e.strip()]
+    if len(items) > MAX_EMAILS:
+        raise ContactRefused("too_many_emails")
+    for item in items:
+        if len(item) > 254 or not EMAIL.match(item):
+            raise ContactRefused("bad_email", item[:80])
+    return list(dict.fromkeys(item.lower() for item in items))
+
+
+def parse_webhook(raw: str, *, production: bool) -> str | None:
+    url = (raw or "").strip()
+    if not url:
+        return None
+    if len(url) > 500:
+        raise ContactRefused("bad_webhook")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ContactRefused("bad_webhook") from None
+    allowed = ("https",) if production else ("https", "http")
+    if parts.scheme not in allowed or not parts.hostname or parts.username or parts.password:
+        raise ContactRefused("bad_webhook_https" if production and parts.scheme == "http" else "bad_webhook")
+    return url
+
+
+async def save(session: AsyncSession, principal: Principal, office: str, *, emails: str, webhook_url: str,
+               new_secret: bool, production: bool) -> AlertContact:
+    addresses = parse_emails(emails)
+    url = parse_webhook(webhook_url, production=production)
+    contact = await session.get(AlertContact, office)
+    now = datetime.now(UTC)
+    if contact is None:
+        contact = AlertContact(office_path=office, updated_at=now)
+        session.add(contact)
+    contact.emails = "\n".join(addresses)
+    if url is None:
+        contact.webhook_url, contact.webhook_secret = None, None
+    else:
+        if new_secret or not contact.webhook_secret or contact.webhook_url != url:
+            contact.webhook_secret = secrets.token_urlsafe(32)
+        contact.webhook_url = url
+    contact.updated_at, contact.updated_by_name = now, principal.name[:200]
+    return contact

@@ -1,0 +1,104 @@
+"""Tables of suspected-case alerts (circular 2.1): the alerts, the offices' alert contacts,
+and the durable e-mail and webhook deliveries of each alert.
+
+An alert is unique on (``source``, ``source_id``): the same flagged declaration or gate
+case delivered twice makes one alert. The person's contact details (``person``, JSON)
+are shown only to the recipients and erased after the retention period; the venue, the
+times and the status stay for the statistics.
+"""
+from datetime import datetime
+from uuid import UUID, uuid4
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field
+
+from .models import NotificationTable
+
+
+class Alert(NotificationTable, table=True):
+    """A suspected case for the district health center and the commune focal point.
+
+    ``status``: ``new`` -> ``acknowledged``; or ``new`` -> ``escalated`` (nobody
+    acknowledged it in time: the district is told) -> ``acknowledged``.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("source", "source_id", name="uq_alerts_source"),)
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    source: str = Field(max_length=20)  # flagged | case_raised
+    source_id: UUID
+    venue_id: UUID
+    venue_code: str = Field(max_length=40)
+    venue_name: str = Field(max_length=300)
+    unit_id: UUID = Field(index=True)
+    unit_name: str = Field(max_length=300)
+    address: str = Field(max_length=300)
+    commune_path: str = Field(max_length=60, index=True)
+    district_path: str = Field(max_length=60, index=True)
+    raised_at: datetime
+    received_at: datetime = Field(index=True)
+    channel: str = Field(default="self", max_length=10)
+    reasons: str = Field(default="[]", max_length=2000)  # JSON list of screening reason codes
+    symptoms: str = Field(default="[]", max_length=2000)  # JSON list
+    exposures: str = Field(default="[]", max_length=2000)  # JSON list
+    raised_by_name: str | None = Field(default=None, max_length=200)
+    initials: str = Field(default="", max_length=20)
+    person: str | None = Field(default=None, max_length=4000)  # JSON, erased after retention
+    note: str | None = Field(default=None, max_length=2000)
+    status: str = Field(default="new", max_length=20, index=True)
+    acknowledged_at: datetime | None = None
+    acknowledged_by_name: str | None = Field(default=None, max_length=200)
+    acknowledged_by_role: str | None = Field(default=None, max_length=30)
+    escalated_at: datetime | None = None
+    erased_at: datetime | None = None
+
+
+class AlertContact(NotificationTable, table=True):
+    """Where an office (a district or a commune) wants its alerts: e-mails and a webhook."""
+
+    __tablename__ = "alert_contacts"
+
+    office_path: str = Field(primary_key=True, max_length=60)
+    emails: str = Field(default="", max_length=2000)  # one address per line
+    webhook_url: str | None = Field(default=None, max_length=500)
+    webhook_secret: str | None = Field(default=None, max_length=100)
+    updated_at: datetime
+    updated_by_name: str = Field(default="", max_length=200)
+
+
+class AlertDispatch(NotificationTable, table=True):
+    """One e-mail or webhook call of an alert to one office, retried with backoff until sent."""
+
+    __tablename__ = "alert_dispatches"
+    __table_args__ = (UniqueConstraint("alert_id", "kind", "channel", "office_path", name="uq_alert_dispatch"),)
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    alert_id: UUID = Field(index=True)
+    kind: str = Field(max_length=20)  # raised | escalated
+    channel: str = Field(max_length=10)  # email | webhook
+    office_path: str = Field(max_length=60)
+    target: str = Field(max_length=2000)  # the addresses (one a line) or the URL
+    status: str = Field(default="queued", max_length=20, index=True)  # queued | sent | failed
+    attempts: int = 0
+    next_attempt_at: datetime
+    give_up_at: datetime
+    last_error: str | None = Field(default=None, max_length=200)
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_until: float | None = None
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+class AlertAccess(NotificationTable, table=True):
+    """Who opened the person details of which alert, and when (never the details)."""
+
+    __tablename__ = "alert_access"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    alert_id: UUID = Field(index=True)
+    account_id: str = Field(max_length=64)
+    account_name: str = Field(max_length=200)
+    role: str = Field(max_length=30)
+    action: str = Field(max_length=20)  # viewed | acknowledged
+    at: datetime
