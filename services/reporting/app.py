@@ -7,10 +7,11 @@ from fastapi.staticfiles import StaticFiles
 from libs.common.app import ServiceDefinition, create_service_app
 from libs.common.consumer import chain_handlers
 
-from . import api, charts, console, exposure_routes
+from . import api, charts, console, exports, exposure_routes, report_pages, reports
 from .aggregates import HANDLERS as AGGREGATE_HANDLERS
 from .directory import HANDLERS as DIRECTORY_HANDLERS
 from .handlers import HANDLERS as FUNNEL_HANDLERS
+from .registrations import HANDLERS as REGISTRATION_HANDLERS
 from .settings import ReportingSettings
 from .visits import HANDLERS as VISIT_HANDLERS
 
@@ -21,10 +22,13 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     app = create_service_app(ServiceDefinition(
         settings=settings or ReportingSettings(),
         migrations=HERE / "migrations",
-        routers=[api.router, console.router, exposure_routes.router, exposure_routes.api_router],
+        routers=[api.router, console.router, exposure_routes.router, exposure_routes.api_router,
+                 report_pages.router, report_pages.api_router, exports.router],
         # One map per read model; handlers of one event type run in this order.
-        handlers=chain_handlers(DIRECTORY_HANDLERS, VISIT_HANDLERS, FUNNEL_HANDLERS, AGGREGATE_HANDLERS),
+        handlers=chain_handlers(DIRECTORY_HANDLERS, VISIT_HANDLERS, FUNNEL_HANDLERS, AGGREGATE_HANDLERS,
+                                REGISTRATION_HANDLERS),
         template_dir=HERE / "templates",
+        workers=[("deployment reports", reports.run_worker)],
     ))
     app.mount("/static/reporting", StaticFiles(directory=HERE / "static"), name="reporting_static")
     app.state.templates.env.globals.update(bar_chart=charts.bar_chart, hbar_chart=charts.hbar_chart)
