@@ -123,8 +123,12 @@ async def entries_within(session: AsyncSession, jurisdiction: str, *, limit: int
     return [_entry(r) for r in rows], int(total)
 
 
-async def entries_after(session: AsyncSession, jurisdiction: str, after_seq: int, limit: int) -> list[AccessEntry]:
-    """For the incremental FHIR export: entries visible to ``jurisdiction`` with seq > after_seq."""
-    rows = await session.execute(select(access_log).where(_visible(jurisdiction), access_log.c.seq > after_seq)
-                                 .order_by(access_log.c.seq).limit(limit))
+async def entries_after(session: AsyncSession, jurisdiction: str, after_seq: int, limit: int, *,
+                        since: datetime | None = None) -> list[AccessEntry]:
+    """For the incremental FHIR export: entries visible to ``jurisdiction`` with seq > after_seq
+    (and written at or after ``since``)."""
+    query = select(access_log).where(_visible(jurisdiction), access_log.c.seq > after_seq)
+    if since is not None:
+        query = query.where(access_log.c.at >= since)
+    rows = await session.execute(query.order_by(access_log.c.seq).limit(limit))
     return [_entry(r) for r in rows]

@@ -16,6 +16,8 @@ from .settings import ReportingSettings
 from .visits import HANDLERS as VISIT_HANDLERS
 
 HERE = Path(__file__).parent
+# One map per read model; handlers of one event type run in this order (rebuild.py replays them too).
+READ_MODELS = (DIRECTORY_HANDLERS, VISIT_HANDLERS, FUNNEL_HANDLERS, AGGREGATE_HANDLERS, REGISTRATION_HANDLERS)
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
@@ -24,9 +26,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         migrations=HERE / "migrations",
         routers=[api.router, console.router, exposure_routes.router, exposure_routes.api_router,
                  report_pages.router, report_pages.api_router, exports.router],
-        # One map per read model; handlers of one event type run in this order.
-        handlers=chain_handlers(DIRECTORY_HANDLERS, VISIT_HANDLERS, FUNNEL_HANDLERS, AGGREGATE_HANDLERS,
-                                REGISTRATION_HANDLERS),
+        handlers=chain_handlers(*READ_MODELS),
         template_dir=HERE / "templates",
         workers=[("deployment reports", reports.run_worker)],
     ))

@@ -1,0 +1,246 @@
+"""The FHIR R4 interconnection API (circular 2.2): ``/api/fhir/...``.
+
+Authenticated with the bearer tokens of provisioning: the city DIC (a service account of
+the city for the national data center uses that role; it sees the whole city). Every
+request is written to the access log (``fhir.read``, the resource type and the number of
+resources returned), so the national exchange is accountable like an official's query.
+
+Searches are incremental and paginated: ``_count`` (1..1000, default 100), ``_since``
+(an instant: only what was received or changed since), and the opaque ``_cursor`` of the
+``next`` link, which a client follows until there is none; it then keeps the last
+``_cursor`` (or the Bundle's ``timestamp`` as ``_since``) for its next run.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.auth import Principal, Role, require, within
+
+from . import fhir
+from .accesslog import entries_after, record_access
+from .directory import UnitInfo, units, utc, venues, _venue
+from .visits import visits
+
+router = APIRouter(prefix="/api/fhir", tags=["fhir"])
+FHIR_JSON = "application/fhir+json"
+FHIR_ROLES = (Role.CITY_DIC,)
+MAX_COUNT = 1000
+
+
+class FhirError(HTTPException):
+    """Answered as an OperationOutcome."""
+
+
+def _outcome(status: int, message: str, code: str = "invalid") -> JSONResponse:
+    return JSONResponse({"resourceType": "OperationOutcome", "issue": [
+        {"severity": "error", "code": code, "diagnostics": message}]}, status_code=status, media_type=FHIR_JSON)
+
+
+def _count(request: Request) -> int:
+    raw = request.query_params.get("_count", "100")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise FhirError(400, "_count phải là số nguyên / _count must be an integer") from None
+    return max(1, min(value, MAX_COUNT))
+
+
+def _since(request: Request) -> datetime | None:
+    raw = request.query_params.get("_since")
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise FhirError(400, "_since phải là thời điểm ISO 8601 / _since must be an ISO 8601 instant") from None
+    return utc(moment)
+
+
+def _cursor(request: Request) -> str | None:
+    raw = request.query_params.get("_cursor")
+    if not raw:
+        return None
+    try:
+        return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise FhirError(400, "_cursor không hợp lệ / invalid _cursor") from None
+
+
+def _encode(cursor: str) -> str:
+    return base64.urlsafe_b64encode(cursor.encode()).decode().rstrip("=")
+
+
+def _urls(request: Request, resource_type: str, next_cursor: str | None, count: int) -> tuple[str, str, str | None]:
+    base = str(request.base_url).rstrip("/") + "/api/fhir"
+    self_url = f"{base}/{resource_type}" + (f"?{request.url.query}" if request.url.query else "")
+    next_url = f"{base}/{resource_type}?{urlencode({'_count': count, '_cursor': _encode(next_cursor)})}" \
+        if next_cursor else None
+    return base, self_url, next_url
+
+
+async def _answer(request: Request, principal: Principal, session: AsyncSession, resource_type: str,
+                  resources: list[dict], next_cursor: str | None, count: int) -> JSONResponse:
+    await record_access(session, principal, "fhir.read", detail=resource_type, row_count=len(resources))
+    base, self_url, next_url = _urls(request, resource_type, next_cursor, count)
+    return JSONResponse(fhir.bundle(resource_type, resources, base, self_url, next_url, datetime.now(UTC)),
+                        media_type=FHIR_JSON, headers={"cache-control": "no-store"})
+
+
+def _settled(request: Request) -> datetime:
+    seconds = request.app.state.runtime.settings.fhir_settle_seconds
+    return datetime.now(UTC) - timedelta(seconds=seconds)
+
+
+async def _handle(request: Request, work) -> JSONResponse:  # noqa: ANN001
+    try:
+        return await work()
+    except FhirError as error:
+        return _outcome(error.status_code, str(error.detail))
+
+
+@router.get("/metadata")
+async def capability(request: Request, principal: Principal = Depends(require(*FHIR_ROLES))) -> JSONResponse:
+    """The CapabilityStatement: what this server exports."""
+    kinds = ["Questionnaire", "QuestionnaireResponse", "Organization", "Location", "AuditEvent"]
+    return JSONResponse({
+        "resourceType": "CapabilityStatement", "status": "active", "date": "2021-06-20", "kind": "instance",
+        "fhirVersion": "4.0.1", "format": ["json"],
+        "implementation": {"description": "khaibao reporting — Hệ thống khai báo y tế điện tử TP. Hồ Chí Minh",
+                           "url": str(request.base_url).rstrip("/") + "/api/fhir"},
+        "rest": [{"mode": "server", "resource": [
+            {"type": kind, "interaction": [{"code": "search-type"}],
+             "searchParam": [{"name": "_since", "type": "date"}, {"name": "_count", "type": "number"},
+                             {"name": "_cursor", "type": "string"}]} for kind in kinds]}],
+    }, media_type=FHIR_JSON)
+
+
+@router.get("/Questionnaire/{questionnaire_id}")
+async def read_questionnaire(questionnaire_id: str, request: Request,
+                             principal: Principal = Depends(require(*FHIR_ROLES))) -> JSONResponse:
+    if questionnaire_id != fhir.QUESTIONNAIRE_ID:
+        return _outcome(404, "Không có biểu mẫu này / No such Questionnaire", "not-found")
+    async with request.app.state.runtime.database.transaction() as session:
+        await record_access(session, principal, "fhir.read", detail="Questionnaire", row_count=1)
+    return JSONResponse(fhir.questionnaire(), media_type=FHIR_JSON)
+
+
+@router.get("/Questionnaire")
+async def search_questionnaire(request: Request, principal: Principal = Depends(require(*FHIR_ROLES))):
+    async def work() -> JSONResponse:
+        count = _count(request)
+        async with request.app.state.runtime.database.transaction() as session:
+            return await _answer(request, principal, session, "Questionnaire", [fhir.questionnaire()], None, count)
+    return await _handle(request, work)
+
+
+@router.get("/QuestionnaireResponse")
+async def search_responses(request: Request, principal: Principal = Depends(require(*FHIR_ROLES))):
+    """Declarations in the order received (``seq``): incremental by cursor or ``_since``."""
+    async def work() -> JSONResponse:
+        count, since, cursor = _count(request), _since(request), _cursor(request)
+        try:
+            after = int(cursor) if cursor is not None else 0
+        except ValueError:
+            raise FhirError(400, "_cursor không hợp lệ / invalid _cursor") from None
+        query = (select(visits).where(within(visits.c.commune_path, principal.jurisdiction), visits.c.seq > after,
+                                      visits.c.received_at <= _settled(request))
+                 .order_by(visits.c.seq).limit(count + 1))
+        if since is not None:
+            query = query.where(or_(visits.c.received_at >= since, visits.c.erased_at >= since))
+        async with request.app.state.runtime.database.transaction() as session:
+            rows = (await session.execute(query)).all()
+            more = len(rows) > count
+            rows = rows[:count]
+            next_cursor = str(rows[-1].seq) if more else None
+            return await _answer(request, principal, session, "QuestionnaireResponse",
+                                 [fhir.questionnaire_response(r) for r in rows], next_cursor, count)
+    return await _handle(request, work)
+
+
+def _keyset(cursor: str | None) -> tuple[datetime, UUID] | None:
+    if cursor is None:
+        return None
+    try:
+        stamp, _, ident = cursor.partition("|")
+        return utc(datetime.fromisoformat(stamp)), UUID(ident)
+    except ValueError:
+        raise FhirError(400, "_cursor không hợp lệ / invalid _cursor") from None
+
+
+@router.get("/Organization")
+async def search_organizations(request: Request, principal: Principal = Depends(require(*FHIR_ROLES))):
+    """Units in the order they last changed: incremental by cursor or ``_since``."""
+    async def work() -> JSONResponse:
+        from .ncovi import ncovi_identifiers
+
+        count, since, key = _count(request), _since(request), _keyset(_cursor(request))
+        query = select(units).where(within(units.c.commune_path, principal.jurisdiction))
+        if since is not None:
+            query = query.where(units.c.changed_at >= since)
+        if key is not None:
+            query = query.where(or_(units.c.changed_at > key[0],
+                                    and_(units.c.changed_at == key[0], units.c.unit_id > key[1])))
+        query = query.order_by(units.c.changed_at, units.c.unit_id).limit(count + 1)
+        tree = request.app.state.runtime.tree
+        async with request.app.state.runtime.database.transaction() as session:
+            rows = (await session.execute(query)).all()
+            more = len(rows) > count
+            found = [UnitInfo(r.unit_id, r.name, r.commune_path, utc(r.changed_at)) for r in rows[:count]]
+            marks = await ncovi_identifiers(session, found)
+            next_cursor = f"{found[-1].changed_at.isoformat()}|{found[-1].unit_id}" if more else None
+            return await _answer(request, principal, session, "Organization",
+                                 [fhir.organization(u, tree, marks.get(u.unit_id)) for u in found], next_cursor, count)
+    return await _handle(request, work)
+
+
+@router.get("/Location")
+async def search_locations(request: Request, principal: Principal = Depends(require(*FHIR_ROLES))):
+    """Venues in the order they last changed: incremental by cursor or ``_since``."""
+    async def work() -> JSONResponse:
+        count, since, key = _count(request), _since(request), _keyset(_cursor(request))
+        query = select(venues).where(within(venues.c.commune_path, principal.jurisdiction))
+        if since is not None:
+            query = query.where(venues.c.changed_at >= since)
+        if key is not None:
+            query = query.where(or_(venues.c.changed_at > key[0],
+                                    and_(venues.c.changed_at == key[0], venues.c.venue_id > key[1])))
+        query = query.order_by(venues.c.changed_at, venues.c.venue_id).limit(count + 1)
+        tree = request.app.state.runtime.tree
+        async with request.app.state.runtime.database.transaction() as session:
+            rows = (await session.execute(query)).all()
+            more = len(rows) > count
+            found = [_venue(r) for r in rows[:count]]
+            next_cursor = f"{found[-1].changed_at.isoformat()}|{found[-1].venue_id}" if more else None
+            return await _answer(request, principal, session, "Location",
+                                 [fhir.location(v, tree) for v in found], next_cursor, count)
+    return await _handle(request, work)
+
+
+@router.get("/AuditEvent")
+async def search_audit(request: Request, principal: Principal = Depends(require(*FHIR_ROLES))):
+    """The access log in the order written (this request's own entry comes in the next page)."""
+    async def work() -> JSONResponse:
+        count, since, cursor = _count(request), _since(request), _cursor(request)
+        try:
+            after = int(cursor) if cursor is not None else 0
+        except ValueError:
+            raise FhirError(400, "_cursor không hợp lệ / invalid _cursor") from None
+        async with request.app.state.runtime.database.transaction() as session:
+            found = await entries_after(session, principal.jurisdiction, after, count + 1, since=since)
+            more = len(found) > count
+            found = found[:count]
+            next_cursor = str(found[-1].seq) if more else None
+            return await _answer(request, principal, session, "AuditEvent",
+                                 [fhir.audit_event(e) for e in found], next_cursor, count)
+    return await _handle(request, work)
+
+

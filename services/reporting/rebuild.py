@@ -1,0 +1,136 @@
+"""Rebuild the dashboards' read models by replaying the topics from the start.
+
+    python -m services.reporting.rebuild            # asks for confirmation
+    python -m services.reporting.rebuild --yes
+
+Stop every replica of the reporting service first, run the command with the service's
+settings (the same ``KHAIBAO_*`` environment), start the service again. The command
+
+1. empties the rebuilt read models (``REBUILT``: the registration funnel and facts, the
+   registrations, the dashboards' aggregates and the venue directory);
+2. reads every reporting topic from the start with a new consumer group;
+3. applies each event to the rebuilt read models; an event the live consumer had not
+   handled yet (it was still behind) is applied to the other read models too and
+   recorded as handled, so that the service, started again, skips everything replayed
+   and counts nothing twice;
+4. stops when the group has no lag left.
+
+The visits (personal data, erased by retention) and the access log are never rebuilt:
+a replay cannot bring back erased personal data. If the command is interrupted, run it
+again: it starts by emptying the same tables.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from sqlalchemy import Table, delete
+
+from libs.common import migrate
+from libs.common.bus import create_bus
+from libs.common.consumer import Handler, chain_handlers, claim_event
+from libs.common.db import Database
+from libs.common.events import MalformedEvent, UnknownEvent, parse_event, topic_for
+
+from . import aggregates, directory, handlers, registrations
+from .models import RegistrationFact
+from .settings import ReportingSettings
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+
+REBUILT_HANDLERS = (directory.HANDLERS, handlers.HANDLERS, aggregates.HANDLERS, registrations.HANDLERS)
+REBUILT: tuple[Table, ...] = (
+    RegistrationFact.__table__, handlers.funnel, registrations.details, *aggregates.READ_MODEL_TABLES,
+    directory.venues, directory.units,
+)
+
+
+def _all_handlers() -> dict[str, Handler]:
+    from .app import READ_MODELS  # noqa: PLC0415 - the live consumer's maps, in its order
+
+    return chain_handlers(*READ_MODELS)
+
+
+async def rebuild(settings: ReportingSettings, *, batch_size: int = 500, idle_polls: int = 3,
+                  progress: Callable[[int, int], None] | None = None,
+                  full: Mapping[str, Handler] | None = None) -> int:
+    """Empty the rebuilt read models and replay every event into them; the number of events replayed."""
+    service = settings.service_name
+    database = Database(settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous)
+    bus = create_bus(settings.bus_url, partitions=settings.kafka_partitions, namespace=settings.bus_namespace,
+                     replication_factor=settings.kafka_replication_factor, client_id=f"khaibao-{service}-rebuild")
+    full = dict(full or _all_handlers())
+    rebuilt = chain_handlers(*REBUILT_HANDLERS)
+    replayed = 0
+    try:
+        await migrate.upgrade(database, HERE / "migrations", service)
+        await bus.start()
+        async with database.transaction() as session:
+            for table in REBUILT:
+                await session.execute(delete(table))
+        consumer = bus.consumer(f"{service}-rebuild-{uuid.uuid4().hex[:12]}", sorted({topic_for(t) for t in full}))
+        await consumer.start()
+        try:
+            idle = 0
+            while idle < idle_polls:
+                messages = await consumer.poll(max_records=batch_size, timeout=1.0)
+                if not messages:
+                    idle = idle + 1 if sum((await consumer.lag()).values()) == 0 else 0
+                    continue
+                idle = 0
+                async with database.transaction() as session:
+                    for message in messages:
+                        try:
+                            event = parse_event(message.value)
+                        except (MalformedEvent, UnknownEvent):
+                            continue  # the live consumer dead-lettered it
+                        if event.type not in full:
+                            continue
+                        if await claim_event(session, service, str(event.id)):
+                            await full[event.type](session, event)  # the live consumer was behind
+                        elif event.type in rebuilt:
+                            await rebuilt[event.type](session, event)
+                        replayed += 1
+                for message in {(m.topic, m.partition): m for m in messages}.values():
+                    await consumer.commit(message)
+                if progress is not None:
+                    progress(replayed, sum((await consumer.lag()).values()))
+        finally:
+            await consumer.stop()
+    finally:
+        await bus.stop()
+        await database.dispose()
+    return replayed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.reporting.rebuild", description=__doc__.split("\n")[0])
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    args = parser.parse_args(argv)
+    if not args.yes:
+        answer = input("Stop every replica of the reporting service first. Rebuild now? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes", "c", "có"):
+            return 1
+    logging.basicConfig(level=logging.INFO)
+    started = time.monotonic()
+    last = [0.0]
+
+    def progress(done: int, lag: int) -> None:
+        if time.monotonic() - last[0] > 2:
+            last[0] = time.monotonic()
+            print(f"  {done} events replayed, {lag} to go", flush=True)
+
+    count = asyncio.run(rebuild(ReportingSettings(), progress=progress))
+    print(f"rebuilt from {count} events in {time.monotonic() - started:.1f}s; start the service again")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
