@@ -7,7 +7,7 @@ from fastapi.staticfiles import StaticFiles
 from libs.common.app import ServiceDefinition, create_service_app
 from libs.common.consumer import chain_handlers
 
-from . import api, charts, console, exports, exposure_routes, report_pages, reports
+from . import api, charts, console, exports, exposure_routes, fhir_routes, ncovi_routes, report_pages, reports
 from .aggregates import HANDLERS as AGGREGATE_HANDLERS
 from .directory import HANDLERS as DIRECTORY_HANDLERS
 from .handlers import HANDLERS as FUNNEL_HANDLERS
@@ -25,6 +25,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         settings=settings or ReportingSettings(),
         migrations=HERE / "migrations",
         routers=[api.router, console.router, exposure_routes.router, exposure_routes.api_router,
+                 fhir_routes.router, ncovi_routes.router,
                  report_pages.router, report_pages.api_router, exports.router],
         handlers=chain_handlers(*READ_MODELS),
         template_dir=HERE / "templates",
