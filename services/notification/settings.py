@@ -42,7 +42,7 @@ class NotificationSettings(ServiceSettings):
     alert_poll_interval: float = Field(default=1.0, gt=0)
     webhook_timeout: float = Field(default=10.0, gt=0)
     # How often the alert inbox page asks for new alerts (milliseconds, for its script).
-    alert_refresh_ms: int = Field(default=1000, ge=250, le=60000)
+    alert_refresh_ms: int = Field(default=500, ge=250, le=60000)
     # Person details of alerts older than this are erased (issue 7); checked hourly.
     retention_days: float = Field(default=21, gt=0)
     retention_check_interval: float = Field(default=3600.0, gt=0)
