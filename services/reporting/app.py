@@ -7,7 +7,7 @@ from fastapi.staticfiles import StaticFiles
 from libs.common.app import ServiceDefinition, create_service_app
 from libs.common.consumer import chain_handlers
 
-from . import api, charts, console, exports, exposure_routes, fhir_routes, ncovi_routes, report_pages, reports
+from . import api, charts, console, exports, exposure_routes, fhir_routes, ncovi_routes, report_pages, reports, retention
 from .aggregates import HANDLERS as AGGREGATE_HANDLERS
 from .directory import HANDLERS as DIRECTORY_HANDLERS
 from .handlers import HANDLERS as FUNNEL_HANDLERS
@@ -29,7 +29,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
                  report_pages.router, report_pages.api_router, exports.router],
         handlers=chain_handlers(*READ_MODELS),
         template_dir=HERE / "templates",
-        workers=[("deployment reports", reports.run_worker)],
+        workers=[("deployment reports", reports.run_worker), ("retention", retention.run_retention)],
     ))
     app.mount("/static/reporting", StaticFiles(directory=HERE / "static"), name="reporting_static")
     app.state.templates.env.globals.update(bar_chart=charts.bar_chart, hbar_chart=charts.hbar_chart)
