@@ -8,16 +8,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware import Middleware
 
-from libs.common.app import ServiceDefinition, create_service_app
+from libs.common.app import ServiceDefinition, create_service_app, security_headers_for
 from libs.common.runtime import Runtime
 
-from . import api, bench_routes, console, gatepages, public
+from . import api, bench_routes, console, fastpath, gatepages, public
 from .batcher import GroupCommitter, PostgresWriter, RelayNudge, SqliteWriter
 from .declare import Ports
 from .directory import Directory
-from .fastpath import FastPath
 from .handlers import HANDLERS
 from .passes import load_pass_keys
 from .places import load_places
@@ -70,8 +68,8 @@ def create_app(settings: DeclarationSettings | None = None) -> FastAPI:
     ))
     app.mount(STATIC_PREFIX, StaticFiles(directory=HERE / "static"), name="declaration_static")
     hot = {"/api/declarations": api.declare_json, **(bench_routes.HANDLERS if settings.bench_routes else {})}
-    # Innermost of the common middleware: metrics, trace ids and headers still apply.
-    app.user_middleware.append(Middleware(FastPath, handlers=hot, limit=settings.max_body_bytes))
+    # In front of the whole stack; it gives its answers the trace id, metrics and headers.
+    fastpath.install(app, hot, settings.max_body_bytes, settings.service_name, security_headers_for(settings))
     common_lifespan = app.router.lifespan_context
 
     @contextlib.asynccontextmanager

@@ -159,3 +159,30 @@ async def test_backpressure_and_a_clean_stop(store):
         await committer.submit(third.submission, third.declarations, third.outbox)
     async with database.transaction(readonly=True) as session:
         assert (await session.execute(text("SELECT count(*) FROM declarations"))).scalar_one() == 2
+
+
+def test_hand_written_event_json_is_the_contract():
+    """The hot path writes declaration.submitted's JSON directly (no pydantic per event): every
+    payload must parse into exactly the event the model builds from the same values."""
+    from libs.common.events.declaration import DeclarationSubmitted, DeclarationSubmittedData
+
+    group = DeclarationIn.model_validate({"venue_code": VENUE.code, "consent": True, "people": [
+        person(), person(full_name="Trần Thị Bé", symptoms=["fever", "cough"], phone="")]})
+    work = prepare(group, VENUE, BOOK, KEYS, now=datetime.now(UTC), valid_for=timedelta(hours=1), channel="gate")
+    submitted = [row for row in work.outbox if row[1] == "declaration.submitted"]
+    assert len(submitted) == 2 and work.urgent == any(d["result"] == "red" for d in work.declarations)
+    for row, values in zip(submitted, work.declarations, strict=True):
+        event = parse_event(row[4])
+        expected = DeclarationSubmitted(
+            id=event.id, occurred_at=event.occurred_at, trace_id=event.trace_id, producer="declaration",
+            jurisdiction=VENUE.commune_path, data=DeclarationSubmittedData(
+                declaration_id=values["id"], submission_id=work.submission_id, venue_id=VENUE.venue_id,
+                venue_code=VENUE.code, unit_id=VENUE.unit_id, commune_path=VENUE.commune_path,
+                submitted_at=values["submitted_at"], valid_until=values["valid_until"], result=values["result"],
+                reasons=[r for r in values["reasons"].split(",") if r], rule_version=BOOK.version, channel="gate",
+                group_size=2, full_name=values["full_name"], phone=values["phone"]))
+        assert event == expected
+        assert row[:4] == (str(event.id), event.type, event.topic, event.partition_key())
+        assert row[5] == event.trace_id
+    assert [e.type for e in work.events].count("declaration.flagged") == sum(
+        d["result"] == "red" for d in work.declarations)
