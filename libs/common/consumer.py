@@ -37,6 +37,25 @@ log = logging.getLogger(__name__)
 Handler = Callable[[AsyncSession, Event], Awaitable[None]]
 TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, ConnectionError,
              OSError, asyncio.TimeoutError)
+# SQLSTATE classes of a database that is going away or not back yet (PostgreSQL restarting:
+# 57P01 admin_shutdown, 57P03 cannot_connect_now; 08 connection exceptions; 53 resources).
+TRANSIENT_SQLSTATES = ("08", "57P", "53")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """The database is unreachable, restarting or locked: the event is fine, wait for it.
+
+    asyncpg reports a server shutting down or starting up as a plain DBAPIError (not an
+    OperationalError); treated as a handler failure, the event would be dead-lettered.
+    """
+    if isinstance(exc, TRANSIENT):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return isinstance(state, str) and state.startswith(TRANSIENT_SQLSTATES)
+    return False
 
 
 def chain_handlers(*maps: Mapping[str, Handler]) -> dict[str, Handler]:
@@ -188,14 +207,15 @@ class EventConsumer:
                 return
             except asyncio.CancelledError:
                 raise
-            except TRANSIENT as exc:
-                # The database is unreachable or locked: the event is fine, wait for it.
-                EVENTS_FAILED.labels(self.service, self.group, event.type).inc()
-                log.warning("consumer %s: database unavailable for %s, retrying in %.1fs: %s",
-                            self.group, event.id, transient_delay, exc)
-                await asyncio.sleep(transient_delay)
-                transient_delay = min(transient_delay * 2, 5.0)
             except Exception as exc:  # noqa: BLE001 - a handler bug: retry, then dead-letter
+                if is_transient(exc):
+                    # The database is unreachable or locked: the event is fine, wait for it.
+                    EVENTS_FAILED.labels(self.service, self.group, event.type).inc()
+                    log.warning("consumer %s: database unavailable for %s, retrying in %.1fs: %s",
+                                self.group, event.id, transient_delay, type(exc).__name__)
+                    await asyncio.sleep(transient_delay)
+                    transient_delay = min(transient_delay * 2, 5.0)
+                    continue
                 attempt += 1
                 EVENTS_FAILED.labels(self.service, self.group, event.type).inc()
                 log.warning("consumer %s: handler failed for %s (attempt %d of %d): %r",
