@@ -174,7 +174,7 @@ async def scenario(long: bool = False, work: Path | None = None, log=print) -> O
         ledger.phase = "after"
         say("load stops; waiting for everything accepted to be through")
         await load.stop_load()
-        findings, waited = await wait_for_quiescence(system, ledger, timing.quiescence)
+        findings, waited = await wait_for_quiescence(system, ledger, timing.quiescence, log=say)
         await load.stop_officials()
         load = None
         say(f"quiescent after {waited:.1f} s; {findings.reporting_source}")

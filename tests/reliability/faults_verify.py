@@ -178,12 +178,17 @@ async def verify(system: FaultSystem, ledger: Ledger, *, read_bus: bool = True) 
     return found
 
 
-async def wait_for_quiescence(system: FaultSystem, ledger: Ledger, timeout: float) -> tuple[Findings, float]:
-    """Verify again and again until everything accepted is through, or ``timeout`` passes."""
+async def wait_for_quiescence(system: FaultSystem, ledger: Ledger, timeout: float,
+                              log=None) -> tuple[Findings, float]:  # noqa: ANN001
+    """Verify again and again until everything accepted is through, or ``timeout`` passes;
+    ``log`` hears every 10 s what is still on its way."""
     loop = asyncio.get_running_loop()
-    started = loop.time()
+    started = told = loop.time()
     while True:
         findings = await verify(system, ledger, read_bus=False)
+        if log is not None and loop.time() - told >= 10:
+            told = loop.time()
+            log(f"still on the way: {({k: v for k, v in findings.missing(ledger).items() if v})}")
         if findings.reporting_source and findings.complete(ledger):
             return findings, loop.time() - started
         stored_and_through = findings.reporting_source == "" and all(
