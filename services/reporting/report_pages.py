@@ -24,7 +24,8 @@ READERS = (Role.CITY_DIC, Role.DISTRICT_FOCAL)
 MEDIA = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "pdf": "application/pdf"}
 STATUS = {"pending": ("pending", N_("Waiting")), "running": ("pending", N_("Being generated")),
           "done": ("green", N_("Ready")), "failed": ("red", N_("Failed"))}
-DONE = {"requested": N_("The report was requested. It is generated in a few seconds; this page refreshes by itself.")}
+DONE = {"requested": ("Đã yêu cầu lập báo cáo. Báo cáo sẽ xong sau vài giây; trang này tự tải lại.",
+                      "The report was requested. It is generated in a few seconds; this page refreshes by itself.")}
 
 
 def _when(moment) -> str:  # noqa: ANN001
@@ -46,6 +47,7 @@ async def _list(request: Request, principal: Principal, *, error: str | None = N
         items = await reports_within(session, principal.jurisdiction)
     tree = runtime.tree
     done = DONE.get(request.query_params.get("done", ""))
+    done = done and done[1 if getattr(request.state, "lang", "vi") == "en" else 0]
     return request.app.state.templates.render(request, "reporting/reports.html", {
         "items": items, "status": STATUS, "area_name": lambda p: tree.get(p).name if tree.get(p) else p,
         "can_request": principal.role == Role.DISTRICT_FOCAL, "error": error,

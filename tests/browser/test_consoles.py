@@ -118,7 +118,7 @@ def test_commune_focal_point_follows_a_registration(system, new_context, screens
     reporting.goto(system.urls["reporting"] + "/", wait_until="load")
     assert reporting.url == system.urls["reporting"] + "/"
     _reload_until(reporting, lambda p: int(p.locator("#total").inner_text()) >= 1, "the count in reporting")
-    assert reporting.locator("h1").inner_text() == "Đơn vị đăng ký theo địa bàn"
+    assert reporting.locator("h1").inner_text() == "Bảng số liệu"
     commune_row = reporting.locator('tr[data-path="79/787/27664"]')
     assert "Thị trấn Cần Thạnh" in commune_row.inner_text()
     reporting.screenshot(path=str(screenshots / "reporting-commune.png"), full_page=True)
@@ -142,7 +142,7 @@ def test_commune_focal_point_follows_a_registration(system, new_context, screens
     by_commune = _open_signed_in(district, system, "reporting", DISTRICT_USER)
     _reload_until(by_commune, lambda p: int(p.locator('tr[data-path="79/787/27664"] td').nth(1).inner_text()) >= 1,
                   "the district's count")
-    assert by_commune.locator("tbody tr").count() == 7  # the seven communes of Cần Giờ
+    assert by_commune.locator("#funnel-table tbody tr").count() == 7  # the seven communes of Cần Giờ
     assert by_commune.locator(".userbar__role").inner_text() == "Đầu mối Phòng Văn hóa và Thông tin quận/huyện"
     by_commune.screenshot(path=str(screenshots / "reporting-district.png"), full_page=True)
     # The district's intake console lists it too; a school's notice is the commune's, shown below the district.
