@@ -27,6 +27,8 @@ from . import migrate
 from .auth import PasswordChangeRequired, load_public_key
 from .bus import BusUnavailable, create_bus
 from .consumer import EventConsumer, Handler
+from .csrf import TEXTS as CSRF_TEXTS
+from .csrf import CsrfMiddleware, CsrfRejected, origins_of
 from .db import Database
 from .observability import ObservabilityMiddleware, setup_logging
 from .outbox import OutboxRelay
@@ -174,6 +176,8 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     mount_static(app)
     install_locale(app)
 
+    app.state.csrf_trusted_origins = origins_of([*settings.service_urls.values(), settings.public_base_url])
+    app.add_middleware(CsrfMiddleware, secret=settings.secret_key, trusted_origins=app.state.csrf_trusted_origins)
     app.add_middleware(SecurityHeadersMiddleware, headers=security_headers_for(settings))
     app.add_middleware(ObservabilityMiddleware, service=service)
     _install_error_handlers(app, settings)
@@ -202,6 +206,9 @@ def _install_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:
             return RedirectResponse(f"{signin}?next={quote(str(request.url), safe='')}", status_code=303)
         if isinstance(exc, PasswordChangeRequired):
             return RedirectResponse(change_password, status_code=303)
+        if isinstance(exc, CsrfRejected):
+            title, message = CSRF_TEXTS.get(getattr(request.state, "lang", None) or "vi", CSRF_TEXTS["vi"])
+            return app.state.templates.render_error(request, 403, title=title, message=message)
         return app.state.templates.render_error(request, exc.status_code)
 
     async def on_crash(request: Request, exc: Exception) -> Response:

@@ -181,6 +181,12 @@ def current_principal(request: Request) -> Principal:
         raise AuthError()
     verifier: TokenVerifier = request.app.state.runtime.verifier
     principal = verifier.verify(token)
+    if request.method not in ("GET", "HEAD", "OPTIONS") and token == request.cookies.get(SESSION_COOKIE) \
+            and request.scope.get("state", {}).get("csrf_verdict") is not True:
+        # A state change authenticated by the cookie alone: our own page must have sent it
+        # (libs/common/csrf.py).
+        from .csrf import CsrfRejected
+        raise CsrfRejected()
     request.state.principal = principal
     return principal
 

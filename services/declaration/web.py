@@ -1,4 +1,7 @@
-"""Small helpers of the HTTP edge: bounded bodies, form parsing, CSRF, result links, local time."""
+"""Small helpers of the HTTP edge: bounded bodies, form parsing, result links, local time.
+
+CSRF of the gate console's forms: libs/common/csrf.py (checked before the route runs).
+"""
 from __future__ import annotations
 
 import hashlib
@@ -9,7 +12,6 @@ from uuid import UUID
 
 from fastapi import Request
 
-from libs.common.auth import SESSION_COOKIE, token_from_request
 from libs.common.ui import N_
 
 LOCAL = timezone(timedelta(hours=7), "ICT")  # Ho Chi Minh City
@@ -86,22 +88,6 @@ def result_token(secret: str, submission_id: UUID | str) -> str:
 
 def check_result_token(secret: str, submission_id: UUID | str, token: str) -> bool:
     return hmac.compare_digest(result_token(secret, submission_id), token or "")
-
-
-# --- CSRF for the gate console's forms -------------------------------------------------
-
-def csrf_token(request: Request, secret: str) -> str:
-    """Bound to the signed-in session: a form from another site cannot carry it."""
-    session = token_from_request(request) or ""
-    digest = hmac.new(secret.encode(), f"csrf:{session}".encode(), hashlib.sha256).hexdigest()[:32]
-    request.state.csrf_token = digest
-    return digest
-
-
-def csrf_ok(request: Request, secret: str, sent: str) -> bool:
-    if request.cookies.get(SESSION_COOKIE) is None and request.headers.get("authorization"):
-        return True  # an API client with a bearer token: no ambient credential to abuse
-    return hmac.compare_digest(csrf_token(request, secret), sent or "")
 
 
 # --- time --------------------------------------------------------------------------------

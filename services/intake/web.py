@@ -1,14 +1,17 @@
-"""Helpers of the intake pages: the signed-in official, CSRF tokens, flash messages, labels."""
+"""Helpers of the intake pages: the signed-in official, flash messages, labels.
+
+CSRF: every console form carries the session's token, checked for all services by
+libs/common/csrf.py.
+"""
 from __future__ import annotations
 
 import hashlib
-import hmac
 from urllib.parse import urlencode
 from uuid import UUID
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 
-from libs.common.auth import Principal, Role
+from libs.common.auth import Role
 from libs.common.console import console_user
 from libs.common.runtime import Runtime
 
@@ -43,22 +46,10 @@ def lang_of(request: Request) -> str:
     return getattr(request.state, "lang", None) or "vi"
 
 
-def csrf_token(runtime: Runtime, principal: Principal) -> str:
-    """Bound to the session's token (its ``jti``): a form from another sign-in is refused."""
-    key = runtime.settings.secret_key.encode()
-    subject = f"csrf:{principal.account_id}:{principal.claims.get('jti', '')}".encode()
-    return hmac.new(key, subject, hashlib.sha256).hexdigest()[:32]
-
-
 def official(*roles: Role):
-    """A console page: the signed-in principal, and the CSRF token of its forms."""
-    dependency = console_user(*roles)
-
-    def wrapped(request: Request, principal: Principal = Depends(dependency)) -> Principal:
-        request.state.csrf_token = csrf_token(runtime_of(request), principal)
-        return principal
-
-    return wrapped
+    """A console page: the signed-in principal (the CSRF token of its forms is set and
+    checked by libs/common/csrf.py)."""
+    return console_user(*roles)
 
 
 def parse_id(value: str) -> UUID:
@@ -67,16 +58,6 @@ def parse_id(value: str) -> UUID:
         return UUID(value)
     except ValueError:
         raise HTTPException(404) from None
-
-
-def check_csrf(request: Request, principal: Principal, token: str) -> None:
-    """A form posted with the session cookie must carry the page's token. A request that
-    sends its token in the Authorization header cannot be forged by another site."""
-    if request.headers.get("authorization", "").lower().startswith("bearer "):
-        return
-    if not hmac.compare_digest(token or "", csrf_token(runtime_of(request), principal)):
-        raise HTTPException(400, "Biểu mẫu đã hết hạn, hãy tải lại trang và làm lại / "
-                                 "The form has expired; reload the page and try again")
 
 
 def flash(request: Request) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
+from libs.common import csrf
 from libs.common.auth import SESSION_COOKIE, Principal, Role, current_principal
 from libs.common.console import console_user
 from libs.common.runtime import Runtime
@@ -36,11 +37,13 @@ def _safe_next(runtime: Runtime, target: str | None) -> str:
     return "/"
 
 
-def _set_session(response: Response, runtime: Runtime, principal: Principal) -> None:
+def _set_session(response: Response, runtime: Runtime, principal: Principal, request: Request) -> None:
+    """HttpOnly (no script reads it), SameSite=Lax (another site's form posts without it),
+    Secure in production and whenever the page came over HTTPS."""
     signer = signer_for(runtime)
     response.set_cookie(
         SESSION_COOKIE, signer.sign(principal), max_age=signer.ttl_seconds, httponly=True, samesite="lax",
-        secure=runtime.settings.environment == "production", path="/",
+        secure=runtime.settings.environment == "production" or request.url.scheme == "https", path="/",
     )
 
 
@@ -55,6 +58,7 @@ async def signin_page(request: Request, next: str | None = None):  # noqa: A002
 async def signin(request: Request, username: str = Form("", max_length=80),
                  password: str = Form("", max_length=200), next: str = Form("/", max_length=2000)):  # noqa: A002
     runtime = request.app.state.runtime
+    csrf.check_origin(request)  # no session yet: another site must not sign a browser in
     target = _safe_next(runtime, next)
     try:
         principal = await sign_in(runtime, username, password)
@@ -63,14 +67,17 @@ async def signin(request: Request, username: str = Form("", max_length=80),
             "next": target, "username": username, "error": exc.message,
         }, status_code=401)
     response = RedirectResponse("/password" if principal.must_change_password else target, status_code=303)
-    _set_session(response, runtime, principal)
+    _set_session(response, runtime, principal, request)
     return response
 
 
 @router.post("/signout")
-async def signout():
+async def signout(request: Request):
+    csrf.ensure(request)
     response = RedirectResponse("/signin", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
+                           secure=request.app.state.runtime.settings.environment == "production"
+                           or request.url.scheme == "https")
     return response
 
 
@@ -100,7 +107,7 @@ async def password_change(request: Request, current: str = Form("", max_length=2
             "forced": principal.must_change_password, "error": error,
         }, status_code=422)
     response = RedirectResponse("/?changed=1", status_code=303)
-    _set_session(response, runtime, replace(principal, must_change_password=False))
+    _set_session(response, runtime, replace(principal, must_change_password=False), request)
     return response
 
 

@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from libs.common.auth import SESSION_COOKIE, Role
+from libs.common.csrf import token_for
+from libs.common.settings import DEV_SECRET
 
 from .conftest import HTML, Accounts, eventually, wait_for_mail
 from .support import DEMO_DISTRICT, BatchSender, MailServer, batch, credentials_in, unit
@@ -80,7 +82,7 @@ async def test_a_batch_is_issued_and_its_credentials_delivered(accounts: Account
     accounts.provisioning.cookies.clear()
     blocked = await accounts.provisioning.get("/", headers=HTML, cookies=cookie)
     assert blocked.status_code == 303 and blocked.headers["location"].endswith("/password")
-    changed = await accounts.provisioning.post("/password", headers=HTML, cookies=cookie, data={
+    changed = await accounts.provisioning.post("/password", headers=HTML, cookies=cookie, data={"csrf_token": page_token(cookie),
         "current": password, "new": "Cong-truong-2021!", "confirm": "Cong-truong-2021!"})
     accounts.provisioning.cookies.clear()
     assert changed.status_code == 303
@@ -268,3 +270,8 @@ def test_mail_server_fixture_is_real(mail_server: MailServer):
     with smtplib.SMTP("127.0.0.1", mail_server.port, timeout=5) as client:
         client.sendmail("a@example.vn", ["b@example.vn"], "Subject: kiểm tra\r\n\r\nxin chào".encode())
     assert len(mail_server.inbox.envelopes) == 1
+
+
+def page_token(cookie: dict) -> str:
+    """The CSRF token the console pages of this session carry (libs/common/csrf.py)."""
+    return token_for(DEV_SECRET, cookie[SESSION_COOKIE])

@@ -18,6 +18,8 @@ from sqlalchemy import select
 
 from libs.common import sealed
 from libs.common.auth import SESSION_COOKIE, Role
+from libs.common.csrf import token_for
+from libs.common.settings import DEV_SECRET
 from libs.common.events.provisioning import credentials_context
 from libs.common.observability import JsonFormatter
 
@@ -94,7 +96,7 @@ async def test_passwords_are_hashed_and_never_logged_or_stored_in_clear(accounts
     chosen = "Mat-khau-rieng-cua-truong-2021"
     secrets.append(chosen)
     changed = await accounts.provisioning.post("/password", headers=HTML, cookies=cookie,
-                                               data={"current": emailed, "new": chosen, "confirm": chosen})
+                                               data={"csrf_token": page_token(cookie), "current": emailed, "new": chosen, "confirm": chosen})
     accounts.provisioning.cookies.clear()
     assert changed.status_code == 303
 
@@ -165,10 +167,10 @@ async def test_a_chosen_password_gets_the_full_argon2_cost(accounts: Accounts):
     accounts.provisioning.cookies.clear()
     for new, message in (("ngan", "ít nhất 10 ký tự"), (username, "không được trùng tên đăng nhập")):
         refused = await accounts.provisioning.post("/password", headers=HTML, cookies=cookie,
-                                                   data={"current": password, "new": new, "confirm": new})
+                                                   data={"csrf_token": page_token(cookie), "current": password, "new": new, "confirm": new})
         accounts.provisioning.cookies.clear()
         assert refused.status_code == 422 and message in refused.text
-    await accounts.provisioning.post("/password", headers=HTML, cookies=cookie, data={
+    await accounts.provisioning.post("/password", headers=HTML, cookies=cookie, data={"csrf_token": page_token(cookie),
         "current": password, "new": "Tram-y-te-an-toan", "confirm": "Tram-y-te-an-toan"})
     accounts.provisioning.cookies.clear()
     from services.provisioning.models import Account
@@ -199,3 +201,8 @@ def test_sealed_boxes_open_only_with_the_right_key_and_context(tmp_path):
     with pytest.raises(sealed.SealedBoxError):
         sealed.open_box(key, tampered, context)
     assert oct(private.stat().st_mode & 0o777) == "0o600"
+
+
+def page_token(cookie: dict) -> str:
+    """The CSRF token the console pages of this session carry (libs/common/csrf.py)."""
+    return token_for(DEV_SECRET, cookie[SESSION_COOKIE])

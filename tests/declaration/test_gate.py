@@ -161,7 +161,8 @@ async def test_verifying_valid_expired_forged_and_red_passes(declaration_app, mi
     assert [str(e.declaration_id) for e in await entries(service)] == [green["id"]]
     # The fallback API of the gate page says the same.
     for text, outcome in ((green["qr"], "valid"), (expired, "expired"), (forged_colour, "forged"), (red["qr"], "red")):
-        answer = await service.client.post("/api/passes/verify", json={"code": text})
+        # as gate.js sends it: the session cookie and the page's CSRF token in a header
+        answer = await service.client.post("/api/passes/verify", json={"code": text}, headers={"x-csrf-token": token})
         assert answer.status_code == 200 and answer.json()["outcome"] == outcome
     service.client.cookies.clear()
     assert (await service.client.post("/api/passes/verify", json={"code": green["qr"]})).status_code == 401
@@ -197,13 +198,13 @@ async def test_counting_entries_is_idempotent_per_scan(declaration_app, mint):
     upload = {"venue_id": str(venue.venue_id), "entries": [
         {"nonce": str(uuid.uuid4()), "result": "green", "at": time.time() - 600},
         {"nonce": str(uuid.uuid4()), "result": "manual"}]}
-    first = await service.client.post("/api/gate/entries", json=upload)
-    again = await service.client.post("/api/gate/entries", json=upload)
+    first = await service.client.post("/api/gate/entries", json=upload, headers={"x-csrf-token": token})
+    again = await service.client.post("/api/gate/entries", json=upload, headers={"x-csrf-token": token})
     assert first.json()["entries"] == again.json()["entries"] == 3
     other = dict(upload, venue_id=str(service.venues["other"].venue_id))
-    assert (await service.client.post("/api/gate/entries", json=other)).status_code == 403
+    assert (await service.client.post("/api/gate/entries", json=other, headers={"x-csrf-token": token})).status_code == 403
     bad = dict(upload, entries=[{"nonce": "x", "result": "green"}])
-    assert (await service.client.post("/api/gate/entries", json=bad)).status_code == 422
+    assert (await service.client.post("/api/gate/entries", json=bad, headers={"x-csrf-token": token})).status_code == 422
 
 
 async def test_raising_a_suspected_case_by_hand(declaration_app, mint):

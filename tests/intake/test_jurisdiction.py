@@ -310,7 +310,7 @@ async def test_console_forms_need_their_token(world):
     role, path = PRINCIPALS["commune"]
     cookie = {"cookie": f"{SESSION_COOKIE}={world.minter.token(role, path)}", **HTML}
     forged = await client.post(f"/registrations/{fresh['id']}/accept", headers=cookie, data={"csrf_token": "x" * 32})
-    assert forged.status_code == 400
+    assert forged.status_code == 403
     page = await client.get(f"/registrations/{fresh['id']}", headers=cookie)
     token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
     accepted = await client.post(f"/registrations/{fresh['id']}/accept", headers=cookie, data={"csrf_token": token})

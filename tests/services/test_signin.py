@@ -223,6 +223,7 @@ async def test_new_account_must_change_its_password(system, provisioning):
     form = await provisioning.get("/password", headers=HTML, cookies=first)
     assert form.status_code == 200
     assert "Đây là lần đăng nhập đầu tiên" in form.text
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', form.text).group(1)
 
     # Mistakes are explained and change nothing.
     for current, new, confirm, message in (
@@ -231,7 +232,8 @@ async def test_new_account_must_change_its_password(system, provisioning):
             ("mat-khau-ban-dau-1", "ngan", "ngan", "ít nhất 10 ký tự"),
             ("mat-khau-ban-dau-1", "mat-khau-ban-dau-1", "mat-khau-ban-dau-1", "khác mật khẩu cũ")):
         provisioning.cookies.clear()
-        failed = await provisioning.post("/password", data={"current": current, "new": new, "confirm": confirm},
+        failed = await provisioning.post("/password", data={"current": current, "new": new, "confirm": confirm,
+                                                                 "csrf_token": token},
                                          headers=HTML, cookies=first)
         assert failed.status_code == 422, message
         assert message in failed.text
@@ -240,7 +242,8 @@ async def test_new_account_must_change_its_password(system, provisioning):
 
     provisioning.cookies.clear()
     changed = await provisioning.post(
-        "/password", data={"current": "mat-khau-ban-dau-1", "new": "mat-khau-moi-2021", "confirm": "mat-khau-moi-2021"},
+        "/password", data={"current": "mat-khau-ban-dau-1", "new": "mat-khau-moi-2021", "confirm": "mat-khau-moi-2021",
+                          "csrf_token": token},
         headers=HTML, cookies=first)
     provisioning.cookies.clear()
     assert changed.status_code == 303 and changed.headers["location"] == "/?changed=1"
@@ -261,9 +264,13 @@ async def test_signout_clears_the_cookie(system, provisioning):
     response = await _signin(provisioning, COMMUNE_USER, DEMO_PASSWORD)
     _, cookie = _session_cookie(response)
     provisioning.cookies.set(SESSION_COOKIE, cookie[SESSION_COOKIE].value, domain="provisioning.test")
-    assert (await provisioning.get("/", headers=HTML)).status_code == 200
+    home = await provisioning.get("/", headers=HTML)
+    assert home.status_code == 200
+    # Another site cannot sign the browser out: the form must carry the page's token.
+    assert (await provisioning.post("/signout", headers=HTML)).status_code == 403
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', home.text).group(1)
 
-    out = await provisioning.post("/signout", headers=HTML)
+    out = await provisioning.post("/signout", data={"csrf_token": token}, headers=HTML)
     assert out.status_code == 303 and out.headers["location"] == "/signin"
     raw, cleared = _session_cookie(out)
     morsel = cleared[SESSION_COOKIE]
@@ -341,9 +348,13 @@ async def test_passwords_never_appear_in_logs(system, provisioning, captured_log
     first = await _signin(provisioning, "nhat.ky", "mat-khau-dau-tien-1")
     _, cookie = _session_cookie(first)
     provisioning.cookies.clear()
+    form = await provisioning.get("/password", headers=HTML, cookies={SESSION_COOKIE: cookie[SESSION_COOKIE].value})
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', form.text).group(1)
+    provisioning.cookies.clear()
     changed = await provisioning.post(
         "/password", headers=HTML, cookies={SESSION_COOKIE: cookie[SESSION_COOKIE].value},
-        data={"current": "mat-khau-dau-tien-1", "new": "mat-khau-thu-hai-2021", "confirm": "mat-khau-thu-hai-2021"})
+        data={"current": "mat-khau-dau-tien-1", "new": "mat-khau-thu-hai-2021", "confirm": "mat-khau-thu-hai-2021",
+              "csrf_token": token})
     provisioning.cookies.clear()
     assert changed.status_code == 303
     for _ in range(6):  # through the lock-out too

@@ -54,7 +54,8 @@
   }
   function verifyOnServer(text) {
     return fetch(gate.getAttribute("data-verify-url"), {
-      method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" },
+      method: "POST", credentials: "same-origin",
+      headers: { "content-type": "application/json", "x-csrf-token": gate.getAttribute("data-csrf-token") || "" },
       body: JSON.stringify({ code: text })
     }).then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
       .then(function (v) { return { outcome: v.outcome, result: v.result, id: v.declaration_id, expires: v.expires_at }; });
@@ -107,7 +108,8 @@
     var list = queued();
     if (!list.length) { refreshNote(); return Promise.resolve(); }
     return fetch(gate.getAttribute("data-entries-url"), {
-      method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" },
+      method: "POST", credentials: "same-origin",
+      headers: { "content-type": "application/json", "x-csrf-token": gate.getAttribute("data-csrf-token") || "" },
       body: JSON.stringify({ venue_id: venue, entries: list.slice(0, 500) })
     }).then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
       .then(function (counts) {
