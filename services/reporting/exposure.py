@@ -258,7 +258,8 @@ async def run_exposure(session: AsyncSession, principal: Principal, query: Expos
     erased = sum(1 for c in contacts if c.full_name is None)
     entry_id = await record_access(
         session, principal, action, scope_path=venue.commune_path, case_reference=query.case_reference,
-        reason=query.reason, venue_id=venue.venue_id, venue_name=venue.name or None,
+        reason=query.reason, venue_id=venue.venue_id,
+        venue_name=" — ".join(p for p in (venue.unit_name, venue.name) if p) or None,
         declaration_id=query.declaration_id, window_start=start, window_end=end, row_count=len(contacts), now=now)
     return ExposureResult(venue, start, end, contacts, len(contacts), erased, query, entry_id, truncated)
 
