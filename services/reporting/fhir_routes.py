@@ -82,7 +82,9 @@ def _encode(cursor: str) -> str:
 def _urls(request: Request, resource_type: str, next_cursor: str | None, count: int) -> tuple[str, str, str | None]:
     base = str(request.base_url).rstrip("/") + "/api/fhir"
     self_url = f"{base}/{resource_type}" + (f"?{request.url.query}" if request.url.query else "")
-    next_url = f"{base}/{resource_type}?{urlencode({'_count': count, '_cursor': _encode(next_cursor)})}" \
+    # The next page keeps the search (``_since``) and moves the cursor.
+    kept = {k: v for k, v in request.query_params.items() if k in ("_since",)}
+    next_url = f"{base}/{resource_type}?{urlencode({**kept, '_count': count, '_cursor': _encode(next_cursor)})}" \
         if next_cursor else None
     return base, self_url, next_url
 

@@ -4,7 +4,7 @@ that returns each declaration exactly once, jurisdiction and role checks, every 
 in the access log, erased contact details not exported."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
@@ -61,7 +61,7 @@ def validate(bundle_json: dict) -> Bundle:
 
 async def fetch_all(client, path, headers, count=3):  # noqa: ANN001, ANN201
     """Follow the next links; the resources and the number of pages."""
-    url, found, pages = f"{path}?_count={count}", [], 0
+    url, found, pages = f"{path}{'&' if '?' in path else '?'}_count={count}", [], 0
     while url:
         response = await client.get(url, headers=headers)
         assert response.status_code == 200, response.text
@@ -109,6 +109,14 @@ async def test_incremental_export_of_declarations(reporting, seeded, mint):
     since = last.json()["timestamp"]
     newer = await client.get("/api/fhir/QuestionnaireResponse", headers=headers, params={"_since": since})
     assert [r["resource"]["id"] for r in newer.json()["entry"]] == [str(more.data.declaration_id)]
+
+    # erasure is a change: with _since, erased declarations come again (without the Patient), page after page
+    async with seeded["db"].transaction() as session:
+        await session.execute(update(visits.visits).where(visits.visits.c.seq <= 3).values(
+            full_name=None, phone=None, erased_at=datetime.now(UTC) + timedelta(seconds=1)))
+    changed, pages = await fetch_all(client, f"/api/fhir/QuestionnaireResponse?_since={since}&x=1", headers, count=2)
+    assert len(changed) == 4 and pages == 2
+    assert sum("contained" not in r for r in changed) == 3
 
     # a district sees its own declarations only
     district, _ = await fetch_all(client, "/api/fhir/QuestionnaireResponse",
