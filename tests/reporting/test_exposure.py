@@ -186,3 +186,13 @@ async def test_bad_input_is_explained(reporting, seeded, mint, bad, field):
     response = await client.post("/api/exposure", headers=mint.headers(Role.HEALTH_OFFICER, DEMO_DISTRICT), json=body)
     assert response.status_code == 422, response.text
     assert field in response.json()["errors"]
+
+
+async def test_pages_in_english(reporting, seeded, mint):
+    client = reporting["reporting"]
+    headers = cookie(mint, Role.HEALTH_OFFICER, DEMO_DISTRICT)
+    page = await client.get("/exposure?lang=en", headers=headers)
+    assert page.status_code == 200 and "<h1" in page.text
+    assert "Exposure query" in page.text and "Case reference" in page.text and "Tra cứu người tiếp xúc" not in page.text
+    log = await client.get("/access-log?lang=en", headers=cookie(mint, Role.CITY_DIC, CITY))
+    assert "Access log" in log.text and "Nhật ký truy cập" not in log.text
