@@ -219,6 +219,9 @@ def run_load(port: int, path: str, bodies: Path, args: argparse.Namespace, ids_o
     load_cpu = 0.0
     while load.poll() is None:
         load_cpu = max(load_cpu, cpu_seconds(load_pids))
+        if time.monotonic() - started > args.duration + 60:  # a stalled server: the run is bounded anyway
+            load.kill()
+            raise RuntimeError(f"the load generator did not finish within {args.duration + 60:.0f} s")
         time.sleep(0.2)
     out, err = load.communicate()
     elapsed = time.monotonic() - started
@@ -332,18 +335,22 @@ async def bench_target(target: Target, args: argparse.Namespace, work: Path) -> 
 def print_table(results: list[dict]) -> None:
     ceilings = {(r["backend"], r["workers"]): r["rate"] for r in results if r["mode"] == "ceiling"}
     print("\n| backend | web workers | route | declarations/s | % of ceiling | p50 ms | p99 ms | non-2xx | "
-          "lost | CPU server / load / rest |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---|")
+          "lost | CPU server / load / rest | server µs/decl | all CPU µs/decl |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
     for r in results:
         ceiling = ceilings.get((r["backend"], r["workers"]))
         share = f"{100 * r['rate'] / ceiling:.0f}%" if ceiling and r["mode"] != "ceiling" else "—"
         lost = str(r["lost"]) if "lost" in r else "—"
         cpu = r["cpu"]
+        rate = max(r["rate"], 1e-9)
         print(f"| {r['backend']} | {r['workers']} | {r['mode']} | {r['rate']:.0f} | {share} | {r['p50']:.1f} | "
               f"{r['p99']:.1f} | {r['errors']} | {lost} | {cpu['server']:.2f} / {cpu['load']:.2f} / "
-              f"{cpu['rest']:.2f} |")
+              f"{cpu['rest']:.2f} | {1e6 * cpu['server'] / rate:.0f} | "
+              f"{1e6 * (cpu['server'] + cpu['load'] + cpu['rest']) / rate:.0f} |")
     print("\nCPU: cores busy on average during the run (server = the uvicorn workers with their relays; "
-          "rest = everything else on the machine: database, broker, other users).")
+          "rest = everything else on the machine: database, broker, other users). µs/decl: CPU per "
+          "declaration answered 2xx (server: the service's own; all: the whole machine's, so it includes "
+          "the load generator, the database, the broker and anyone else's work).")
 
 
 async def main() -> None:

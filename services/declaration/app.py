@@ -19,6 +19,7 @@ from .directory import Directory
 from .handlers import HANDLERS
 from .passes import load_pass_keys
 from .places import load_places
+from .retention import retention_loop
 from .schemas import DeclarationIn
 from .screening import ensure_rule_set
 from .settings import DeclarationSettings
@@ -65,6 +66,7 @@ def create_app(settings: DeclarationSettings | None = None) -> FastAPI:
         routers=routers,
         handlers=HANDLERS,
         template_dir=HERE / "templates",
+        workers=[("declaration retention", retention_loop)],
     ))
     app.mount(STATIC_PREFIX, StaticFiles(directory=HERE / "static"), name="declaration_static")
     hot = {"/api/declarations": api.declare_json, **(bench_routes.HANDLERS if settings.bench_routes else {})}

@@ -42,7 +42,8 @@ WAITING = Gauge("khaibao_declaration_commit_queue", "Requests waiting for a grou
 
 log = logging.getLogger(__name__)
 
-DECLARATION_COLUMNS = tuple(c.name for c in declarations_table.columns)
+# Every column the hot path fills (erased_at is retention's, NULL until then).
+DECLARATION_COLUMNS = tuple(c.name for c in declarations_table.columns if c.name != "erased_at")
 SUBMISSION_COLUMNS = ("key", "submission_id", "venue_id", "size", "created_at")
 OUTBOX_COLUMNS = ("event_id", "event_type", "topic", "key", "payload", "trace_id", "created_at")
 
@@ -128,7 +129,7 @@ def _sqlite_converter(column) -> Callable | None:  # noqa: ANN001
     if isinstance(kind, sa.Uuid):
         return lambda v: v.hex
     if isinstance(kind, sa.DateTime):
-        return lambda v: v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return lambda v: v.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     if isinstance(kind, sa.Date):
         return lambda v: v.isoformat()
     if isinstance(kind, sa.Boolean):

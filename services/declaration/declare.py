@@ -250,7 +250,8 @@ async def answer_for_key(session: AsyncSession, keys: PassKeys, key: str) -> dic
 
 
 async def answer_for_submission(session: AsyncSession, keys: PassKeys, submission_id: UUID) -> dict | None:
-    rows = (await session.execute(select(Declaration).where(Declaration.submission_id == submission_id)
+    rows = (await session.execute(select(Declaration).where(Declaration.submission_id == submission_id,
+                                                            Declaration.erased_at.is_(None))
                                   .order_by(Declaration.member))).scalars().all()
     if not rows:
         return None

@@ -78,6 +78,18 @@ class Declaration(DeclarationTable, table=True):
     result: str = Field(max_length=8)
     reasons: str = Field(default="", max_length=300)
     rule_version: str = Field(max_length=40)
+    # Set when retention.py erased the personal fields (the row stays for the counts).
+    erased_at: datetime | None = None
+
+
+class RetentionCursor(DeclarationTable, table=True):
+    """How far retention.py has erased, by declaration id (time-ordered): each batch resumes there."""
+
+    __tablename__ = "retention_cursor"
+
+    name: str = Field(max_length=40, primary_key=True)
+    erased_through: UUID | None = None
+    updated_at: datetime | None = None
 
 
 class Submission(DeclarationTable, table=True):

@@ -115,7 +115,7 @@ async def raise_case(session: AsyncSession, venue: VenueInfo, principal: Princip
     person = PersonDetails(full_name=full_name, phone=phone, id_number=id_number,
                            id_type=kind_of(id_number) if id_number else None)
     declared = await session.get(Declaration, declaration_id) if declaration_id is not None else None
-    if declared is not None:  # the declaration's contact details complete what the staff typed
+    if declared is not None and declared.erased_at is None:  # its contact details complete what was typed
         person = PersonDetails(
             full_name=full_name, phone=phone or declared.phone, id_number=id_number or declared.id_number,
             id_type=kind_of(id_number) if id_number else declared.id_type, birth_year=declared.birth_year,

@@ -32,12 +32,20 @@ class DeclarationSettings(ServiceSettings):
     # The outbox relay moves declaration events in batches (woken at once for a red one).
     relay_batch_size: int = 1000
     relay_poll_interval: float = 0.5
+    # Retention: the personal fields of declarations older than this are erased (the rows
+    # stay, so counts by venue, day and colour do not change), in batches, every interval.
+    retention_days: float = Field(default=21.0, gt=0, description="days a declaration's personal data is kept")
+    retention_batch_size: int = Field(default=500, ge=1, le=10000)
+    retention_interval_seconds: float = Field(default=300.0, gt=0)
     # bench/declare.py only: /api/bench/validate (the validation ceiling) and
     # /api/bench/naive (an ORM session per request).
     bench_routes: bool = False
 
     @model_validator(mode="after")
     def _pass_key_in_production(self) -> "DeclarationSettings":
+        if self.retention_days * 24 <= self.pass_valid_hours:
+            raise ValueError("KHAIBAO_DECLARATION_RETENTION_DAYS must be longer than a pass is valid "
+                             "(KHAIBAO_DECLARATION_PASS_VALID_HOURS): a valid pass would point to erased data")
         if self.environment == "production":
             if self.pass_private_key_file is None:
                 raise ValueError("KHAIBAO_DECLARATION_PASS_PRIVATE_KEY_FILE is required in production")
