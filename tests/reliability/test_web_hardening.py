@@ -1,0 +1,212 @@
+"""Web hardening: security headers on every HTML page, cookies, CSRF on every console form.
+
+Every GET route of every service that answers HTML (discovered from the route tables,
+asked as a signed-in official or unit admitted by the route, or anonymously when public)
+must carry a strict CSP (no 'unsafe-inline', frame-ancestors 'none'), X-Frame-Options,
+nosniff and a referrer policy, and contain no inline script or style attribute (the CSP
+would block them). HSTS in production only. The session cookie is HttpOnly, SameSite and
+Secure over HTTPS. A console form posted without the page's token, or from another site,
+is refused with a Vietnamese page (English with ?lang=en) and changes nothing.
+"""
+from __future__ import annotations
+
+import re
+from http.cookies import SimpleCookie
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import select
+
+from libs.common.auth import SESSION_COOKIE, Role
+from libs.common.csrf import token_for
+from libs.common.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+from libs.common.settings import SERVICES
+from tests.services.conftest import create_app
+from tests.services.test_auth import _route_contexts, protected_routes
+
+from .conftest import (
+    CITY,
+    Minter,
+    build_settings,
+    client_for,
+    make_keys,
+    record_figure,
+    run_services,
+)
+from .test_authz_matrix import PUBLIC, fill, principal_token
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+HTML = {"accept": "text/html"}
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
+STYLE_ATTRIBUTE = re.compile(r"<[^>]+\sstyle\s*=", re.I)
+HANDLER_ATTRIBUTE = re.compile(r"<[^>]+\son[a-z]+\s*=", re.I)
+# FastAPI's Swagger UI (a developer tool, served with the same CSP, which blocks its inline
+# script and CDN assets): the contract is /api/openapi.json. Not a page of the system.
+SWAGGER_UI = {"/api/docs", "/docs/oauth2-redirect"}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def system(tmp_path_factory):
+    keys = make_keys(tmp_path_factory.mktemp("hardening") / "data")
+    settings = {s: build_settings(s, keys, demo=s == "provisioning") for s in SERVICES}
+    async with run_services(settings) as running:
+        running.extra["minter"] = Minter(keys.private)
+        running.extra["keys"] = keys
+        yield running
+
+
+def check_headers(where: str, response: httpx.Response) -> list[str]:
+    problems = []
+    csp = response.headers.get("content-security-policy", "")
+    if not csp or "unsafe-inline" in csp or "unsafe-eval" in csp:
+        problems.append(f"{where}: CSP {csp!r}")
+    if "frame-ancestors 'none'" not in csp or "script-src 'self'" not in csp or "style-src 'self'" not in csp:
+        problems.append(f"{where}: CSP without frame-ancestors/script-src/style-src {csp!r}")
+    if response.headers.get("x-frame-options") != "DENY":
+        problems.append(f"{where}: X-Frame-Options")
+    if response.headers.get("x-content-type-options") != "nosniff":
+        problems.append(f"{where}: X-Content-Type-Options")
+    if not response.headers.get("referrer-policy"):
+        problems.append(f"{where}: Referrer-Policy")
+    if "strict-transport-security" in response.headers:
+        problems.append(f"{where}: HSTS outside production")
+    body = response.text
+    for name, pattern in (("inline script", INLINE_SCRIPT), ("style attribute", STYLE_ATTRIBUTE),
+                          ("event handler attribute", HANDLER_ATTRIBUTE)):
+        if pattern.search(body):
+            problems.append(f"{where}: {name}: {pattern.search(body).group(0)[:120]}")
+    return problems
+
+
+async def test_every_html_page_carries_the_security_headers(system):
+    minter: Minter = system.extra["minter"]
+    ids = {"unit_id": "00000000-0000-4000-8000-000000000001"}
+    pages, problems = 0, []
+    for service in SERVICES:
+        app = system.apps[service]
+        protected = {(r.method, r.path): r for r in protected_routes(service, app)}
+        for path, route in _route_contexts(app):
+            if path is None or "GET" not in (getattr(route, "methods", None) or ()):
+                continue
+            if path in SWAGGER_UI:
+                continue
+            guarded = protected.get(("GET", path))
+            if guarded is None and f"{service} GET {path}" not in PUBLIC:
+                continue  # the authorization matrix fails on it
+            headers = dict(HTML)
+            if guarded is not None:
+                role = next(r for r in (Role.CITY_DIC, Role.DISTRICT_FOCAL, Role.COMMUNE_FOCAL, *Role)
+                            if not guarded.roles or r in guarded.roles)
+                headers["authorization"] = f"Bearer {principal_token(minter, role, 'own', ids)}"
+                url, _ = fill(guarded, ids, real=False)
+            else:
+                from tests.services.test_auth import Protected
+                url = Protected(service, "GET", path, frozenset(), False).url()
+            for suffix in ("", "?lang=en"):
+                response = await system[service].get(url + suffix, headers=headers)
+                assert response.status_code < 500, f"{service} {url}: {response.status_code}"
+                if response.headers.get("content-type", "").startswith("text/html"):
+                    pages += 1
+                    problems += check_headers(f"{service} GET {url}{suffix} ({response.status_code})", response)
+    record_figure("web hardening", html_pages=pages, header_problems=len(problems))
+    assert pages >= 40, pages
+    assert not problems, "\n".join(problems[:40])
+
+
+async def test_hsts_in_production_only(tmp_path):
+    keys = make_keys(tmp_path / "data")
+    production = build_settings("provisioning", keys, environment="production", secret_key="s" * 48)
+    app = create_app("provisioning", production)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://provisioning.test") as c:
+        response = await c.get("/healthz")
+    assert response.headers["strict-transport-security"].startswith("max-age=31536000")
+    app = create_app("provisioning", build_settings("provisioning", keys))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://provisioning.test") as c:
+        assert "strict-transport-security" not in (await c.get("/healthz")).headers
+
+
+def _session_cookie(response: httpx.Response) -> SimpleCookie:
+    cookie = SimpleCookie()
+    for header in response.headers.get_list("set-cookie"):
+        if header.startswith(SESSION_COOKIE + "="):
+            cookie.load(header)
+    return cookie
+
+
+async def test_session_cookie_is_httponly_samesite_and_secure_over_https(system):
+    username = DEMO_ACCOUNTS[0][0]   # the demo city account
+    app = system.apps["provisioning"]
+    for base, secure in (("http://provisioning.test", False), ("https://provisioning.test", True)):
+        async with client_for(app, base) as client:
+            response = await client.post("/signin", data={"username": username, "password": DEMO_PASSWORD},
+                                         headers=HTML)
+            assert response.status_code == 303, response.text[:300]
+            morsel = _session_cookie(response)[SESSION_COOKIE]
+            assert morsel["httponly"] and morsel["samesite"].lower() == "lax" and morsel["path"] == "/"
+            assert bool(morsel["secure"]) is secure, base
+    # Another site cannot sign a browser in (login CSRF): refused, no cookie.
+    async with client_for(app, "http://provisioning.test") as client:
+        response = await client.post("/signin", data={"username": username, "password": DEMO_PASSWORD},
+                                     headers={**HTML, "origin": "https://evil.example"})
+        assert response.status_code == 403 and "hết hiệu lực" in response.text
+        assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
+
+
+async def test_console_forms_need_the_page_token(system):
+    """A real form: the provisioning venue rename. Without the token, from another site, or
+    with another session's token: refused and nothing renamed; with it: renamed."""
+    from services.provisioning.models import Venue
+
+    runtime = system.runtime("provisioning")
+    async with runtime.database.transaction(readonly=True) as session:
+        venue = (await session.execute(select(Venue))).scalars().first()
+    minter: Minter = system.extra["minter"]
+    token = minter.token(Role.CITY_DIC, CITY)
+    other_session = minter.token(Role.CITY_DIC, CITY)
+    client = system["provisioning"]
+    secret = system.settings["provisioning"].secret_key
+    url = f"/venues/{venue.id}/rename"
+    form = {"name": "Cổng đổi tên bởi trang khác", "address": "1 Đường Số 1"}
+
+    async def post(data: dict, headers: dict | None = None, lang: str = "") -> httpx.Response:
+        client.cookies.clear()
+        response = await client.post(url + lang, data=data, headers={**HTML, **(headers or {})},
+                                     cookies={SESSION_COOKIE: token})
+        client.cookies.clear()
+        return response
+
+    async def name() -> str:
+        async with runtime.database.transaction(readonly=True) as session:
+            return (await session.get(Venue, venue.id)).name
+
+    before = await name()
+    refused = [
+        await post(form),
+        await post({**form, "csrf_token": "0" * 32}),
+        await post({**form, "csrf_token": token_for(secret, other_session)}),
+        await post({**form, "csrf_token": token_for(secret, token)}, {"origin": "https://evil.example"}),
+        await post({**form, "csrf_token": token_for(secret, token)}, {"referer": "https://evil.example/page"}),
+    ]
+    for response in refused:
+        assert response.status_code == 403 and "Trang đã hết hiệu lực" in response.text
+        assert "Hãy mở lại trang" in response.text
+    english = await post(form, lang="?lang=en")
+    assert english.status_code == 403 and "The page has expired" in english.text
+    assert await name() == before
+    # The page's own token in the form, or in the header (scripts), from our own origin: accepted.
+    page = await client.get(f"/venues/{venue.id}", headers=HTML, cookies={SESSION_COOKIE: token})
+    client.cookies.clear()
+    from_page = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
+    done = await post({**form, "csrf_token": from_page}, {"origin": "http://provisioning.test"})
+    assert done.status_code == 303, done.text[:300]
+    assert await name() == form["name"]
+    again = await post({**form, "name": "Cổng chính"}, {"x-csrf-token": from_page})
+    assert again.status_code == 303 and await name() == "Cổng chính"
+    # A bearer token (API clients, no ambient credential) needs no CSRF token.
+    client.cookies.clear()
+    api = await client.post(url, data={**form, "name": "Cổng API"},
+                            headers={**HTML, "authorization": f"Bearer {token}"})
+    assert api.status_code == 303 and await name() == "Cổng API"
+    record_figure("web hardening", csrf_cases=len(refused) + 4)
