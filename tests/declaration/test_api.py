@@ -120,3 +120,26 @@ async def test_the_openapi_document_describes_the_declaration_body(declaration_a
     schemas = document["components"]["schemas"]
     assert {"people", "venue_code", "consent"} <= set(schemas["DeclarationIn"]["properties"])
     assert "PersonIn" in schemas and "/api/bench/validate" not in document["paths"]
+
+
+async def test_the_hot_door_gives_what_the_common_middleware_gives(declaration_app):
+    """POST /api/declarations is answered in front of the middleware stack (fastpath.py): its
+    answers still carry the security headers and the trace id, and are counted in the metrics."""
+    from libs.common.observability import HTTP_REQUESTS
+
+    service = declaration_app
+    counted = HTTP_REQUESTS.labels("declaration", "POST", "/api/declarations", "201")
+    before = counted._value.get()
+    response = await service.client.post("/api/declarations", json=declaration(service.venues["main"].code),
+                                         headers={"x-trace-id": "trace-from-the-gate-42"})
+    assert response.status_code == 201
+    assert response.headers["x-trace-id"] == "trace-from-the-gate-42"
+    assert response.headers["content-type"] == "application/json"
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff" and response.headers["x-frame-options"] == "DENY"
+    assert counted._value.get() == before + 1
+    made = await service.client.post("/api/declarations", json=declaration(service.venues["main"].code),
+                                     headers={"x-trace-id": "<script>"})
+    assert made.status_code == 201 and made.headers["x-trace-id"].isalnum()  # a bad one is replaced
+    # Other methods and paths still go through the ordinary stack.
+    assert (await service.client.get("/api/declarations")).status_code == 405
