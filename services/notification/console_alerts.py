@@ -2,7 +2,7 @@
 acknowledgement, the offices' alert contacts, and the status page of a unit.
 
 The inbox works without JavaScript (a refresh link); with it, ``alerts.js`` asks
-``/alerts/rows`` for alerts newer than the newest shown and inserts them, so new alerts
+``/api/alerts/rows`` for alerts newer than the newest shown and inserts them, so new alerts
 appear without reloading. No personal data travels in a URL: alerts are addressed by id.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import func, select
 
-from libs.common.auth import UNIT_ROLES, Principal, Role
+from libs.common.auth import UNIT_ROLES, Principal, Role, require
 from libs.common.console import console_user
 
 from . import alert_contacts, alerts
@@ -62,10 +62,10 @@ async def inbox(request: Request, status: str = "", principal: Principal = Depen
     })
 
 
-@router.get("/alerts/rows")
+@router.get("/api/alerts/rows", include_in_schema=False)
 async def new_rows(request: Request, after: str = "", status: str = "",
-                   principal: Principal = Depends(console_user(*alerts.READER_ROLES))):
-    """The rows of alerts newer than ``after`` (for alerts.js), newest first."""
+                   principal: Principal = Depends(require(*alerts.READER_ROLES))):
+    """The inbox rows (HTML) of alerts newer than ``after``, newest first, for alerts.js."""
     runtime = request.app.state.runtime
     async with runtime.database.transaction(readonly=True) as session:
         items = await alerts.list_alerts(session, principal, status=status if status in alerts.STATUSES else None,

@@ -101,13 +101,13 @@ async def test_inbox_pages_and_filters(alerts_factory):
         english = await a.client.get("/alerts?lang=en", headers=officer)
         assert "Suspected-case alerts" in english.text
         # The live rows: nothing newer than the newest, then the next alert.
-        rows = await a.client.get("/alerts/rows", params={"after": first["received_at"]}, headers=officer)
+        rows = await a.client.get("/api/alerts/rows", params={"after": first["received_at"]}, headers=officer)
         assert rows.json()["count"] == 0 and rows.json()["counts"] == {"new": 1}
         second = await a.arrives(case(DEMO_COMMUNE))
-        rows = (await a.client.get("/alerts/rows", params={"after": first["received_at"]}, headers=officer)).json()
+        rows = (await a.client.get("/api/alerts/rows", params={"after": first["received_at"]}, headers=officer)).json()
         assert rows["count"] == 1 and second["id"] in rows["html"] and first["id"] not in rows["html"]
         assert "Lê Văn Tâm" not in rows["html"]  # no person in the list
-        garbage = await a.client.get("/alerts/rows", params={"after": "not-a-time"}, headers=officer)
+        garbage = await a.client.get("/api/alerts/rows", params={"after": "not-a-time"}, headers=officer)
         assert garbage.status_code == 200 and garbage.json()["count"] == 2
         acked = await a.client.post(f"/alerts/{first['id']}/ack", headers=officer)
         assert acked.status_code == 303

@@ -14,7 +14,7 @@
   function poll() {
     if (busy || document.hidden) { return; }
     busy = true;
-    var url = "/alerts/rows?after=" + encodeURIComponent(after) + (status ? "&status=" + encodeURIComponent(status) : "");
+    var url = "/api/alerts/rows?after=" + encodeURIComponent(after) + (status ? "&status=" + encodeURIComponent(status) : "");
     fetch(url, { credentials: "same-origin", headers: { "accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
