@@ -125,7 +125,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(target: Target, workers: int, port: int, log: Path) -> subprocess.Popen:
+def start_server(target: Target, workers: int, port: int, log: Path, ready_timeout: float = 180) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
     env.update({
         "KHAIBAO_ENVIRONMENT": "development", "KHAIBAO_DATA_DIR": str(target.data_dir),
@@ -138,7 +138,7 @@ def start_server(target: Target, workers: int, port: int, log: Path) -> subproce
             [sys.executable, "-m", "libs.common.cli", "serve", "declaration", "--port", str(port),
              "--workers", str(workers)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + ready_timeout
     ready = 0
     while ready < workers * 3 and time.monotonic() < deadline:  # several answers: every worker is up
         if process.poll() is not None:
@@ -150,7 +150,9 @@ def start_server(target: Target, workers: int, port: int, log: Path) -> subproce
             pass
         time.sleep(0.2)
     if ready < workers * 3:
-        raise RuntimeError(f"the server did not become ready: {log.read_text()[-3000:]}")
+        stop_server(process)
+        raise RuntimeError(f"the server did not become ready within {ready_timeout:.0f} s: "
+                           f"{log.read_text()[-3000:]}")
     time.sleep(1.0)
     return process
 
@@ -306,13 +308,21 @@ async def bench_target(target: Target, args: argparse.Namespace, work: Path) -> 
     checks: list[tuple[dict, set[str]]] = []
     for workers in args.workers:
         port = free_port()
-        server = start_server(target, workers, port, work / "server.log")
+        try:
+            server = start_server(target, workers, port, work / "server.log", args.ready_timeout)
+        except RuntimeError as exc:  # the other runs still go into the table
+            print(f"  {target.name}, {workers} workers: SKIPPED, {str(exc)[:300]}", flush=True)
+            continue
         try:
             pids = tree(server.pid)
             for mode in args.modes:
                 ids_file = work / f"ids-{workers}-{mode.replace(' ', '_')}.txt" if mode != "ceiling" else None
                 print(f"  {target.name}, {workers} workers: {mode} ...", flush=True)
-                result = run_load(port, ROUTES[mode], bodies, args, ids_file, pids)
+                try:
+                    result = run_load(port, ROUTES[mode], bodies, args, ids_file, pids)
+                except RuntimeError as exc:
+                    print(f"  {target.name}, {workers} workers, {mode}: FAILED, {str(exc)[:300]}", flush=True)
+                    continue
                 result.update(backend=target.name, workers=workers, mode=mode)
                 if ids_file is not None:
                     result["drain_seconds"] = await drained(target)
@@ -363,6 +373,8 @@ async def main() -> None:
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--count", type=int, default=400_000, help="at most this many requests per run")
+    parser.add_argument("--ready-timeout", type=float, default=180,
+                        help="seconds a server may take to start (a loaded machine starts slowly)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     results: list[dict] = []
