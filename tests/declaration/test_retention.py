@@ -15,6 +15,7 @@ from services.declaration.settings import DeclarationSettings
 from services.declaration.web import result_token
 
 from .conftest import declaration, person
+from .test_batcher import store  # noqa: F401 - fixture
 from .test_gate import HTML, csrf, sign_in
 
 PERSONAL = ("full_name", "id_type", "id_number", "birth_date", "gender", "nationality", "phone", "province_code",
@@ -100,3 +101,28 @@ def test_retention_must_outlast_a_pass(make_settings):
     with pytest.raises(ValidationError, match="RETENTION_DAYS"):
         DeclarationSettings(retention_days=0.5, pass_valid_hours=24)
     assert make_settings("declaration").retention_days == 21
+
+
+async def test_erasing_on_both_databases(store):
+    """The same batches on SQLite and PostgreSQL (uuid order, the cursor row, the submissions)."""
+    from .test_batcher import committer_for, prepared
+
+    database, url = store
+    committer = committer_for(database, url)
+    committer.start()
+    try:
+        work = [prepared(symptoms=["fever", "cough"] if i % 3 == 0 else []) for i in range(7)]
+        for item in work:
+            await committer.submit(item.submission, item.declarations, item.outbox)
+    finally:
+        await committer.stop()
+    now = datetime.now(UTC)
+    assert await erase_due(database, now=now + timedelta(days=21) - timedelta(minutes=1), days=21, batch=3) == 0
+    assert await erase_batch(database, now=now + timedelta(days=22), days=21, batch=3) == 3
+    assert await erase_due(database, now=now + timedelta(days=22), days=21, batch=3) == 4
+    async with database.transaction(readonly=True) as session:
+        stored = list((await session.execute(select(Declaration))).scalars())
+        keys = (await session.execute(select(func.count()).select_from(Submission))).scalar_one()
+    assert len(stored) == 7 and keys == 0
+    assert all(r.erased_at is not None and r.full_name == "" and r.id_number is None for r in stored)
+    assert sorted(r.result for r in stored) == sorted(d["result"] for w in work for d in w.declarations)
