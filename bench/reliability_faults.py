@@ -181,7 +181,11 @@ async def scenario(long: bool = False, work: Path | None = None, log=print) -> O
         rows = [_row(p, ledger, findings) for p in phases]
         total = _row(Phase("all faults", "*", sum(p.duration for p in phases)), ledger, findings)
         total["server_errors"] = sum(ledger.server_errors.values())
-        total["notes"] = (f"{total['notes']}; visitors who gave up {ledger.declarations_given_up}; "
+        loaded = max(sum(p.duration for p in phases), 1e-9)
+        answers = ", ".join(f"{k}: {v}" for k, v in ledger.declaration_answers.most_common(5))
+        total["notes"] = (f"{total['notes']}; {len(ledger.declarations) / loaded:.0f} declarations/s achieved "
+                          f"({timing.rate:.0f}/s offered; answers {answers}); "
+                          f"visitors who gave up {ledger.declarations_given_up}; "
                           f"quiescent {waited:.1f} s after the load; {findings.reporting_source}")
         rows.append(total)
         missing = {k: v for k, v in findings.missing(ledger).items() if v}

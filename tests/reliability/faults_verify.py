@@ -180,12 +180,17 @@ async def verify(system: FaultSystem, ledger: Ledger, *, read_bus: bool = True) 
 
 async def wait_for_quiescence(system: FaultSystem, ledger: Ledger, timeout: float,
                               log=None) -> tuple[Findings, float]:  # noqa: ANN001
-    """Verify again and again until everything accepted is through, or ``timeout`` passes;
-    ``log`` hears every 10 s what is still on its way."""
+    """Verify again and again until everything accepted is through, or nothing has moved for
+    ``timeout`` seconds (a consumer that is slow but catching up is lag, not loss; a hard cap
+    of ten times ``timeout`` applies); ``log`` hears every 10 s what is still on its way."""
     loop = asyncio.get_running_loop()
-    started = told = loop.time()
+    started = told = moved = loop.time()
+    last = None
     while True:
         findings = await verify(system, ledger, read_bus=False)
+        missing = sum(findings.missing(ledger).values())
+        if last is None or missing < last:
+            last, moved = missing, loop.time()
         if log is not None and loop.time() - told >= 10:
             told = loop.time()
             log(f"still on the way: {({k: v for k, v in findings.missing(ledger).items() if v})}")
@@ -194,6 +199,6 @@ async def wait_for_quiescence(system: FaultSystem, ledger: Ledger, timeout: floa
         stored_and_through = findings.reporting_source == "" and all(
             d in findings.declarations_stored for d in ledger.declarations) and all(
             findings.registration_ok(r) for r in ledger.registrations)
-        if stored_and_through or loop.time() - started > timeout:
+        if stored_and_through or loop.time() - moved > timeout or loop.time() - started > 10 * timeout:
             return await verify(system, ledger), loop.time() - started
         await asyncio.sleep(1.0)

@@ -191,7 +191,7 @@ class Timing:
     kafka_down: float = 10.0
     smtp_down: float = 12.0             # stands for the 10 minutes of the issue, scaled ...
     email_retry_period: float = 6.0     # ... like the retry period (6 h in production)
-    quiescence: float = 120.0
+    quiescence: float = 60.0            # give up when nothing has moved for this long
     give_up: float = 60.0               # a client retries one declaration this long
 
     @classmethod
@@ -199,7 +199,7 @@ class Timing:
         if not long:
             return cls()
         return cls(long=True, rate=100.0, registration_interval=0.3, baseline=10.0, settle=10.0, kafka_down=60.0,
-                   smtp_down=600.0, email_retry_period=300.0, quiescence=600.0, give_up=180.0)
+                   smtp_down=600.0, email_retry_period=300.0, quiescence=180.0, give_up=180.0)
 
 
 @dataclass

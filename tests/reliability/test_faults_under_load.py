@@ -8,7 +8,8 @@ visitor got a 2xx for is stored and counted once in reporting, every registratio
 a 201 for is forwarded, counted, issued, and its credentials e-mailed or in the Support
 Channel.
 
-Short form here (about 3-4 minutes on a quiet machine); KHAIBAO_RELIABILITY_LONG=1 runs the
+Short form here (8 minutes on the shared 2-core development machine at a load average of 20;
+engine and service start-up dominate it); KHAIBAO_RELIABILITY_LONG=1 runs the
 long one (Kafka down 60 s, SMTP down 10 minutes), as ``python -m bench.reliability_faults
 --long`` does. Private engines, so that other tests' shared engines are never stopped; the
 suite runs where the engines are (KHAIBAO_TEST_POSTGRES_URL / KHAIBAO_TEST_KAFKA_BOOTSTRAP
