@@ -184,7 +184,30 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     app.include_router(_health_router(service))
     for router in definition.routers:
         app.include_router(router)
+    _document_error_bodies(app)
     return app
+
+
+def _document_error_bodies(app: FastAPI) -> None:
+    """A 422 is either FastAPI's list of field errors or one message of a use case
+    (``HTTPException(422, "...")``, sometimes with ``errors`` per field): say so in the
+    OpenAPI document, so that clients (and the Schemathesis suite) expect both."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+        if error and "detail" in error.get("properties", {}):
+            listed = {k: v for k, v in error["properties"]["detail"].items() if k != "title"}
+            error["properties"]["detail"] = {
+                "title": "Detail", "anyOf": [listed, {"type": "string"}],
+                "description": "Field errors, or one message in Vietnamese / English",
+            }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _check_public_key(settings: ServiceSettings) -> None:
