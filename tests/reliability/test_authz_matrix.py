@@ -171,6 +171,8 @@ async def test_every_endpoint_is_protected_or_declared_public(world):
         f"of tests/reliability/test_authz_matrix.py: {unprotected}")
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
 async def test_authorization_matrix(world):
     minter: Minter = world.extra["minter"]
     ids = world.extra["ids"]

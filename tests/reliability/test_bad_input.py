@@ -124,6 +124,8 @@ async def demo_venue_code(system) -> str:  # noqa: ANN001
         return (await session.execute(select(Venue))).scalars().first().code
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
 async def test_injection_in_every_text_field_is_stored_as_text_and_shown_escaped(system):
     """SQL and script injection, template syntax and spreadsheet formulas in each text
     field of the registration: refused with a message, or kept as plain text, shown
@@ -198,6 +200,8 @@ def zip_of(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -
     return buffer.getvalue()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
 async def test_malformed_excel_uploads_are_refused_and_nothing_imported(system):
     from services.intake.models import Registration, Upload
 

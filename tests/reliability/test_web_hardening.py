@@ -80,6 +80,8 @@ def check_headers(where: str, response: httpx.Response) -> list[str]:
     return problems
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
 async def test_every_html_page_carries_the_security_headers(system):
     minter: Minter = system.extra["minter"]
     ids = {"unit_id": "00000000-0000-4000-8000-000000000001"}
