@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import migrate
 from .auth import PasswordChangeRequired, load_public_key
 from .bus import BusUnavailable, create_bus
-from .consumer import EventConsumer, Handler
+from .consumer import EventConsumer, Handler, is_transient
 from .csrf import TEXTS as CSRF_TEXTS
 from .csrf import CsrfMiddleware, CsrfRejected, origins_of
 from .db import Database
@@ -235,7 +235,18 @@ def _install_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:
         return app.state.templates.render_error(request, exc.status_code)
 
     async def on_crash(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s", request.scope.get("route") and request.scope["route"].path)
+        route = request.scope.get("route") and request.scope["route"].path
+        if is_transient(exc):
+            # The database is restarting or unreachable: nothing was done, say so and
+            # when to come back (a 503 that clients retry), not a server error.
+            log.warning("database unavailable on %s: %s", route, type(exc).__name__)
+            headers = {"Retry-After": "2"}
+            if not _wants_html(request):
+                return JSONResponse({"detail": "Hệ thống đang bận, vui lòng thử lại sau giây lát / "
+                                               "Service temporarily unavailable, please retry"},
+                                    status_code=503, headers=headers)
+            return app.state.templates.render_error(request, 503, headers=headers)
+        log.exception("unhandled error on %s", route)
         if not _wants_html(request):
             return JSONResponse({"detail": "Lỗi máy chủ / Internal server error"}, status_code=500)
         return app.state.templates.render_error(request, 500)
