@@ -137,8 +137,7 @@ class EventConsumer:
                 # Commit what was handled, even when a later message stopped the batch.
                 if last:
                     faults.failpoint("consumer.before_offset_commit")
-                    for message in last.values():
-                        await consumer.commit(message)
+                    await consumer.commit_all(list(last.values()))
             await self._report_lag(consumer)
 
     async def _apply_batch(self, messages: list[Message]) -> bool:

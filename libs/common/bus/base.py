@@ -58,6 +58,12 @@ class Consumer(ABC):
     async def commit(self, message: Message) -> None:
         """The group has handled ``message`` and everything before it in its partition."""
 
+    async def commit_all(self, messages: Sequence[Message]) -> None:
+        """``commit`` for the last handled message of several partitions (one call where
+        the bus can do it in one round trip)."""
+        for message in messages:
+            await self.commit(message)
+
     @abstractmethod
     async def lag(self) -> dict[str, int]:
         """Messages behind the end, per topic."""

@@ -226,6 +226,17 @@ class KafkaConsumer(Consumer):
             for r in records
         ]
 
+    async def commit_all(self, messages: Sequence[Message]) -> None:
+        """All partitions' offsets in one OffsetCommit request."""
+        assert self._consumer is not None, "start() first"
+        offsets = {TopicPartition(self.bus.namespace + m.topic, m.partition): m.offset + 1 for m in messages}
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as exc:
+            raise BusUnavailable(f"kafka commit: {exc!r}") from None
+
     async def commit(self, message: Message) -> None:
         assert self._consumer is not None, "start() first"
         try:
