@@ -45,7 +45,10 @@ def security_headers_for(settings: ServiceSettings) -> dict[str, str]:
                       for u in [*settings.service_urls.values(), settings.public_base_url] if u})
     headers = {
         "x-content-type-options": "nosniff",
-        "referrer-policy": "same-origin",
+        # Paths never leave the site; other origins (our other consoles) learn only the
+        # origin, which the browser must send as Origin for their CSRF check: under
+        # "same-origin" a form posted to another console says "Origin: null".
+        "referrer-policy": "strict-origin-when-cross-origin",
         "x-frame-options": "DENY",
         "content-security-policy": (
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
