@@ -85,7 +85,7 @@ async def get_registrations(request: Request, principal: Principal = Depends(REA
                             status: str | None = Query(None, pattern="^(submitted|accepted|returned|duplicate|exempt|sent|forwarded)$"),
                             commune: str | None = Query(None, max_length=60), mine: bool = False,
                             q: str | None = Query(None, max_length=100), limit: int = Query(200, ge=1, le=1000),
-                            offset: int = Query(0, ge=0)) -> list:
+                            offset: int = Query(0, ge=0, le=1_000_000)) -> list:
     """Registrations of units located within the caller's jurisdiction (``mine``: those it receives)."""
     filters = Filters(status=status, commune=commune if commune and principal.covers(commune) else None, to_me=mine,
                       query=q)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from libs.common.auth import Principal, Role, require
 
@@ -70,7 +70,7 @@ async def batch_list(request: Request, principal: Principal = Depends(require(*a
 
 
 @router.get("/batches/{batch_id}", response_model=BatchDetailOut, tags=["issuing"])
-async def batch_detail(batch_id: UUID, request: Request, page: int = 1,
+async def batch_detail(batch_id: UUID, request: Request, page: int = Query(1, ge=1, le=100_000),
                        principal: Principal = Depends(require(*access.BATCH_VIEWERS))) -> dict:
     async with request.app.state.runtime.database.transaction(readonly=True) as session:
         batch = await batches.get_batch(session, principal, batch_id)
@@ -114,7 +114,7 @@ async def job(job_id: UUID, request: Request, response: Response,
 # --- units and accounts -----------------------------------------------------------------------
 
 @router.get("/units", response_model=list[UnitOut], tags=["units"])
-async def unit_list(request: Request, q: str = "", page: int = 1, principal: Principal = Depends(require())) -> list:
+async def unit_list(request: Request, q: str = Query("", max_length=200), page: int = Query(1, ge=1, le=100_000), principal: Principal = Depends(require())) -> list:
     """Units of the caller's jurisdiction (a unit's own accounts see their unit only)."""
     async with request.app.state.runtime.database.transaction(readonly=True) as session:
         rows, _ = await venues.units_page(session, principal, search=q, page=page)

@@ -11,7 +11,7 @@ import asyncio
 from datetime import UTC, datetime
 from math import ceil
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -168,7 +168,8 @@ async def exposure_api(body: ExposureIn, request: Request,
 
 
 @api_router.get("/access-log")
-async def access_log_api(request: Request, limit: int = 100, offset: int = 0, action: str = "",
+async def access_log_api(request: Request, limit: int = Query(100, ge=1, le=1000),
+                         offset: int = Query(0, ge=0, le=1_000_000), action: str = Query("", max_length=60),
                          principal: Principal = Depends(require(*OFFICIALS))) -> list[dict]:
     """Entries of the access log visible to the caller (its officials and its venues), newest first."""
     runtime = request.app.state.runtime
