@@ -22,9 +22,7 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 from sqlalchemy import Column, Double, MetaData, String, Table, func, select
-from sqlalchemy.engine import make_url
 
 from libs.common.bus import create_bus
 from libs.common.consumer import EventConsumer
@@ -32,6 +30,7 @@ from libs.common.db import Database
 from libs.common.events.intake import RegistrationSubmitted, RegistrationSubmittedData
 from libs.common.outbox import metadata as common_metadata
 from libs.common.outbox import OutboxRelay, publish
+from bench.pgdb import create_database
 
 effects_metadata = MetaData()
 effects = Table(
@@ -59,15 +58,7 @@ async def create_schema(database: Database) -> None:
 
 
 async def pg_database(admin_url: str) -> str:
-    url = make_url(admin_url)
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(user=url.username, password=url.password, host=url.host, port=url.port or 5432,
-                                 database=url.database or "postgres")
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return url.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
+    return (await create_database(admin_url, "bench"))[1]
 
 
 async def consume(consumer_url: str, bus_url: str, namespace: str, group: str) -> None:

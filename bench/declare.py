@@ -35,14 +35,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import httpx
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from libs.common import migrate
 from libs.common.bus import create_bus
 from libs.common.db import Database
+from bench.pgdb import create_database
 
 REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS = REPO / "services" / "declaration" / "migrations"
@@ -104,15 +103,7 @@ async def seed(target: Target, venues: int = 50) -> None:
 
 
 async def pg_database(admin_url: str) -> str:
-    url = make_url(admin_url)
-    name = f"bench_decl_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(user=url.username, password=url.password, host=url.host, port=url.port or 5432,
-                                 database=url.database or "postgres")
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return url.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
+    return (await create_database(admin_url, "bench_decl"))[1]
 
 
 # --- the server ------------------------------------------------------------------------

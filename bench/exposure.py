@@ -29,15 +29,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 from sqlalchemy import bindparam, select, text
-from sqlalchemy.engine import make_url
 
 from libs.common import migrate
 from libs.common.auth import Principal, Role
 from libs.common.db import Database
 from services.reporting.exposure import PAGE_ROWS, ExposureQuery, ExposureResult, run_exposure
 from services.reporting.visits import visits
+from bench.pgdb import create_database, drop_database
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "reporting" / "migrations"
 DISTRICT = "79/787"
@@ -51,28 +50,6 @@ def venue_uuid(index: int) -> uuid.UUID:
     import hashlib
 
     return uuid.UUID(hashlib.md5(f"v{index}".encode()).hexdigest())
-
-
-async def create_database(admin_url: str) -> tuple[str, str]:
-    url = make_url(admin_url)
-    name = f"bench_exposure_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(user=url.username, password=url.password, host=url.host, port=url.port or 5432,
-                                 database=url.database or "postgres")
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name, url.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
-
-
-async def drop_database(admin_url: str, name: str) -> None:
-    url = make_url(admin_url)
-    conn = await asyncpg.connect(user=url.username, password=url.password, host=url.host, port=url.port or 5432,
-                                 database=url.database or "postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def load(database: Database, rows: int, venues: int, days: int) -> float:
@@ -194,7 +171,7 @@ async def main() -> None:
     if args.database_url:
         url = args.database_url
     elif admin:
-        created, url = await create_database(admin)
+        created, url = await create_database(admin, "bench_exposure")
     else:
         sys.exit("set KHAIBAO_TEST_POSTGRES_URL (a superuser URL) or pass --database-url")
     database = Database(url)

@@ -35,9 +35,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 
 from libs.common import migrate
 from libs.common.adminunits import load_tree
@@ -52,6 +50,7 @@ from libs.common.events.notification import AlertAcknowledged, AlertAcknowledged
 from libs.common.outbox import processed_events
 from services.reporting.app import READ_MODELS
 from services.reporting.service import Period, area_dashboard, unit_dashboard
+from bench.pgdb import create_database, drop_database
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "reporting" / "migrations"
 
@@ -59,28 +58,6 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "reporting" / "m
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, int(round(share / 100 * len(ordered) + 0.5)) - 1))]
-
-
-async def create_database(admin_url: str, prefix: str) -> tuple[str, str]:
-    url = make_url(admin_url)
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(user=url.username, password=url.password, host=url.host, port=url.port or 5432,
-                                 database=url.database or "postgres")
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name, url.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
-
-
-async def drop_database(admin_url: str, name: str) -> None:
-    url = make_url(admin_url)
-    conn = await asyncpg.connect(user=url.username, password=url.password, host=url.host, port=url.port or 5432,
-                                 database=url.database or "postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 # --- consume ---------------------------------------------------------------------------
