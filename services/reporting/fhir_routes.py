@@ -178,27 +178,36 @@ def _keyset(cursor: str | None) -> tuple[datetime, UUID] | None:
         raise FhirError(400, "_cursor không hợp lệ / invalid _cursor") from None
 
 
+def _changed_page(request: Request, principal: Principal, table, ident) -> tuple:  # noqa: ANN001
+    """Rows of ``table`` in the caller's area, in the order they last changed, after the
+    request's ``_since`` and ``_cursor``; one more than ``_count`` tells that more follow."""
+    count, since, key = _count(request), _since(request), _keyset(_cursor(request))
+    query = select(table).where(within(table.c.commune_path, principal.jurisdiction))
+    if since is not None:
+        query = query.where(table.c.changed_at >= since)
+    if key is not None:
+        query = query.where(or_(table.c.changed_at > key[0], and_(table.c.changed_at == key[0], ident > key[1])))
+    return query.order_by(table.c.changed_at, ident).limit(count + 1), count
+
+
+def _cursor_after(changed_at: datetime, ident: UUID) -> str:
+    return f"{changed_at.isoformat()}|{ident}"
+
+
 @router.get("/Organization")
 async def search_organizations(request: Request, principal: Principal = Depends(require(*FHIR_ROLES))):
     """Units in the order they last changed: incremental by cursor or ``_since``."""
     async def work() -> JSONResponse:
         from .ncovi import ncovi_identifiers
 
-        count, since, key = _count(request), _since(request), _keyset(_cursor(request))
-        query = select(units).where(within(units.c.commune_path, principal.jurisdiction))
-        if since is not None:
-            query = query.where(units.c.changed_at >= since)
-        if key is not None:
-            query = query.where(or_(units.c.changed_at > key[0],
-                                    and_(units.c.changed_at == key[0], units.c.unit_id > key[1])))
-        query = query.order_by(units.c.changed_at, units.c.unit_id).limit(count + 1)
+        query, count = _changed_page(request, principal, units, units.c.unit_id)
         tree = request.app.state.runtime.tree
         async with request.app.state.runtime.database.transaction() as session:
             rows = (await session.execute(query)).all()
             more = len(rows) > count
             found = [UnitInfo(r.unit_id, r.name, r.commune_path, utc(r.changed_at)) for r in rows[:count]]
             marks = await ncovi_identifiers(session, found)
-            next_cursor = f"{found[-1].changed_at.isoformat()}|{found[-1].unit_id}" if more else None
+            next_cursor = _cursor_after(found[-1].changed_at, found[-1].unit_id) if more else None
             return await _answer(request, principal, session, "Organization",
                                  [fhir.organization(u, tree, marks.get(u.unit_id)) for u in found], next_cursor, count)
     return await _handle(request, work)
@@ -208,20 +217,13 @@ async def search_organizations(request: Request, principal: Principal = Depends(
 async def search_locations(request: Request, principal: Principal = Depends(require(*FHIR_ROLES))):
     """Venues in the order they last changed: incremental by cursor or ``_since``."""
     async def work() -> JSONResponse:
-        count, since, key = _count(request), _since(request), _keyset(_cursor(request))
-        query = select(venues).where(within(venues.c.commune_path, principal.jurisdiction))
-        if since is not None:
-            query = query.where(venues.c.changed_at >= since)
-        if key is not None:
-            query = query.where(or_(venues.c.changed_at > key[0],
-                                    and_(venues.c.changed_at == key[0], venues.c.venue_id > key[1])))
-        query = query.order_by(venues.c.changed_at, venues.c.venue_id).limit(count + 1)
+        query, count = _changed_page(request, principal, venues, venues.c.venue_id)
         tree = request.app.state.runtime.tree
         async with request.app.state.runtime.database.transaction() as session:
             rows = (await session.execute(query)).all()
             more = len(rows) > count
             found = [_venue(r) for r in rows[:count]]
-            next_cursor = f"{found[-1].changed_at.isoformat()}|{found[-1].venue_id}" if more else None
+            next_cursor = _cursor_after(found[-1].changed_at, found[-1].venue_id) if more else None
             return await _answer(request, principal, session, "Location",
                                  [fhir.location(v, tree) for v in found], next_cursor, count)
     return await _handle(request, work)
