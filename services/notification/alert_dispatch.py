@@ -29,12 +29,13 @@ from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
 import aiosmtplib
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from libs.common.runtime import Runtime
 
 from .alert_models import Alert, AlertContact, AlertDispatch
 from .alerts import aware, erase_expired, escalate_due
+from .delivery import claim_due
 from .mailer import Mailer
 from .settings import NotificationSettings
 from .web import VIETNAM_TIME as VIETNAM
@@ -128,23 +129,7 @@ async def call_webhook(settings: NotificationSettings, client: httpx.AsyncClient
 
 
 async def claim(runtime: Runtime, owner: str, limit: int = 20) -> list[AlertDispatch]:
-    settings: NotificationSettings = runtime.settings
-    now = time.time()
-    due = (select(AlertDispatch.id).where(
-        AlertDispatch.status == "queued", AlertDispatch.next_attempt_at <= datetime.now(UTC),
-        (AlertDispatch.lease_until.is_(None)) | (AlertDispatch.lease_until < now))
-        .order_by(AlertDispatch.next_attempt_at).limit(limit))
-    if not runtime.database.sqlite:
-        due = due.with_for_update(skip_locked=True)
-    async with runtime.database.transaction() as session:
-        ids = list((await session.execute(
-            update(AlertDispatch).where(AlertDispatch.id.in_(due.scalar_subquery()))
-            .values(lease_owner=owner, lease_until=now + settings.delivery_lease_seconds)
-            .returning(AlertDispatch.id))).scalars())
-        if not ids:
-            return []
-        rows = await session.execute(select(AlertDispatch).where(AlertDispatch.id.in_(ids)))
-        return list(rows.scalars())
+    return await claim_due(runtime, AlertDispatch, owner, limit)
 
 
 async def _record(runtime: Runtime, dispatch_id, owner: str, error: Exception | None) -> None:  # noqa: ANN001

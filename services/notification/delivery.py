@@ -43,23 +43,29 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
-async def claim(runtime: Runtime, owner: str) -> list[Delivery]:
+async def claim_due(runtime: Runtime, model, owner: str, limit: int) -> list:  # noqa: ANN001
+    """Lease queued rows of ``model`` (e-mail deliveries, alert dispatches) whose attempt is
+    due and whose lease is free, oldest first; another worker skips them."""
     settings: NotificationSettings = runtime.settings
     now = time.time()
-    due = (select(Delivery.id).where(Delivery.status == "queued", Delivery.next_attempt_at <= datetime.now(UTC),
-                                     (Delivery.lease_until.is_(None)) | (Delivery.lease_until < now))
-           .order_by(Delivery.next_attempt_at).limit(settings.delivery_batch_size))
+    due = (select(model.id).where(model.status == "queued", model.next_attempt_at <= datetime.now(UTC),
+                                  (model.lease_until.is_(None)) | (model.lease_until < now))
+           .order_by(model.next_attempt_at).limit(limit))
     if not runtime.database.sqlite:
         due = due.with_for_update(skip_locked=True)
     async with runtime.database.transaction() as session:
         ids = list((await session.execute(
-            update(Delivery).where(Delivery.id.in_(due.scalar_subquery()))
+            update(model).where(model.id.in_(due.scalar_subquery()))
             .values(lease_owner=owner, lease_until=now + settings.delivery_lease_seconds)
-            .returning(Delivery.id))).scalars())
+            .returning(model.id))).scalars())
         if not ids:
             return []
-        rows = await session.execute(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.next_attempt_at))
+        rows = await session.execute(select(model).where(model.id.in_(ids)).order_by(model.next_attempt_at))
         return list(rows.scalars())
+
+
+async def claim(runtime: Runtime, owner: str) -> list[Delivery]:
+    return await claim_due(runtime, Delivery, owner, runtime.settings.delivery_batch_size)
 
 
 async def _record(runtime: Runtime, delivery_id, owner: str, error: Exception | None) -> None:  # noqa: ANN001
