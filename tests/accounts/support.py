@@ -50,16 +50,19 @@ class BatchSender:
     relay: OutboxRelay
     bus: Any
 
+    producer = "intake"
+
     @classmethod
-    async def start(cls, data_dir: Path, bus_url: str, namespace: str = "") -> "BatchSender":
-        database = Database(f"sqlite+aiosqlite:///{data_dir / 'fake-intake.db'}", sqlite_synchronous="NORMAL")
+    async def start(cls, data_dir: Path, bus_url: str, namespace: str = "") -> BatchSender:
+        database = Database(f"sqlite+aiosqlite:///{data_dir / f'fake-{cls.producer}-{uuid.uuid4().hex[:6]}.db'}",
+                            sqlite_synchronous="NORMAL")
         async with database.engine.begin() as connection:
             await connection.run_sync(metadata.create_all)
-        bus = create_bus(bus_url, namespace=namespace, partitions=2, client_id="khaibao-test-intake")
+        bus = create_bus(bus_url, namespace=namespace, partitions=2, client_id=f"khaibao-test-{cls.producer}")
         await bus.start()
-        return cls(database, OutboxRelay(database, bus, "intake"), bus)
+        return cls(database, OutboxRelay(database, bus, cls.producer), bus)
 
-    async def send(self, *events: BatchForwarded) -> None:
+    async def send(self, *events: Any) -> None:
         async with self.database.transaction() as session:
             await publish(session, *events)
         while await self.relay.relay_once():

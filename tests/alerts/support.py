@@ -15,15 +15,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-from libs.common.bus import create_bus
-from libs.common.db import Database
 from libs.common.events.declaration import (
     CaseRaised, CaseRaisedData, DeclarationFlagged, DeclarationFlaggedData, PersonDetails, VenueRef,
 )
-from libs.common.outbox import OutboxRelay, metadata, publish
+from tests.accounts.support import BatchSender
 
 UNIT_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")  # the Minter's default unit
 
@@ -58,31 +55,10 @@ def case(commune: str = "79/787/27664", **venue_kwargs: Any) -> CaseRaised:
         note="Sốt 38,5 độ tại cổng", person=person("Lê Văn Tâm")))
 
 
-@dataclass
-class EventSender:
-    database: Database
-    relay: OutboxRelay
-    bus: Any
+class EventSender(BatchSender):
+    """Publishes events as the declaration service would: outbox, relay, bus."""
 
-    @classmethod
-    async def start(cls, data_dir: Path, bus_url: str, namespace: str = "") -> "EventSender":
-        database = Database(f"sqlite+aiosqlite:///{data_dir / f'fake-declaration-{uuid.uuid4().hex[:6]}.db'}",
-                            sqlite_synchronous="NORMAL")
-        async with database.engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
-        bus = create_bus(bus_url, namespace=namespace, partitions=2, client_id="khaibao-test-declaration")
-        await bus.start()
-        return cls(database, OutboxRelay(database, bus, "declaration"), bus)
-
-    async def send(self, *events: Any) -> None:
-        async with self.database.transaction() as session:
-            await publish(session, *events)
-        while await self.relay.relay_once():
-            pass
-
-    async def stop(self) -> None:
-        await self.bus.stop()
-        await self.database.dispose()
+    producer = "declaration"
 
 
 @dataclass
