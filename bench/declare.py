@@ -203,7 +203,7 @@ def run_load(port: int, path: str, bodies: Path, args: argparse.Namespace, ids_o
              server_pids: list[int]) -> dict:
     command = [sys.executable, "-m", "bench.declare_load", "--port", str(port), "--path", path,
                "--bodies", str(bodies), "--connections", str(args.connections), "--duration", str(args.duration),
-               "--warmup", str(args.warmup), "--count", str(args.count)]
+               "--warmup", str(args.warmup), "--count", str(args.count), "--rate", str(args.rate)]
     if ids_out is not None:
         command += ["--ids-out", str(ids_out)]
     server_before, busy_before, started = cpu_seconds(server_pids), machine_busy_seconds(), time.monotonic()
@@ -364,6 +364,9 @@ async def main() -> None:
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--count", type=int, default=400_000, help="at most this many requests per run")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="a fixed offered load (requests/s) instead of as fast as answered: compares the "
+                             "CPU per declaration of two versions under the same load")
     parser.add_argument("--ready-timeout", type=float, default=180,
                         help="seconds a server may take to start (a loaded machine starts slowly)")
     parser.add_argument("--json", help="also write the results to this file")

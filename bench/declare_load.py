@@ -4,7 +4,9 @@ httpx spends more CPU per request than the server under test, which would make t
 the bottleneck on a 2-core machine; this one sends pre-built requests on keep-alive
 connections and parses only the status line, Content-Length and the body. Closed loop:
 each connection sends its next request when the previous answer has arrived, for
-``duration`` seconds or ``count`` requests, whichever comes first. Latencies are measured
+``duration`` seconds or ``count`` requests, whichever comes first. With ``--rate`` the
+connections share a schedule of that many requests per second (a fixed load, to compare
+the CPU each declaration costs between two versions on a machine that others share). Latencies are measured
 from the first byte written to the last byte read, only after ``warmup`` seconds.
 
 Command line (used by bench/declare.py; the result is one JSON object on stdout)::
@@ -48,6 +50,14 @@ async def connection(host: str, port: int, path: str, bodies: list[bytes], offse
             if state["remaining"] <= 0:
                 return
             state["remaining"] -= 1
+            if state["interval"]:  # paced: the next free slot of the shared schedule, never a burst
+                now = time.perf_counter()
+                slot = max(state["next"], now)
+                state["next"] = slot + state["interval"]
+                if slot > now:
+                    await asyncio.sleep(slot - now)
+                if state["stop"]:
+                    return
             template = bodies[index % len(bodies)]
             index += 1
             body = template.replace(KEY_MARK, uuid.uuid4().hex.encode(), 1)
@@ -96,7 +106,8 @@ async def run(args: argparse.Namespace) -> dict:
     bodies = [line.encode() for line in Path(args.bodies).read_text(encoding="utf-8").splitlines() if line]
     stats = Stats()
     started = time.perf_counter()
-    state = {"stop": False, "remaining": args.count, "measure_from": started + args.warmup}
+    state = {"stop": False, "remaining": args.count, "measure_from": started + args.warmup,
+             "interval": 1.0 / args.rate if args.rate else 0.0, "next": started}
     tasks = [asyncio.create_task(connection(args.host, args.port, args.path, bodies, i * 997, stats, state,
                                             bool(args.ids_out)))
              for i in range(args.connections)]
@@ -138,6 +149,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--ids-out", default="")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="offer at most this many requests per second in all (0: as fast as answered)")
     args = parser.parse_args()
     try:
         import uvloop

@@ -1,12 +1,23 @@
 """Transactional outbox and its relay.
 
 A use case calls ``publish(session, event)``: the event is written to the ``outbox``
-table in the same transaction as the state change (no dual writes). The relay claims
-a batch with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several relays share
-the work; SQLite's single writer makes the claim atomic), publishes it, waits for the
-bus to confirm durability, then deletes the rows. A relay that dies after publishing
-but before deleting leaves the rows to be published again when the lease runs out:
-at-least-once, made exactly-once in effect by idempotent consumers.
+table in the same transaction as the state change (no dual writes). The relay moves
+committed rows to the bus and removes them only once the bus has confirmed that it
+stored them durably, so a relay that dies at any point loses nothing (at-least-once,
+made exactly-once in effect by idempotent consumers):
+
+* PostgreSQL: ONE statement takes a batch, ``DELETE FROM outbox WHERE id IN (SELECT ...
+  FOR UPDATE SKIP LOCKED LIMIT n) RETURNING ...``, in a transaction that stays open while
+  the batch is published and commits only after the bus confirmed it. If the publish
+  fails the transaction rolls back and the rows are there again at once; if the relay
+  dies, its connection closes and PostgreSQL aborts the transaction: the same. Several
+  relays share the work (each skips the rows another holds). No lease is written: a
+  batch costs one statement and one commit instead of a lease UPDATE (a write and its
+  WAL per row), a DELETE and two commits.
+* SQLite (one writer at a time): holding the write lock across a publish would stall
+  every writer of the database, so the relay claims a batch with a lease (an UPDATE),
+  publishes, then deletes; a relay that dies leaves its rows to be published again when
+  the lease runs out.
 """
 from __future__ import annotations
 
@@ -86,7 +97,9 @@ async def publish(session: AsyncSession, *events: Event) -> None:
 
 
 class OutboxRelay:
-    """Moves committed outbox rows to the bus. Safe to run in several processes at once."""
+    """Moves committed outbox rows to the bus. Safe to run in several processes at once.
+
+    ``lease_seconds`` applies to SQLite only (PostgreSQL holds no lease: see the module)."""
 
     def __init__(self, database: Database, bus: Bus, service: str, *, batch_size: int = 500,
                  poll_interval: float = 0.2, lease_seconds: float = 30.0, max_backoff: float = 5.0) -> None:
@@ -100,7 +113,18 @@ class OutboxRelay:
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._last_backlog_check = 0.0
 
+    # PostgreSQL: take, publish, and commit the removal only once the bus has the batch.
+    # Rows still leased by a relay of an older version (lease_until in the future) are left
+    # to it during a rolling upgrade.
+    TAKE = (
+        "DELETE FROM outbox WHERE id IN ("
+        "SELECT id FROM outbox WHERE lease_until IS NULL OR lease_until < $1 "
+        "ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) "
+        "RETURNING id, event_type, topic, key, payload, trace_id"
+    )
+
     async def _claim(self) -> list:
+        """SQLite: lease a batch (the rows of a relay that died come back when its lease ends)."""
         now = time.time()
         candidates = (
             select(outbox.c.id)
@@ -109,8 +133,6 @@ class OutboxRelay:
             .order_by(outbox.c.id)
             .limit(self.batch_size)
         )
-        if not self.database.sqlite:
-            candidates = candidates.with_for_update(skip_locked=True)
         claim = (
             update(outbox)
             .where(outbox.c.id.in_(candidates.scalar_subquery()))
@@ -122,26 +144,56 @@ class OutboxRelay:
             rows = (await session.execute(claim)).all()
         return sorted(rows, key=lambda r: r.id)
 
-    async def relay_once(self) -> int:
-        """Publish one batch; the number of events published."""
-        rows = await self._claim()
-        if not rows:
-            return 0
+    async def _publish(self, rows) -> None:  # noqa: ANN001 - rows of (id, event_type, topic, key, payload, trace_id)
         faults.failpoint("relay.after_claim")
         await self.bus.publish([
             OutgoingMessage(
-                topic=r.topic, key=r.key.encode(), value=r.payload,
-                headers=(("type", r.event_type.encode()), ("trace_id", r.trace_id.encode())),
+                topic=r[2], key=r[3].encode(), value=r[4],
+                headers=(("type", r[1].encode()), ("trace_id", r[5].encode())),
             )
             for r in rows
         ])
         faults.failpoint("relay.after_publish")
+
+    async def relay_once(self) -> int:
+        """Publish one batch; the number of events published."""
+        if self.database.sqlite:
+            rows = await self._relay_leased()
+        else:
+            rows = await self._relay_in_transaction()
+        if not rows:
+            return 0
+        for event_type, count in Tally(r[1] for r in rows).items():
+            EVENTS_PUBLISHED.labels(self.service, event_type).inc(count)
+        return len(rows)
+
+    async def _relay_in_transaction(self) -> list:
+        async with self.database.engine.connect() as connection:
+            # The driver's own connection (asyncpg): one prepared statement per batch, no
+            # ORM; the pool still owns the connection (checked on checkout, reset on return).
+            driver = (await connection.get_raw_connection()).driver_connection
+            try:
+                async with driver.transaction():
+                    rows = await driver.fetch(self.TAKE, time.time(), self.batch_size)
+                    if rows:
+                        rows.sort(key=lambda r: r[0])
+                        await self._publish(rows)
+                # Committed: the rows are gone only now that the bus has them.
+            except BaseException:
+                if driver.is_closed() or driver.is_in_transaction():  # never back to the pool half-done
+                    await connection.invalidate()
+                raise
+        return rows
+
+    async def _relay_leased(self) -> list:
+        rows = await self._claim()
+        if not rows:
+            return rows
+        await self._publish(rows)
         ids = [r.id for r in rows]
         async with self.database.transaction() as session:
             await session.execute(delete(outbox).where(outbox.c.id.in_(ids), outbox.c.lease_owner == self.owner))
-        for event_type, count in Tally(r.event_type for r in rows).items():
-            EVENTS_PUBLISHED.labels(self.service, event_type).inc(count)
-        return len(rows)
+        return rows
 
     async def backlog(self) -> int:
         async with self.database.transaction(readonly=True) as session:
