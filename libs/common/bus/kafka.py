@@ -150,21 +150,38 @@ class KafkaBus(Bus):
             return
         await self.ensure_topics(sorted({m.topic for m in messages}))
         producer = await self._get_producer()
-        known: dict[str, list[int] | None] = {}
+        # Grouped by partition and appended to record batches directly: one future per
+        # batch instead of per message, and none of send()'s per-message checks (about a
+        # third of the producer's CPU per message). The partitions are the ones send()
+        # would pick (the Java client's murmur2 of the key); still idempotent, acks=all.
+        groups: dict[tuple[str, int], list[OutgoingMessage]] = {}
         futures: list[asyncio.Future] = []
         try:
+            for topic in {m.topic for m in messages}:
+                await producer.client._wait_on_metadata(self.namespace + topic)
+            known: dict[str, list[int]] = {}
             for m in messages:
                 topic = self.namespace + m.topic
-                partitions = known.get(topic, ())
-                if partitions == ():
-                    found = producer.client.cluster.partitions_for_topic(topic)
-                    partitions = known[topic] = sorted(found) if found else None
-                partition = partition_for(m.key, partitions) if m.key is not None and partitions else None
-                futures.append(await producer.send(topic, value=m.value, key=m.key, partition=partition,
-                                                   headers=list(m.headers)))
-            # Every message's own result, without a gather's callback per message: once a
-            # later one is done the earlier ones usually are too.
-            for future in reversed(futures):
+                partitions = known.get(topic)
+                if partitions is None:
+                    partitions = known[topic] = sorted(producer.client.cluster.partitions_for_topic(topic) or ())
+                if not partitions:
+                    raise BusUnavailable(f"kafka: no partitions known for {topic}")
+                partition = (partition_for(m.key, partitions) if m.key is not None
+                             else partitions[len(futures) % len(partitions)])
+                groups.setdefault((topic, partition), []).append(m)
+            for (topic, partition), group in groups.items():
+                batch = producer.create_batch()
+                for m in group:
+                    if batch.append(key=m.key, value=m.value, timestamp=None, headers=list(m.headers)) is None:
+                        if not batch.record_count():  # one message larger than a whole batch
+                            raise BusUnavailable(f"kafka: a message of {len(m.value)} bytes is too large")
+                        futures.append(await producer.send_batch(batch, topic, partition=partition))
+                        batch = producer.create_batch()
+                        if batch.append(key=m.key, value=m.value, timestamp=None, headers=list(m.headers)) is None:
+                            raise BusUnavailable(f"kafka: a message of {len(m.value)} bytes is too large")
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+            for future in futures:
                 await future
         except KafkaError as exc:
             for future in futures:  # retrieved, so that none is logged as never retrieved
