@@ -127,6 +127,8 @@ def _up(args: argparse.Namespace) -> int:
         "KHAIBAO_PROVISIONING_AUTH_PRIVATE_KEY_FILE": str(private),
         "KHAIBAO_BUS_URL": f"kafka://{args.kafka}" if args.kafka else f"embedded://{data_dir / 'bus.db'}",
     })
+    # On a laptop an alert webhook may be a local receiver (http://127.0.0.1:...).
+    env.setdefault("KHAIBAO_NOTIFICATION_WEBHOOK_ALLOW_PRIVATE", "true")
     if args.database_url:
         for service, url in asyncio.run(_create_databases(args.database_url)).items():
             env[f"KHAIBAO_{service.upper()}_DATABASE_URL"] = url

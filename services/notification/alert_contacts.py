@@ -2,19 +2,21 @@
 
 A district health officer or district focal point sets those of the district; a commune
 focal point those of the commune. The webhook (for an SMS gateway or another system)
-receives a JSON POST signed with HMAC-SHA256 under a secret generated here.
+receives a JSON POST signed with HMAC-SHA256 under a secret generated here. Its address
+must be ``https://`` and must not lead into an internal network (see webhook_guard), unless
+the setting ``webhook_allow_private`` is on.
 """
 from __future__ import annotations
 
 import re
 import secrets
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Principal, Role
 
+from . import webhook_guard
 from .alert_models import AlertContact
 
 EDITOR_ROLES = (Role.HEALTH_OFFICER, Role.DISTRICT_FOCAL, Role.COMMUNE_FOCAL)
@@ -52,26 +54,22 @@ def parse_emails(raw: str) -> list[str]:
     return list(dict.fromkeys(item.lower() for item in items))
 
 
-def parse_webhook(raw: str, *, production: bool) -> str | None:
+async def parse_webhook(raw: str, *, allow_private: bool) -> str | None:
+    """The webhook address to keep (None: no webhook), checked as a delivery would check it."""
     url = (raw or "").strip()
     if not url:
         return None
-    if len(url) > 500:
-        raise ContactRefused("bad_webhook")
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        raise ContactRefused("bad_webhook") from None
-    allowed = ("https",) if production else ("https", "http")
-    if parts.scheme not in allowed or not parts.hostname or parts.username or parts.password:
-        raise ContactRefused("bad_webhook_https" if production and parts.scheme == "http" else "bad_webhook")
+        await webhook_guard.check(url, allow_private=allow_private)
+    except webhook_guard.UnsafeWebhook as unsafe:
+        raise ContactRefused(unsafe.code, unsafe.detail) from None
     return url
 
 
 async def save(session: AsyncSession, principal: Principal, office: str, *, emails: str, webhook_url: str,
-               new_secret: bool, production: bool) -> AlertContact:
+               new_secret: bool, allow_private: bool) -> AlertContact:
     addresses = parse_emails(emails)
-    url = parse_webhook(webhook_url, production=production)
+    url = await parse_webhook(webhook_url, allow_private=allow_private)
     contact = await session.get(AlertContact, office)
     now = datetime.now(UTC)
     if contact is None:

@@ -10,7 +10,10 @@ time and a link to the alert in the console, where the recipients sign in to see
 Webhook calls are ``POST`` JSON with the headers ``X-Khaibao-Event``,
 ``X-Khaibao-Delivery`` (the same on every retry: receivers deduplicate on it),
 ``X-Khaibao-Timestamp`` and ``X-Khaibao-Signature: sha256=<hex>``, the HMAC-SHA256 of
-``"<timestamp>.<body>"`` under the webhook's secret.
+``"<timestamp>.<body>"`` under the webhook's secret. Before each call the address is
+checked again and the call pinned to the checked address (webhook_guard): an address that
+leads into an internal network is not called, and its dispatch fails at once with the
+reason (``webhook_private (10.0.0.5)``), without retries.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from sqlalchemy import select
 
 from libs.common.runtime import Runtime
 
+from . import webhook_guard
 from .alert_models import Alert, AlertContact, AlertDispatch
 from .alerts import aware, erase_expired, escalate_due
 from .delivery import claim_due
@@ -51,6 +55,10 @@ REASON_LABELS = {
 
 class WebhookFailed(Exception):
     pass
+
+
+class WebhookRefused(Exception):
+    """Not called, and never will be: ``"<code> (<detail>)"``, a code of webhook_guard."""
 
 
 def backoff(settings: NotificationSettings, attempts: int) -> float:
@@ -119,11 +127,24 @@ async def call_webhook(settings: NotificationSettings, client: httpx.AsyncClient
                        secret: str, info: dict) -> None:
     body = json.dumps({"type": f"alert.{dispatch.kind}", "delivery_id": str(dispatch.id), "alert": info},
                       ensure_ascii=False).encode()
+    try:
+        pinned = await webhook_guard.targets(dispatch.target, allow_private=settings.webhook_allow_private)
+    except webhook_guard.UnsafeWebhook as unsafe:
+        if unsafe.code == "webhook_unresolvable":  # DNS trouble may pass: retried like a server that is down
+            raise WebhookFailed(unsafe.code) from None
+        raise WebhookRefused(f"{unsafe.code} ({unsafe.detail})" if unsafe.detail else unsafe.code) from None
     timestamp = str(int(time.time()))
-    response = await client.post(dispatch.target, content=body, headers={
-        "content-type": "application/json; charset=utf-8", "user-agent": "khaibao-alerts/1",
-        "x-khaibao-event": f"alert.{dispatch.kind}", "x-khaibao-delivery": str(dispatch.id),
-        "x-khaibao-timestamp": timestamp, "x-khaibao-signature": signature(secret, timestamp, body)})
+    headers = {"content-type": "application/json; charset=utf-8", "user-agent": "khaibao-alerts/1",
+               "x-khaibao-event": f"alert.{dispatch.kind}", "x-khaibao-delivery": str(dispatch.id),
+               "x-khaibao-timestamp": timestamp, "x-khaibao-signature": signature(secret, timestamp, body)}
+    for index, target in enumerate(pinned):
+        try:
+            response = await client.post(target.url, content=body, headers={**headers, "host": target.host_header},
+                                         extensions={"sni_hostname": target.server_name})
+            break
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            if index == len(pinned) - 1:
+                raise
     if not 200 <= response.status_code < 300:
         raise WebhookFailed(f"HTTP {response.status_code}")
 
@@ -144,8 +165,13 @@ async def _record(runtime: Runtime, dispatch_id, owner: str, error: Exception | 
         if error is None:
             dispatch.status, dispatch.sent_at, dispatch.last_error = "sent", now, None
             return
-        dispatch.last_error = (str(error) if isinstance(error, WebhookFailed) else type(error).__name__)[:200]
-        if now >= aware(dispatch.give_up_at):
+        dispatch.last_error = (str(error) if isinstance(error, WebhookFailed | WebhookRefused)
+                               else type(error).__name__)[:200]
+        if isinstance(error, WebhookRefused):
+            dispatch.status = "failed"
+            log.error("alert %s webhook of %s not called: %s", dispatch.alert_id, dispatch.office_path,
+                      dispatch.last_error)
+        elif now >= aware(dispatch.give_up_at):
             dispatch.status = "failed"
             log.error("alert %s %s to %s given up after %d attempts", dispatch.alert_id, dispatch.channel,
                       dispatch.office_path, dispatch.attempts)
@@ -191,7 +217,7 @@ async def send_batch(runtime: Runtime, dispatches: list[AlertDispatch], owner: s
                     await call_webhook(settings, client, dispatch, secret,
                                        summary(runtime, alerts[dispatch.alert_id], dispatch.kind))
                     outcomes[dispatch.id] = None
-                except (*SEND_ERRORS, WebhookFailed) as exc:
+                except (*SEND_ERRORS, WebhookFailed, WebhookRefused) as exc:
                     outcomes[dispatch.id] = exc
     for dispatch in dispatches:
         error = outcomes.get(dispatch.id, ConnectionError("not attempted"))

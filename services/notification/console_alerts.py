@@ -116,7 +116,7 @@ async def save_contacts(request: Request, emails: str = Form(""), webhook_url: s
         async with runtime.database.transaction() as session:
             await alert_contacts.save(session, principal, office, emails=emails[:4000], webhook_url=webhook_url[:1000],
                                       new_secret=bool(new_secret),
-                                      production=runtime.settings.environment == "production")
+                                      allow_private=runtime.settings.webhook_allow_private)
     except alert_contacts.ContactRefused as refused:
         async with runtime.database.transaction(readonly=True) as session:
             contact = await session.get(AlertContact, office)

@@ -41,6 +41,9 @@ class NotificationSettings(ServiceSettings):
     alert_give_up_seconds: float = Field(default=7 * 24 * 3600, gt=0)
     alert_poll_interval: float = Field(default=1.0, gt=0)
     webhook_timeout: float = Field(default=10.0, gt=0)
+    # Webhooks may call http:// and addresses inside internal networks (loopback, private,
+    # link-local...) only when this is true: development and tests with a local receiver.
+    webhook_allow_private: bool = False
     # How often the alert inbox page asks for new alerts (milliseconds, for its script).
     alert_refresh_ms: int = Field(default=500, ge=250, le=60000)
     # Person details of alerts older than this are erased (issue 7); checked hourly.
