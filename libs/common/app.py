@@ -173,6 +173,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
                   docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
     app.state.templates = templates
     app.state.nav = console_nav(settings)
+    app.state.service_urls = dict(settings.service_urls)  # templates link across consoles with it
     app.state.help_url = settings.service_urls.get("provisioning", "") + "/help"
     app.state.signout_url = settings.service_urls.get("provisioning", "") + "/signout"
     app.state.service_title = title_vi

@@ -1,8 +1,9 @@
 """HTML pages of the notification console: the inbox, and the way into the Support Channel."""
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse
 from sqlalchemy import func, select
 
-from libs.common.auth import OFFICIALS, Principal, Role
+from libs.common.auth import OFFICIALS, UNIT_ROLES, Principal, Role
 
 from libs.common.console import console_user
 
@@ -15,8 +16,11 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-async def home(request: Request, principal: Principal = Depends(console_user(*OFFICIALS))):
-    # Unit roles have no inbox here; their page is /alerts/unit (the alerts of their venues).
+async def home(request: Request, principal: Principal = Depends(console_user(*OFFICIALS, *UNIT_ROLES))):
+    # Unit roles have no inbox here; their page is /alerts/unit (the alerts of their venues),
+    # where the shared menu's "Thông báo" link takes them.
+    if principal.role in UNIT_ROLES:
+        return RedirectResponse("/alerts/unit", status_code=303)
     runtime = request.app.state.runtime
     async with runtime.database.transaction(readonly=True) as session:
         notices = await inbox(session, principal)

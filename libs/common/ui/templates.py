@@ -203,6 +203,7 @@ class ConsoleTemplates(Jinja2Templates):
             "lang_switch_url": lang_switch_url(request, other_locale(lang)),
             "user": _state(request, "user"),
             "nav": list(_state(app, "nav", None) or []),
+            "service_urls": dict(_state(app, "service_urls", None) or {}),
             "help_url": _state(app, "help_url", None) or "/help",
             "home_url": _state(app, "home_url", None) or "/",
             "signout_url": _state(app, "signout_url", None),
