@@ -10,6 +10,32 @@ that is down is waited for, never dead-lettered.
 Handlers only change the consumer's database (a batch may be rolled back and applied
 again one event at a time); anything external, such as an e-mail, is itself an outbox
 event handled by its own consumer.
+
+Two kinds of handler may appear in a handler map:
+
+- a plain handler ``async def h(session, event)``: applied to each event on its own;
+- a ``BatchHandler`` (``@batch_handler async def h(session, events)``): given every new
+  event of its type in a polled batch at once, in their order, so that it can write them
+  with a few multi-row statements instead of a few statements per event. Called with one
+  event (``await h(session, event)``) it applies a list of one: the careful path, the
+  rebuild and the tests use it like a plain handler.
+
+The fast path (``_apply_batch``): one transaction per polled batch; every event id of the
+batch is claimed with one multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, the
+ones already processed (and repeats within the batch) are dropped, and the rest are
+applied in a plan (``plan_batch``) that keeps the batch's order wherever it matters:
+
+- a plain handler, or a batch handler declared ``ordered=True``, sees its events exactly
+  where they stand in the batch (a run of consecutive events of one ordered batch type is
+  one call); whatever was gathered before it is applied first;
+- the events of order-tolerant batch handlers (the default) between two such points are
+  grouped per type, the types in the order they first appear, each type's events in
+  their order. An order-tolerant handler must therefore give the same result whatever
+  the order of its events relative to other types' events (commutative counters, upserts
+  that keep the newest or earliest value).
+
+An unreadable message in the batch is dead-lettered after the batch committed; if the
+batch fails, every message is taken again one by one (the careful path) with retries.
 """
 from __future__ import annotations
 
@@ -17,7 +43,8 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
@@ -35,6 +62,9 @@ from .outbox import processed_events
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, Event], Awaitable[None]]
+ApplyMany = Callable[[AsyncSession, list[Any]], Awaitable[None]]
+# Rows of one multi-row statement: far below SQLite's and PostgreSQL's (32767) bound-parameter limits.
+CLAIM_CHUNK = 500
 TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, ConnectionError,
              OSError, asyncio.TimeoutError)
 # SQLSTATE classes of a database that is going away or not back yet (PostgreSQL restarting:
@@ -58,9 +88,56 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+class BatchHandler:
+    """The handler of one event type that applies many events at once.
+
+    ``apply_many(session, events)`` gets the new (never processed) events of its type, in
+    their order, inside the consumer's transaction; it must give the same result as
+    applying them one by one. Calling the handler with one event applies a list of one.
+    ``ordered``: the events must be applied exactly where they stand relative to other
+    types' events (see the module docstring); False (the default) lets the consumer group
+    them per type within a batch.
+    """
+
+    def __init__(self, apply_many: ApplyMany, *, ordered: bool = False) -> None:
+        self.apply_many = apply_many
+        self.ordered = ordered
+        self.__name__ = getattr(apply_many, "__name__", type(self).__name__)
+        self.__doc__ = getattr(apply_many, "__doc__", None)
+
+    async def __call__(self, session: AsyncSession, event: Event) -> None:
+        await self.apply_many(session, [event])
+
+    def __repr__(self) -> str:
+        return f"BatchHandler({self.__name__}{', ordered' if self.ordered else ''})"
+
+
+def batch_handler(apply_many: ApplyMany | None = None, *, ordered: bool = False):  # noqa: ANN201
+    """Decorator: ``@batch_handler`` or ``@batch_handler(ordered=True)`` on ``async def h(session, events)``."""
+    if apply_many is None:
+        return lambda function: BatchHandler(function, ordered=ordered)
+    return BatchHandler(apply_many, ordered=ordered)
+
+
+async def apply_each(handler: Handler, session: AsyncSession, events: Sequence[Event]) -> None:
+    """Apply ``events`` with ``handler``: at once if it is a batch handler, else one by one
+    (each under its own trace id)."""
+    if isinstance(handler, BatchHandler):
+        await handler.apply_many(session, list(events))
+        return
+    for event in events:
+        token = set_trace_id(event.trace_id)
+        try:
+            await handler(session, event)
+        finally:
+            reset_trace_id(token)
+
+
 def chain_handlers(*maps: Mapping[str, Handler]) -> dict[str, Handler]:
     """One handler map from several (one per read model): handlers of the same event type
-    run in the order given, in the same transaction."""
+    run in the order given, in the same transaction. If any handler of a type is a batch
+    handler, the chain is one too (the plain ones among them then run event by event after
+    the preceding steps took the whole list); it is ordered if any of its steps is."""
     chains: dict[str, list[Handler]] = {}
     for handlers in maps:
         for event_type, handler in handlers.items():
@@ -69,6 +146,11 @@ def chain_handlers(*maps: Mapping[str, Handler]) -> dict[str, Handler]:
     def chained(steps: list[Handler]) -> Handler:
         if len(steps) == 1:
             return steps[0]
+        if any(isinstance(step, BatchHandler) for step in steps):
+            async def run_all_many(session: AsyncSession, events: list[Event]) -> None:
+                for step in steps:
+                    await apply_each(step, session, events)
+            return BatchHandler(run_all_many, ordered=any(getattr(step, "ordered", True) for step in steps))
 
         async def run_all(session: AsyncSession, event: Event) -> None:
             for step in steps:
@@ -76,6 +158,27 @@ def chain_handlers(*maps: Mapping[str, Handler]) -> dict[str, Handler]:
         return run_all
 
     return {event_type: chained(steps) for event_type, steps in chains.items()}
+
+
+def plan_batch(work: Sequence[tuple[Event, Handler]]) -> list[tuple[Handler, list[Event]]]:
+    """The calls that apply ``work`` (events in bus order with their handler), see the module
+    docstring: plain and ordered handlers where they stand, order-tolerant batch handlers
+    grouped per type between them."""
+    plan: list[tuple[Handler, list[Event]]] = []
+    grouped: dict[str, tuple[Handler, list[Event]]] = {}
+    for event, handler in work:
+        if isinstance(handler, BatchHandler) and not handler.ordered:
+            grouped.setdefault(event.type, (handler, []))[1].append(event)
+            continue
+        if grouped:
+            plan.extend(grouped.values())
+            grouped = {}
+        if isinstance(handler, BatchHandler) and plan and plan[-1][0] is handler:
+            plan[-1][1].append(event)  # a run of consecutive events of one ordered batch type
+        else:
+            plan.append((handler, [event]))
+    plan.extend(grouped.values())
+    return plan
 
 
 async def claim_event(session: AsyncSession, consumer: str, event_id: str) -> bool:
@@ -87,6 +190,24 @@ async def claim_event(session: AsyncSession, consumer: str, event_id: str) -> bo
         .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
     )
     return result.rowcount == 1
+
+
+async def claim_events(session: AsyncSession, consumer: str, event_ids: Sequence[str]) -> set[str]:
+    """Record that ``consumer`` handles each of ``event_ids`` (distinct); the ones it had not
+    handled before. One multi-row statement per ``CLAIM_CHUNK`` ids."""
+    dialect = session.bind.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    claimed: set[str] = set()
+    now = time.time()
+    for start in range(0, len(event_ids), CLAIM_CHUNK):
+        chunk = event_ids[start:start + CLAIM_CHUNK]
+        result = await session.execute(
+            insert(processed_events).values([{"consumer": consumer, "event_id": i, "processed_at": now}
+                                             for i in chunk])
+            .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+            .returning(processed_events.c.event_id))
+        claimed.update(result.scalars())
+    return claimed
 
 
 class EventConsumer:
@@ -143,45 +264,69 @@ class EventConsumer:
     async def _apply_batch(self, messages: list[Message]) -> bool:
         """Fast path: every message of the batch in one transaction (one commit, one fsync).
 
-        Returns False, having changed nothing, when any message needs the careful path:
-        unreadable (dead letter), or a handler or the database failing (retries).
+        Unreadable messages are set aside and dead-lettered once the others committed.
+        Returns False, having changed nothing, when a handler or the database fails: the
+        careful path then retries each message on its own and reports it.
         """
-        work = []
+        work: list[tuple[Event, Handler]] = []
+        unreadable: list[tuple[Message, Exception]] = []
         for message in messages:
             try:
                 event = parse_event(message.value)
-            except (MalformedEvent, UnknownEvent):
-                return False
+            except (MalformedEvent, UnknownEvent) as exc:
+                unreadable.append((message, exc))
+                continue
             handler = self.handlers.get(event.type)
             if handler is not None:
                 work.append((event, handler))
-        if not work:
-            return True
-        try:
-            async with self.database.transaction() as session:
-                for event, handler in work:
-                    token = set_trace_id(event.trace_id)
-                    try:
-                        if await claim_event(session, self.group, str(event.id)):
-                            await handler(session, event)
-                    finally:
-                        reset_trace_id(token)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - the careful path retries and reports each one
-            log.debug("consumer %s: batch of %d failed, applying one by one", self.group, len(work), exc_info=True)
-            return False
-        faults.failpoint("consumer.after_handler_commit")
-        for event, _ in work:
-            EVENTS_CONSUMED.labels(self.service, self.group, event.type).inc()
+        if work:
+            try:
+                async with self.database.transaction() as session:
+                    ids = list(dict.fromkeys(str(event.id) for event, _ in work))
+                    fresh = await claim_events(session, self.group, ids)
+                    todo = []
+                    for event, handler in work:
+                        key = str(event.id)
+                        if key in fresh:
+                            fresh.discard(key)  # a repeat later in the batch is skipped
+                            todo.append((event, handler))
+                    for handler, events in plan_batch(todo):
+                        await self._run(session, handler, events)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the careful path retries and reports each one
+                log.debug("consumer %s: batch of %d failed, applying one by one", self.group, len(work),
+                          exc_info=True)
+                return False
+            faults.failpoint("consumer.after_handler_commit")
+            for event, _ in work:
+                EVENTS_CONSUMED.labels(self.service, self.group, event.type).inc()
+        for message, exc in unreadable:
+            self._report_unreadable(message, exc)
+            await self.dead_letter(message, exc, message.header("type") or "unknown")
         return True
+
+    @staticmethod
+    async def _run(session: AsyncSession, handler: Handler, events: list[Event]) -> None:
+        if not isinstance(handler, BatchHandler):
+            await apply_each(handler, session, events)
+            return
+        # One call for many events: under the first one's trace id (the careful path logs each).
+        token = set_trace_id(events[0].trace_id)
+        try:
+            await handler.apply_many(session, events)
+        finally:
+            reset_trace_id(token)
+
+    def _report_unreadable(self, message: Message, exc: Exception) -> None:
+        log.error("consumer %s: cannot read message %s/%s@%s: %s", self.group, message.topic,
+                  message.partition, message.offset, exc)
 
     async def handle(self, message: Message) -> None:
         try:
             event = parse_event(message.value)
         except (MalformedEvent, UnknownEvent) as exc:
-            log.error("consumer %s: cannot read message %s/%s@%s: %s", self.group, message.topic,
-                      message.partition, message.offset, exc)
+            self._report_unreadable(message, exc)
             await self.dead_letter(message, exc, message.header("type") or "unknown")
             return
         handler = self.handlers.get(event.type)

@@ -14,12 +14,20 @@
   registration they came from.
 - ``alert_facts``: each alert with the times it was raised, acknowledged, escalated.
 
-Counters are upserts (``count = count + 1``); the consumer records each processed event
+Counters are upserts (``count = count + n``); the consumer records each processed event
 id in the same transaction, so a redelivered event is never counted twice. Everything is
 order-tolerant: an acknowledgement that arrives before its alert fills in the same row.
+
+The handlers of declarations and alerts are batch handlers (``libs/common/consumer.py``):
+they get every new event of their type in a polled batch, sum or merge them per row in
+Python (one row per key, as PostgreSQL's ``ON CONFLICT DO UPDATE`` requires) and write
+each table with one multi-row upsert per ``CHUNK_ROWS`` rows; the result is the one of
+applying the events one by one.
 """
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 
 from sqlalchemy import (
@@ -28,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common.consumer import batch_handler
 from libs.common.events.declaration import DeclarationFlagged, DeclarationSubmitted
 from libs.common.events.notification import AlertAcknowledged, AlertEscalated, AlertRaised
 from libs.common.events.provisioning import AccountIssued
@@ -35,6 +44,8 @@ from libs.common.events.provisioning import AccountIssued
 VIETNAM = timezone(timedelta(hours=7), "ICT")  # no daylight saving time
 RESULTS = ("green", "yellow", "red")
 FLAGGED = "flagged"
+# Rows per multi-row statement (at most 8 columns: 4,000 bound parameters, far below the limits).
+CHUNK_ROWS = 500
 
 metadata = MetaData()
 
@@ -115,37 +126,68 @@ def _insert(session: AsyncSession, table: Table):  # noqa: ANN202
     return (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
-async def _count_hour(session: AsyncSession, areas: list[str], at: datetime, result: str) -> None:
-    hour = hour_of(at)
-    statement = _insert(session, declaration_hourly).values(
-        [{"area": area, "hour": hour, "result": result, "declarations": 1} for area in areas])
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=["area", "hour", "result"],
-        set_={"declarations": declaration_hourly.c.declarations + 1}))
+def _chunks(rows: list[dict], size: int = CHUNK_ROWS) -> Iterator[list[dict]]:
+    for start in range(0, len(rows), size):
+        yield rows[start:start + size]
 
 
-async def on_declaration_submitted(session: AsyncSession, event: DeclarationSubmitted) -> None:
-    data = event.data
-    await _count_hour(session, [*areas_of(data.commune_path), unit_area(data.unit_id)], data.submitted_at,
-                      data.result)
-    daily = _insert(session, venue_daily).values(
-        venue_id=data.venue_id, day=local_day(data.submitted_at), result=data.result, venue_code=data.venue_code,
-        unit_id=data.unit_id, commune_path=data.commune_path, declarations=1)
-    await session.execute(daily.on_conflict_do_update(
-        index_elements=["venue_id", "day", "result"], set_={"declarations": venue_daily.c.declarations + 1}))
-    first = _insert(session, unit_live).values(unit_id=data.unit_id, commune_path=data.commune_path,
-                                               first_at=naive_utc(data.submitted_at))
-    await session.execute(first.on_conflict_do_update(
-        index_elements=["unit_id"],
-        set_={"first_at": func.min(unit_live.c.first_at, first.excluded.first_at)
-              if session.bind.dialect.name == "sqlite"
-              else func.least(unit_live.c.first_at, first.excluded.first_at)}))
+async def _add_counts(session: AsyncSession, table: Table, keys: list[str], rows: list[dict]) -> None:
+    """Upsert ``rows`` (distinct keys), adding their ``declarations`` to the existing counts."""
+    for chunk in _chunks(rows):
+        statement = _insert(session, table).values(chunk)
+        await session.execute(statement.on_conflict_do_update(
+            index_elements=keys, set_={"declarations": table.c.declarations + statement.excluded.declarations}))
 
 
-async def on_declaration_flagged(session: AsyncSession, event: DeclarationFlagged) -> None:
-    data = event.data
-    await _count_hour(session, [*areas_of(data.commune_path), unit_area(data.venue.unit_id)], data.submitted_at,
-                      FLAGGED)
+async def _count_hours(session: AsyncSession, counts: Counter[tuple[str, datetime, str]]) -> None:
+    await _add_counts(session, declaration_hourly, ["area", "hour", "result"],
+                      [{"area": area, "hour": hour, "result": result, "declarations": n}
+                       for (area, hour, result), n in counts.items()])
+
+
+@batch_handler
+async def on_declaration_submitted(session: AsyncSession, events: list[DeclarationSubmitted]) -> None:
+    """Declarations counted per area and hour, per venue and day; each unit's first declaration.
+    The counts of the batch are summed here, then added with one upsert per table."""
+    hours: Counter[tuple[str, datetime, str]] = Counter()
+    days: dict[tuple[object, date, str], dict] = {}
+    firsts: dict[object, dict] = {}
+    for event in events:
+        data = event.data
+        hour = hour_of(data.submitted_at)
+        for area in (*areas_of(data.commune_path), unit_area(data.unit_id)):
+            hours[(area, hour, data.result)] += 1
+        key = (data.venue_id, local_day(data.submitted_at), data.result)
+        if key in days:
+            days[key]["declarations"] += 1
+        else:  # the venue's code, unit and commune as the first declaration of the row gave them
+            days[key] = {"venue_id": data.venue_id, "day": key[1], "result": data.result,
+                         "venue_code": data.venue_code, "unit_id": data.unit_id,
+                         "commune_path": data.commune_path, "declarations": 1}
+        at = naive_utc(data.submitted_at)
+        first = firsts.get(data.unit_id)
+        if first is None:
+            firsts[data.unit_id] = {"unit_id": data.unit_id, "commune_path": data.commune_path, "first_at": at}
+        elif at < first["first_at"]:
+            first["first_at"] = at
+    await _count_hours(session, hours)
+    await _add_counts(session, venue_daily, ["venue_id", "day", "result"], list(days.values()))
+    earliest = func.min if session.bind.dialect.name == "sqlite" else func.least
+    for chunk in _chunks(list(firsts.values())):
+        statement = _insert(session, unit_live).values(chunk)
+        await session.execute(statement.on_conflict_do_update(
+            index_elements=["unit_id"], set_={"first_at": earliest(unit_live.c.first_at, statement.excluded.first_at)}))
+
+
+@batch_handler
+async def on_declaration_flagged(session: AsyncSession, events: list[DeclarationFlagged]) -> None:
+    hours: Counter[tuple[str, datetime, str]] = Counter()
+    for event in events:
+        data = event.data
+        hour = hour_of(data.submitted_at)
+        for area in (*areas_of(data.commune_path), unit_area(data.venue.unit_id)):
+            hours[(area, hour, FLAGGED)] += 1
+    await _count_hours(session, hours)
 
 
 async def on_account_issued(session: AsyncSession, event: AccountIssued) -> None:
@@ -158,39 +200,69 @@ async def on_account_issued(session: AsyncSession, event: AccountIssued) -> None
     await session.execute(statement.on_conflict_do_nothing(index_elements=["unit_id"]))
 
 
-async def _alert(session: AsyncSession, alert_id: object, commune_path: str, raised_at: datetime,
-                 **changes: object) -> None:
-    statement = _insert(session, alert_facts).values(
-        alert_id=alert_id, commune_path=commune_path, raised_at=naive_utc(raised_at),
-        **{"unit_id": None, "venue_id": None, "source": None, "acknowledged_at": None, "escalated_at": None,
-           **changes})
-    await session.execute(statement.on_conflict_do_update(index_elements=["alert_id"], set_=changes))
+def _alert_rows(rows: list[dict], merge: Callable[[dict, dict], None]) -> list[dict]:
+    """One row per alert: the first event's row (it would insert it), ``merge``d with the later ones."""
+    merged: dict[object, dict] = {}
+    for row in rows:
+        if row["alert_id"] in merged:
+            merge(merged[row["alert_id"]], row)
+        else:
+            merged[row["alert_id"]] = row
+    return list(merged.values())
 
 
-async def on_alert_raised(session: AsyncSession, event: AlertRaised) -> None:
-    data = event.data
-    await _alert(session, data.alert_id, data.commune_path, data.raised_at, unit_id=data.unit_id,
-                 venue_id=data.venue_id, source=data.source)
+def _alert_row(alert_id: object, commune_path: str, raised_at: datetime, **changes: object) -> dict:
+    return {"alert_id": alert_id, "commune_path": commune_path, "raised_at": naive_utc(raised_at),
+            "unit_id": None, "venue_id": None, "source": None, "acknowledged_at": None, "escalated_at": None,
+            **changes}
 
 
-async def on_alert_acknowledged(session: AsyncSession, event: AlertAcknowledged) -> None:
-    data = event.data
-    statement = _insert(session, alert_facts).values(
-        alert_id=data.alert_id, commune_path=data.commune_path, raised_at=naive_utc(data.raised_at),
-        unit_id=None, venue_id=None, source=None, acknowledged_at=naive_utc(data.acknowledged_at),
-        escalated_at=None)
-    # The first acknowledgement counts (a second officer acknowledging changes nothing).
-    earlier = case((alert_facts.c.acknowledged_at.is_(None), statement.excluded.acknowledged_at),
-                   (alert_facts.c.acknowledged_at <= statement.excluded.acknowledged_at,
-                    alert_facts.c.acknowledged_at), else_=statement.excluded.acknowledged_at)
-    await session.execute(statement.on_conflict_do_update(index_elements=["alert_id"],
-                                                          set_={"acknowledged_at": earlier}))
+async def _upsert_alerts(session: AsyncSession, rows: list[dict], set_: Callable[[object], dict]) -> None:
+    for chunk in _chunks(rows):
+        statement = _insert(session, alert_facts).values(chunk)
+        await session.execute(statement.on_conflict_do_update(index_elements=["alert_id"], set_=set_(statement)))
 
 
-async def on_alert_escalated(session: AsyncSession, event: AlertEscalated) -> None:
-    data = event.data
-    await _alert(session, data.alert_id, data.commune_path, data.raised_at,
-                 escalated_at=naive_utc(data.escalated_at))
+RAISED = ("unit_id", "venue_id", "source")
+
+
+@batch_handler
+async def on_alert_raised(session: AsyncSession, events: list[AlertRaised]) -> None:
+    """The alert's unit, venue and source (the latest event's); its time and commune as first raised."""
+    def later(kept: dict, row: dict) -> None:
+        kept.update({name: row[name] for name in RAISED})
+
+    rows = _alert_rows([_alert_row(e.data.alert_id, e.data.commune_path, e.data.raised_at, unit_id=e.data.unit_id,
+                                   venue_id=e.data.venue_id, source=e.data.source) for e in events], later)
+    await _upsert_alerts(session, rows, lambda statement: {name: statement.excluded[name] for name in RAISED})
+
+
+@batch_handler
+async def on_alert_acknowledged(session: AsyncSession, events: list[AlertAcknowledged]) -> None:
+    """The first acknowledgement counts (a second officer acknowledging changes nothing)."""
+    def earliest(kept: dict, row: dict) -> None:
+        kept["acknowledged_at"] = min(kept["acknowledged_at"], row["acknowledged_at"])
+
+    rows = _alert_rows([_alert_row(e.data.alert_id, e.data.commune_path, e.data.raised_at,
+                                   acknowledged_at=naive_utc(e.data.acknowledged_at)) for e in events], earliest)
+
+    def set_(statement) -> dict:  # noqa: ANN001
+        return {"acknowledged_at": case(
+            (alert_facts.c.acknowledged_at.is_(None), statement.excluded.acknowledged_at),
+            (alert_facts.c.acknowledged_at <= statement.excluded.acknowledged_at, alert_facts.c.acknowledged_at),
+            else_=statement.excluded.acknowledged_at)}
+    await _upsert_alerts(session, rows, set_)
+
+
+@batch_handler
+async def on_alert_escalated(session: AsyncSession, events: list[AlertEscalated]) -> None:
+    """The escalation time of the latest escalation event."""
+    def later(kept: dict, row: dict) -> None:
+        kept["escalated_at"] = row["escalated_at"]
+
+    rows = _alert_rows([_alert_row(e.data.alert_id, e.data.commune_path, e.data.raised_at,
+                                   escalated_at=naive_utc(e.data.escalated_at)) for e in events], later)
+    await _upsert_alerts(session, rows, lambda statement: {"escalated_at": statement.excluded.escalated_at})
 
 
 HANDLERS = {

@@ -3,7 +3,9 @@
 Built only from ``provisioning.venue.created/updated/disabled/enabled/code_rotated``
 (every one carries the venue's whole state). Each event is an upsert that only replaces
 a row with an older ``occurred_at``, so redelivery and out-of-order arrival (a replay, a
-partition lagging) leave the newest state; the unit's name comes with its venues.
+partition lagging) leave the newest state; the unit's name comes with its venues. One
+batch handler (``libs/common/consumer.py``) takes them all: the newest event of a batch
+per venue and per unit is written with one multi-row upsert.
 
 Helpers for the other read models and pages of this service (all filter nothing by
 themselves except where they take a ``jurisdiction``):
@@ -22,11 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table, Uuid, case, select
+from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table, Uuid, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import within
+from libs.common.consumer import batch_handler
 from libs.common.events import provisioning as events
 from libs.common.events.provisioning import normalise_venue_code
 
@@ -85,46 +88,66 @@ def _insert(session: AsyncSession, table: Table):  # noqa: ANN202
     return (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
-async def _apply(session: AsyncSession, data, active: bool, at: datetime, created: bool = False) -> None:  # noqa: ANN001
-    at = utc(at)
-    row = {"venue_id": data.venue_id, "code": normalise_venue_code(data.code), "name": data.name,
-           "address": data.address, "unit_id": data.unit_id, "unit_name": data.unit_name,
-           "commune_path": data.commune_path, "active": active, "created_at": at if created else None,
-           "changed_at": at}
-    statement = _insert(session, venues).values(**row)
-    newer = venues.c.changed_at <= statement.excluded.changed_at
-    changes = {name: case((newer, statement.excluded[name]), else_=venues.c[name])
-               for name in ("code", "name", "address", "unit_id", "unit_name", "commune_path", "active")}
-    changes["changed_at"] = case((newer, statement.excluded.changed_at), else_=venues.c.changed_at)
-    if created:
-        changes["created_at"] = statement.excluded.created_at
-    await session.execute(statement.on_conflict_do_update(index_elements=["venue_id"], set_=changes))
-
-    unit = _insert(session, units).values(unit_id=data.unit_id, name=data.unit_name,
-                                          commune_path=data.commune_path, changed_at=at)
-    unit_newer = units.c.changed_at <= unit.excluded.changed_at
-    await session.execute(unit.on_conflict_do_update(index_elements=["unit_id"], set_={
-        "name": case((unit_newer, unit.excluded.name), else_=units.c.name),
-        "commune_path": case((unit_newer, unit.excluded.commune_path), else_=units.c.commune_path),
-        "changed_at": case((unit_newer, unit.excluded.changed_at), else_=units.c.changed_at),
-    }))
+VENUE_CREATED = "provisioning.venue.created"
+CHUNK_ROWS = 500  # rows per multi-row upsert (10 columns: 5,000 bound parameters)
 
 
-async def on_venue_created(session: AsyncSession, event: events.VenueCreated) -> None:
-    await _apply(session, event.data, True, event.occurred_at, created=True)
+def _newest(rows: list[dict], key: str) -> list[dict]:
+    """Per ``key``, the row the events one by one would leave: the newest ``changed_at``, the
+    later event on a tie (an event replaces a row as old as itself)."""
+    newest: dict[object, dict] = {}
+    for row in rows:
+        kept = newest.get(row[key])
+        if kept is None or kept["changed_at"] <= row["changed_at"]:
+            newest[row[key]] = row
+    return list(newest.values())
 
 
-async def on_venue_state(session: AsyncSession, event: events.VenueUpdated | events.VenueDisabled
-                         | events.VenueEnabled | events.VenueCodeRotated) -> None:
-    await _apply(session, event.data, event.data.active, event.occurred_at)
+@batch_handler
+async def on_venue_event(session: AsyncSession, batch: list[events.VenueCreated | events.VenueUpdated
+                                                            | events.VenueDisabled | events.VenueEnabled
+                                                            | events.VenueCodeRotated]) -> None:
+    """Every venue event carries the venue's whole state: the newest one per venue and per
+    unit is written, with one multi-row upsert each, over rows that are not newer."""
+    rows = []
+    created_at: dict[object, datetime] = {}
+    for event in batch:
+        data, at = event.data, utc(event.occurred_at)
+        created = event.type == VENUE_CREATED
+        rows.append({"venue_id": data.venue_id, "code": normalise_venue_code(data.code), "name": data.name,
+                     "address": data.address, "unit_id": data.unit_id, "unit_name": data.unit_name,
+                     "commune_path": data.commune_path, "active": True if created else data.active,
+                     "created_at": None, "changed_at": at})
+        if created:  # the latest creation counts, whatever its age
+            created_at[data.venue_id] = at
+    venue_rows = [{**row, "created_at": created_at.get(row["venue_id"])} for row in _newest(rows, "venue_id")]
+    for start in range(0, len(venue_rows), CHUNK_ROWS):
+        statement = _insert(session, venues).values(venue_rows[start:start + CHUNK_ROWS])
+        newer = venues.c.changed_at <= statement.excluded.changed_at
+        changes = {name: case((newer, statement.excluded[name]), else_=venues.c[name])
+                   for name in ("code", "name", "address", "unit_id", "unit_name", "commune_path", "active")}
+        changes["changed_at"] = case((newer, statement.excluded.changed_at), else_=venues.c.changed_at)
+        changes["created_at"] = func.coalesce(statement.excluded.created_at, venues.c.created_at)
+        await session.execute(statement.on_conflict_do_update(index_elements=["venue_id"], set_=changes))
+
+    unit_rows = [{"unit_id": row["unit_id"], "name": row["unit_name"], "commune_path": row["commune_path"],
+                  "changed_at": row["changed_at"]} for row in _newest(rows, "unit_id")]
+    for start in range(0, len(unit_rows), CHUNK_ROWS):
+        unit = _insert(session, units).values(unit_rows[start:start + CHUNK_ROWS])
+        unit_newer = units.c.changed_at <= unit.excluded.changed_at
+        await session.execute(unit.on_conflict_do_update(index_elements=["unit_id"], set_={
+            "name": case((unit_newer, unit.excluded.name), else_=units.c.name),
+            "commune_path": case((unit_newer, unit.excluded.commune_path), else_=units.c.commune_path),
+            "changed_at": case((unit_newer, unit.excluded.changed_at), else_=units.c.changed_at),
+        }))
 
 
 HANDLERS = {
-    "provisioning.venue.created": on_venue_created,
-    "provisioning.venue.updated": on_venue_state,
-    "provisioning.venue.disabled": on_venue_state,
-    "provisioning.venue.enabled": on_venue_state,
-    "provisioning.venue.code_rotated": on_venue_state,
+    VENUE_CREATED: on_venue_event,
+    "provisioning.venue.updated": on_venue_event,
+    "provisioning.venue.disabled": on_venue_event,
+    "provisioning.venue.enabled": on_venue_event,
+    "provisioning.venue.code_rotated": on_venue_event,
 }
 
 
