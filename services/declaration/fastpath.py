@@ -105,10 +105,24 @@ class FastPath:
 
 def install(app, handlers: dict[str, Handler], limit: int, service: str,  # noqa: ANN001
             headers: Mapping[str, str]) -> None:
-    """Put the door in front of ``app``'s middleware stack (built on the first request)."""
+    """Put the door in front of ``app``'s middleware stack (built on the first request), and
+    let the hot POSTs reach it without FastAPI's own per-request work (its telemetry
+    check looks up the OpenTelemetry providers on every request)."""
     build = app.build_middleware_stack
 
     def build_with_door():  # noqa: ANN202
         return FastPath(build(), handlers, limit, service, headers, lambda: app.state.runtime)
 
     app.build_middleware_stack = build_with_door
+    base = type(app)
+
+    class AppWithDoor(base):  # type: ignore[misc, valid-type]
+        async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+            if (scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in handlers
+                    and self.middleware_stack is not None):
+                await self.middleware_stack(scope, receive, send)  # the door, built by the first request
+                return
+            await base.__call__(self, scope, receive, send)
+
+    AppWithDoor.__name__ = AppWithDoor.__qualname__ = base.__name__
+    app.__class__ = AppWithDoor
