@@ -60,7 +60,10 @@ async def parse_webhook(raw: str, *, allow_private: bool) -> str | None:
     if not url:
         return None
     try:
-        await webhook_guard.check(url, allow_private=allow_private)
+        if allow_private:  # nothing to refuse by address: the form only (the name may not resolve yet)
+            webhook_guard.split(url, allow_private=True)
+        else:
+            await webhook_guard.check(url, allow_private=False)
     except webhook_guard.UnsafeWebhook as unsafe:
         raise ContactRefused(unsafe.code, unsafe.detail) from None
     return url
