@@ -13,12 +13,21 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}".replace(",", ".")
 
 
+def _axis_top(peak: float) -> float:
+    """The top of the value axis: an even multiple of a power of ten, at least ``peak``,
+    so that the middle grid line falls on a whole number (3 -> 4, 13 -> 20, 150 -> 200)."""
+    magnitude = 1
+    while magnitude * 10 < peak:
+        magnitude *= 10
+    return next(step * magnitude for step in (2, 4, 6, 8, 10) if step * magnitude >= peak)
+
+
 def bar_chart(items: Sequence[tuple[str, float]], *, title: str, tone: str = "primary", height: int = 180,
               label_every: int = 1, stacked: Sequence[float] | None = None, stacked_tone: str = "danger") -> Markup:
     """Vertical bars (one per item); ``stacked`` values are drawn over the bottom of each bar."""
     width, top, bottom, left = 720, 12, 28, 44
     count = max(len(items), 1)
-    peak = max([v for _, v in items] + [1])
+    peak = _axis_top(max([v for _, v in items] + [1]))
     slot = (width - left) / count
     bar = max(slot * 0.7, 1)
     plot = height - top - bottom
