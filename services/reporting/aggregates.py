@@ -7,12 +7,14 @@
   ``flagged`` counts ``declaration.flagged`` events (a declaration screened red that
   became a suspected case), the others count ``declaration.submitted`` by screening
   result (green, yellow, red).
-- ``venue_daily``: declarations per venue per local day (Vietnam time) per result, for
-  the busiest venues and a unit's own venues.
+- ``venue_day``: declarations per venue per local day (Vietnam time), the red ones also
+  apart, with the venue's district and commune: the busiest venues of an area and a unit's
+  own venues are sums over one index (day, district, commune or unit) by equality.
 - ``unit_live``: the first declaration received by each unit ("live" in the funnel).
 - ``unit_issued``: units whose administrator account was issued (``issued``), with the
   registration they came from.
-- ``alert_facts``: each alert with the times it was raised, acknowledged, escalated.
+- ``alert_facts``: each alert with the times it was raised, acknowledged, escalated, and
+  its district and commune (an area's alerts are read by equality, like its venues).
 
 Counters are upserts (``count = count + n``); the consumer records each processed event
 id in the same transaction, so a redelivered event is never counted twice. Everything is
@@ -20,14 +22,14 @@ order-tolerant: an acknowledgement that arrives before its alert fills in the sa
 
 The handlers of declarations and alerts are batch handlers (``libs/common/consumer.py``):
 they get every new event of their type in a polled batch, sum or merge them per row in
-Python (one row per key, as PostgreSQL's ``ON CONFLICT DO UPDATE`` requires) and write
-each table with one multi-row upsert per ``CHUNK_ROWS`` rows; the result is the one of
-applying the events one by one.
+Python (one row per key) and write each table with one upsert statement executed for all
+its rows at once (``execute(statement, rows)``: compiled once, the rows sent together by
+the driver); the result is the one of applying the events one by one.
 """
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 
 from sqlalchemy import (
@@ -44,8 +46,6 @@ from libs.common.events.provisioning import AccountIssued
 VIETNAM = timezone(timedelta(hours=7), "ICT")  # no daylight saving time
 RESULTS = ("green", "yellow", "red")
 FLAGGED = "flagged"
-# Rows per multi-row statement (at most 8 columns: 4,000 bound parameters, far below the limits).
-CHUNK_ROWS = 500
 
 metadata = MetaData()
 
@@ -57,17 +57,20 @@ declaration_hourly = Table(
     Column("declarations", Integer(), nullable=False),
 )
 
-venue_daily = Table(
-    "venue_daily", metadata,
+venue_day = Table(
+    "venue_day", metadata,
     Column("venue_id", Uuid(), primary_key=True),
     Column("day", Date(), primary_key=True),  # local day (Vietnam time)
-    Column("result", String(10), primary_key=True),
     Column("venue_code", String(20), nullable=False),
     Column("unit_id", Uuid(), nullable=False),
+    Column("district_path", String(60), nullable=False),
     Column("commune_path", String(60), nullable=False),
     Column("declarations", Integer(), nullable=False),
-    Index("venue_daily_commune_day", "commune_path", "day"),
-    Index("venue_daily_unit_day", "unit_id", "day"),
+    Column("red", Integer(), nullable=False),
+    Index("venue_day_day", "day", postgresql_include=["venue_id", "declarations", "red"]),
+    Index("venue_day_district_day", "district_path", "day", postgresql_include=["venue_id", "declarations", "red"]),
+    Index("venue_day_commune_day", "commune_path", "day", postgresql_include=["venue_id", "declarations", "red"]),
+    Index("venue_day_unit_day", "unit_id", "day", postgresql_include=["venue_id", "declarations", "red"]),
 )
 
 unit_live = Table(
@@ -88,6 +91,7 @@ unit_issued = Table(
 alert_facts = Table(
     "alert_facts", metadata,
     Column("alert_id", Uuid(), primary_key=True),
+    Column("district_path", String(60), nullable=False),
     Column("commune_path", String(60), nullable=False, index=True),
     Column("unit_id", Uuid()),
     Column("venue_id", Uuid()),
@@ -95,9 +99,13 @@ alert_facts = Table(
     Column("raised_at", DateTime(), nullable=False),
     Column("acknowledged_at", DateTime()),
     Column("escalated_at", DateTime()),
+    Index("alert_facts_raised", "raised_at"),
+    Index("alert_facts_district_raised", "district_path", "raised_at"),
+    Index("alert_facts_commune_raised", "commune_path", "raised_at"),
+    Index("alert_facts_unit_raised", "unit_id", "raised_at"),
 )
 
-READ_MODEL_TABLES = (declaration_hourly, venue_daily, unit_live, unit_issued, alert_facts)
+READ_MODEL_TABLES = (declaration_hourly, venue_day, unit_live, unit_issued, alert_facts)
 
 
 def naive_utc(moment: datetime) -> datetime:
@@ -118,6 +126,11 @@ def areas_of(commune_path: str) -> list[str]:
     return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
+def district_of(commune_path: str) -> str:
+    """``79/787/27664`` -> ``79/787``."""
+    return commune_path.rsplit("/", 1)[0]
+
+
 def unit_area(unit_id: object) -> str:
     return f"unit:{unit_id}"
 
@@ -126,17 +139,13 @@ def _insert(session: AsyncSession, table: Table):  # noqa: ANN202
     return (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
-def _chunks(rows: list[dict], size: int = CHUNK_ROWS) -> Iterator[list[dict]]:
-    for start in range(0, len(rows), size):
-        yield rows[start:start + size]
-
-
-async def _add_counts(session: AsyncSession, table: Table, keys: list[str], rows: list[dict]) -> None:
-    """Upsert ``rows`` (distinct keys), adding their ``declarations`` to the existing counts."""
-    for chunk in _chunks(rows):
-        statement = _insert(session, table).values(chunk)
+async def _add_counts(session: AsyncSession, table: Table, keys: list[str], rows: list[dict],
+                      counters: tuple[str, ...] = ("declarations",)) -> None:
+    """Upsert ``rows`` (distinct keys), adding their ``counters`` to the existing counts."""
+    if rows:
+        statement = _insert(session, table)
         await session.execute(statement.on_conflict_do_update(
-            index_elements=keys, set_={"declarations": table.c.declarations + statement.excluded.declarations}))
+            index_elements=keys, set_={name: table.c[name] + statement.excluded[name] for name in counters}), rows)
 
 
 async def _count_hours(session: AsyncSession, counts: Counter[tuple[str, datetime, str]]) -> None:
@@ -150,20 +159,22 @@ async def on_declaration_submitted(session: AsyncSession, events: list[Declarati
     """Declarations counted per area and hour, per venue and day; each unit's first declaration.
     The counts of the batch are summed here, then added with one upsert per table."""
     hours: Counter[tuple[str, datetime, str]] = Counter()
-    days: dict[tuple[object, date, str], dict] = {}
+    days: dict[tuple[object, date], dict] = {}
     firsts: dict[object, dict] = {}
     for event in events:
         data = event.data
         hour = hour_of(data.submitted_at)
         for area in (*areas_of(data.commune_path), unit_area(data.unit_id)):
             hours[(area, hour, data.result)] += 1
-        key = (data.venue_id, local_day(data.submitted_at), data.result)
-        if key in days:
-            days[key]["declarations"] += 1
-        else:  # the venue's code, unit and commune as the first declaration of the row gave them
-            days[key] = {"venue_id": data.venue_id, "day": key[1], "result": data.result,
-                         "venue_code": data.venue_code, "unit_id": data.unit_id,
-                         "commune_path": data.commune_path, "declarations": 1}
+        key = (data.venue_id, local_day(data.submitted_at))
+        day = days.get(key)
+        if day is None:  # the venue's code, unit and commune as the first declaration of the row gave them
+            day = days[key] = {"venue_id": data.venue_id, "day": key[1], "venue_code": data.venue_code,
+                               "unit_id": data.unit_id, "district_path": district_of(data.commune_path),
+                               "commune_path": data.commune_path, "declarations": 0, "red": 0}
+        day["declarations"] += 1
+        if data.result == "red":
+            day["red"] += 1
         at = naive_utc(data.submitted_at)
         first = firsts.get(data.unit_id)
         if first is None:
@@ -171,12 +182,13 @@ async def on_declaration_submitted(session: AsyncSession, events: list[Declarati
         elif at < first["first_at"]:
             first["first_at"] = at
     await _count_hours(session, hours)
-    await _add_counts(session, venue_daily, ["venue_id", "day", "result"], list(days.values()))
+    await _add_counts(session, venue_day, ["venue_id", "day"], list(days.values()), ("declarations", "red"))
     earliest = func.min if session.bind.dialect.name == "sqlite" else func.least
-    for chunk in _chunks(list(firsts.values())):
-        statement = _insert(session, unit_live).values(chunk)
+    if firsts:
+        statement = _insert(session, unit_live)
         await session.execute(statement.on_conflict_do_update(
-            index_elements=["unit_id"], set_={"first_at": earliest(unit_live.c.first_at, statement.excluded.first_at)}))
+            index_elements=["unit_id"], set_={"first_at": earliest(unit_live.c.first_at, statement.excluded.first_at)}),
+            list(firsts.values()))
 
 
 @batch_handler
@@ -212,15 +224,15 @@ def _alert_rows(rows: list[dict], merge: Callable[[dict, dict], None]) -> list[d
 
 
 def _alert_row(alert_id: object, commune_path: str, raised_at: datetime, **changes: object) -> dict:
-    return {"alert_id": alert_id, "commune_path": commune_path, "raised_at": naive_utc(raised_at),
+    return {"alert_id": alert_id, "district_path": district_of(commune_path), "commune_path": commune_path,
+            "raised_at": naive_utc(raised_at),
             "unit_id": None, "venue_id": None, "source": None, "acknowledged_at": None, "escalated_at": None,
             **changes}
 
 
 async def _upsert_alerts(session: AsyncSession, rows: list[dict], set_: Callable[[object], dict]) -> None:
-    for chunk in _chunks(rows):
-        statement = _insert(session, alert_facts).values(chunk)
-        await session.execute(statement.on_conflict_do_update(index_elements=["alert_id"], set_=set_(statement)))
+    statement = _insert(session, alert_facts)
+    await session.execute(statement.on_conflict_do_update(index_elements=["alert_id"], set_=set_(statement)), rows)
 
 
 RAISED = ("unit_id", "venue_id", "source")

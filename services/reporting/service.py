@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from uuid import UUID
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, Table, and_, case, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.adminunits import AdminTree, AdminUnit
@@ -19,7 +19,7 @@ from libs.common.auth import Principal, path_within, within
 from . import directory
 from .aggregates import (
     FLAGGED, RESULTS, VIETNAM, alert_facts, declaration_hourly, naive_utc, unit_area, unit_issued, unit_live,
-    venue_daily,
+    venue_day,
 )
 from .handlers import funnel_counts
 from .models import RegistrationFact
@@ -179,8 +179,8 @@ async def area_dashboard(session: AsyncSession, tree: AdminTree, path: str, peri
     for area, result, count in by_area:
         _add(index[area], result, int(count))
     per_day, per_hour = await _timeline(session, path, period, totals)
-    alerts = await _alerts(session, within(alert_facts.c.commune_path, path), period, rows)
-    venues = await _venues(session, within(venue_daily.c.commune_path, path), period, venue_limit)
+    alerts = await _alerts(session, _within(alert_facts, tree, path), period, rows)
+    venues = await _venues(session, _within(venue_day, tree, path), period, venue_limit)
     return Dashboard(path, totals.name, period, rows, totals, per_day, per_hour, alerts, venues)
 
 
@@ -192,7 +192,7 @@ async def unit_dashboard(session: AsyncSession, tree: AdminTree, unit_id: UUID, 
     totals.funnel["live"] = 1 if live else 0
     per_day, per_hour = await _timeline(session, unit_area(unit_id), period, totals)
     alerts = await _alerts(session, alert_facts.c.unit_id == unit_id, period, [])
-    venues = await _venues(session, venue_daily.c.unit_id == unit_id, period, 200)
+    venues = await _venues(session, venue_day.c.unit_id == unit_id, period, 200)
     return Dashboard(unit_area(unit_id), totals.name, period, [], totals, per_day, per_hour, alerts, venues)
 
 
@@ -225,43 +225,79 @@ async def _timeline(session: AsyncSession, area: str, period: Period,
     return [(d, v[0], v[1]) for d, v in sorted(days.items())], hours
 
 
-async def _alerts(session: AsyncSession, where, period: Period, rows: list[AreaRow]) -> AlertStats:  # noqa: ANN001
+async def _alerts(session: AsyncSession, where: ColumnElement[bool], period: Period,
+                  rows: list[AreaRow]) -> AlertStats:
+    """Alerts raised in the period: counted per commune in SQL; acknowledgement times as
+    median and 90th percentile (nearest rank) of the acknowledged ones."""
     start, after = period.utc_bounds
-    found = await session.execute(
-        select(alert_facts.c.commune_path, alert_facts.c.raised_at, alert_facts.c.acknowledged_at,
-               alert_facts.c.escalated_at)
-        .where(where, alert_facts.c.raised_at >= start, alert_facts.c.raised_at < after))
-    stats, waits = AlertStats(), []
-    for commune, raised, acked, escalated in found:
-        stats.raised += 1
+    raised = and_(where, alert_facts.c.raised_at >= start, alert_facts.c.raised_at < after)
+    per_commune = await session.execute(
+        select(alert_facts.c.commune_path, func.count(), func.count(alert_facts.c.acknowledged_at),
+               func.count(alert_facts.c.escalated_at))
+        .where(raised).group_by(alert_facts.c.commune_path))
+    stats = AlertStats()
+    for commune, count, acknowledged, escalated in per_commune:
+        stats.raised += count
+        stats.acknowledged += acknowledged
+        stats.escalated += escalated
         row = _row_for(rows, commune)
         if row is not None:
-            row.alerts += 1
-        if escalated is not None:
-            stats.escalated += 1
-        if acked is not None:
-            stats.acknowledged += 1
-            waits.append(max(0.0, (acked - raised).total_seconds() / 60))
-            if row is not None:
-                row.acknowledged += 1
-        else:
-            stats.open += 1
-    stats.median_minutes = round(statistics.median(waits), 1) if waits else None
-    stats.p90_minutes = _percentile(waits, 0.9)
+            row.alerts += count
+            row.acknowledged += acknowledged
+    stats.open = stats.raised - stats.acknowledged
+    if stats.acknowledged:
+        stats.median_minutes, stats.p90_minutes = await _acknowledgement_minutes(
+            session, and_(raised, alert_facts.c.acknowledged_at.is_not(None)))
     return stats
 
 
-async def _venues(session: AsyncSession, where, period: Period, limit: int) -> list[VenueRow]:  # noqa: ANN001
-    total = func.sum(venue_daily.c.declarations)
-    red = func.sum(case((venue_daily.c.result == "red", venue_daily.c.declarations), else_=0))
+async def _acknowledgement_minutes(session: AsyncSession,
+                                   acknowledged: ColumnElement[bool]) -> tuple[float | None, float | None]:
+    """(median, 90th percentile) of the minutes from raised to acknowledged: computed by
+    PostgreSQL over any number of alerts; on SQLite (a small deployment) in Python."""
+    if session.bind.dialect.name == "postgresql":
+        wait = func.greatest(0, func.extract("epoch", alert_facts.c.acknowledged_at - alert_facts.c.raised_at)) / 60
+        median, p90 = (await session.execute(
+            select(func.percentile_cont(0.5).within_group(wait), func.percentile_disc(0.9).within_group(wait))
+            .where(acknowledged))).one()
+        return (round(float(median), 1) if median is not None else None,
+                round(float(p90), 1) if p90 is not None else None)
+    found = await session.execute(
+        select(alert_facts.c.raised_at, alert_facts.c.acknowledged_at).where(acknowledged))
+    waits = [max(0.0, (acked - raised).total_seconds() / 60) for raised, acked in found]
+    return (round(statistics.median(waits), 1) if waits else None), _percentile(waits, 0.9)
+
+
+def _within(table: Table, tree: AdminTree, path: str) -> ColumnElement[bool]:
+    """The rows of an area in a table with ``district_path`` and ``commune_path``: equality on
+    the column of the area's level, which an index serves (a ``LIKE`` prefix is not, under a
+    non-C collation)."""
+    if path == tree.root.path:
+        return true()  # the whole deployment
+    depth = path.count("/")
+    if depth == 1:
+        return table.c.district_path == path
+    if depth == 2:
+        return table.c.commune_path == path
+    return within(table.c.commune_path, path)
+
+
+async def _venues(session: AsyncSession, where: ColumnElement[bool], period: Period, limit: int) -> list[VenueRow]:
+    """The busiest venues of the period: sums over the covering day index, then the code and
+    commune of the few venues kept."""
+    total = func.sum(venue_day.c.declarations)
     found = (await session.execute(
-        select(venue_daily.c.venue_id, func.max(venue_daily.c.venue_code), func.max(venue_daily.c.commune_path),
-               total, red)
-        .where(where, venue_daily.c.day >= period.start, venue_daily.c.day <= period.end)
-        .group_by(venue_daily.c.venue_id).order_by(total.desc(), venue_daily.c.venue_id).limit(limit))).all()
-    info = await directory.venues_by_id(session, [r[0] for r in found])
+        select(venue_day.c.venue_id, total, func.sum(venue_day.c.red))
+        .where(where, venue_day.c.day >= period.start, venue_day.c.day <= period.end)
+        .group_by(venue_day.c.venue_id).order_by(total.desc(), venue_day.c.venue_id).limit(limit))).all()
+    ids = [r[0] for r in found]
+    labels = {venue_id: (code, commune) for venue_id, code, commune in await session.execute(
+        select(venue_day.c.venue_id, func.max(venue_day.c.venue_code), func.max(venue_day.c.commune_path))
+        .where(venue_day.c.venue_id.in_(ids)).group_by(venue_day.c.venue_id))} if ids else {}
+    info = await directory.venues_by_id(session, ids)
     result = []
-    for venue_id, code, commune, count, reds in found:
+    for venue_id, count, reds in found:
+        code, commune = labels[venue_id]
         known = info.get(venue_id)
         result.append(VenueRow(venue_id, code, known.name if known else code, known.unit_name if known else "",
                                commune, int(count), int(reds or 0)))

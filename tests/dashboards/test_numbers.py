@@ -2,6 +2,7 @@
 arrive in any order and redelivery never counts twice."""
 from __future__ import annotations
 
+import math
 import statistics
 from datetime import timedelta
 
@@ -35,6 +36,10 @@ async def test_dashboard_numbers_equal_the_events(backend, keys, mint):
         assert city["alerts"]["raised"] == sum(world.alerts.values())
         assert city["alerts"]["acknowledged"] == sum(world.acked.values())
         assert city["alerts"]["median_minutes"] == round(statistics.median(world.waits), 1)
+        ordered = sorted(world.waits)  # the 90th percentile by nearest rank
+        assert city["alerts"]["p90_minutes"] == round(ordered[math.ceil(0.9 * len(ordered)) - 1], 1)
+        assert city["alerts"]["open"] == city["alerts"]["raised"] - city["alerts"]["acknowledged"]
+        assert city["venues"][0]["declarations"] == max(world.per_venue.values())
         assert sum(city["per_hour"]) == sum(world.declarations.values())
         assert [d["declarations"] for d in city["per_day"]] == [sum(world.declarations.values())]
         for step in ("submitted", "accepted", "exempt", "forwarded", "issued", "live"):
@@ -57,6 +62,7 @@ async def test_dashboard_numbers_equal_the_events(backend, keys, mint):
             if commune != BEN_NGHE:
                 hours[hour] += n
         assert district["per_hour"] == hours
+        assert all(v["commune_path"].startswith(CAN_GIO + "/") for v in district["venues"])
         top = district["venues"][0]
         assert top["declarations"] == max(n for v, n in world.per_venue.items()
                                           if any(v == x[0] for u in world.units if u.commune != BEN_NGHE

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 
 from libs.common.auth import Role
 from libs.common.db import Database
-from services.reporting.aggregates import declaration_hourly, unit_live, venue_daily
+from services.reporting.aggregates import declaration_hourly, unit_live, venue_day
 from services.reporting.handlers import funnel
 from services.reporting.rebuild import rebuild
 from services.reporting.service import today
@@ -50,7 +50,7 @@ async def test_rebuild_gives_the_same_numbers(backend, keys, mint):
     database = Database(overrides["database_url"])
     async with database.transaction() as session:
         await session.execute(delete(declaration_hourly).where(declaration_hourly.c.area == CAN_GIO))
-        await session.execute(update(venue_daily).values(declarations=venue_daily.c.declarations + 1))
+        await session.execute(update(venue_day).values(declarations=venue_day.c.declarations + 1))
         await session.execute(delete(unit_live))
         await session.execute(delete(funnel))
     await database.dispose()
