@@ -151,6 +151,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         if definition.handlers:
             consumer = EventConsumer(database, bus, service, service, definition.handlers,
                                      max_attempts=settings.consumer_max_attempts,
+                                     batch_size=settings.consumer_batch_size,
                                      backoff=settings.consumer_retry_backoff)
             tasks.append(asyncio.create_task(_supervise("event consumer", consumer.run)))
         if definition.on_startup is not None:

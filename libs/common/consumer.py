@@ -194,26 +194,28 @@ async def claim_event(session: AsyncSession, consumer: str, event_id: str) -> bo
 
 async def claim_events(session: AsyncSession, consumer: str, event_ids: Sequence[str]) -> set[str]:
     """Record that ``consumer`` handles each of ``event_ids`` (distinct); the ones it had not
-    handled before. One multi-row statement per ``CLAIM_CHUNK`` ids."""
+    handled before.
+
+    One ``INSERT ... VALUES (...), (...) ON CONFLICT DO NOTHING RETURNING event_id`` per
+    ``CLAIM_CHUNK`` ids (SQLAlchemy's "insertmanyvalues": the statement is compiled once
+    and its VALUES repeated, within both engines' bound-parameter limits)."""
+    if not event_ids:
+        return set()
     dialect = session.bind.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    claimed: set[str] = set()
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(processed_events)
+    statement = (insert.on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+                 .returning(processed_events.c.event_id)
+                 .execution_options(insertmanyvalues_page_size=CLAIM_CHUNK))
     now = time.time()
-    for start in range(0, len(event_ids), CLAIM_CHUNK):
-        chunk = event_ids[start:start + CLAIM_CHUNK]
-        result = await session.execute(
-            insert(processed_events).values([{"consumer": consumer, "event_id": i, "processed_at": now}
-                                             for i in chunk])
-            .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-            .returning(processed_events.c.event_id))
-        claimed.update(result.scalars())
-    return claimed
+    result = await session.execute(statement, [{"consumer": consumer, "event_id": i, "processed_at": now}
+                                               for i in event_ids])
+    return set(result.scalars())
 
 
 class EventConsumer:
     def __init__(self, database: Database, bus: Bus, service: str, group: str,
                  handlers: Mapping[str, Handler], *, max_attempts: int = 5, backoff: float = 0.2,
-                 batch_size: int = 200) -> None:
+                 batch_size: int = 500) -> None:
         self.database = database
         self.bus = bus
         self.service = service

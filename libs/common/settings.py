@@ -78,6 +78,7 @@ class ServiceSettings(CommonSettings):
     relay_batch_size: int = 500
     relay_poll_interval: float = 0.2
     consumer_max_attempts: int = 5
+    consumer_batch_size: int = Field(default=500, ge=1, le=10_000)  # events per poll, applied in one transaction
     consumer_retry_backoff: float = 0.2
 
     @classmethod

@@ -5,7 +5,7 @@ Built only from ``provisioning.venue.created/updated/disabled/enabled/code_rotat
 a row with an older ``occurred_at``, so redelivery and out-of-order arrival (a replay, a
 partition lagging) leave the newest state; the unit's name comes with its venues. One
 batch handler (``libs/common/consumer.py``) takes them all: the newest event of a batch
-per venue and per unit is written with one multi-row upsert.
+per venue and per unit is written with one upsert executed for all of them.
 
 Helpers for the other read models and pages of this service (all filter nothing by
 themselves except where they take a ``jurisdiction``):
@@ -89,7 +89,6 @@ def _insert(session: AsyncSession, table: Table):  # noqa: ANN202
 
 
 VENUE_CREATED = "provisioning.venue.created"
-CHUNK_ROWS = 500  # rows per multi-row upsert (10 columns: 5,000 bound parameters)
 
 
 def _newest(rows: list[dict], key: str) -> list[dict]:
@@ -108,7 +107,7 @@ async def on_venue_event(session: AsyncSession, batch: list[events.VenueCreated 
                                                             | events.VenueDisabled | events.VenueEnabled
                                                             | events.VenueCodeRotated]) -> None:
     """Every venue event carries the venue's whole state: the newest one per venue and per
-    unit is written, with one multi-row upsert each, over rows that are not newer."""
+    unit is written (one upsert executed for all the rows), over rows that are not newer."""
     rows = []
     created_at: dict[object, datetime] = {}
     for event in batch:
@@ -121,25 +120,23 @@ async def on_venue_event(session: AsyncSession, batch: list[events.VenueCreated 
         if created:  # the latest creation counts, whatever its age
             created_at[data.venue_id] = at
     venue_rows = [{**row, "created_at": created_at.get(row["venue_id"])} for row in _newest(rows, "venue_id")]
-    for start in range(0, len(venue_rows), CHUNK_ROWS):
-        statement = _insert(session, venues).values(venue_rows[start:start + CHUNK_ROWS])
-        newer = venues.c.changed_at <= statement.excluded.changed_at
-        changes = {name: case((newer, statement.excluded[name]), else_=venues.c[name])
-                   for name in ("code", "name", "address", "unit_id", "unit_name", "commune_path", "active")}
-        changes["changed_at"] = case((newer, statement.excluded.changed_at), else_=venues.c.changed_at)
-        changes["created_at"] = func.coalesce(statement.excluded.created_at, venues.c.created_at)
-        await session.execute(statement.on_conflict_do_update(index_elements=["venue_id"], set_=changes))
+    statement = _insert(session, venues)
+    newer = venues.c.changed_at <= statement.excluded.changed_at
+    changes = {name: case((newer, statement.excluded[name]), else_=venues.c[name])
+               for name in ("code", "name", "address", "unit_id", "unit_name", "commune_path", "active")}
+    changes["changed_at"] = case((newer, statement.excluded.changed_at), else_=venues.c.changed_at)
+    changes["created_at"] = func.coalesce(statement.excluded.created_at, venues.c.created_at)
+    await session.execute(statement.on_conflict_do_update(index_elements=["venue_id"], set_=changes), venue_rows)
 
     unit_rows = [{"unit_id": row["unit_id"], "name": row["unit_name"], "commune_path": row["commune_path"],
                   "changed_at": row["changed_at"]} for row in _newest(rows, "unit_id")]
-    for start in range(0, len(unit_rows), CHUNK_ROWS):
-        unit = _insert(session, units).values(unit_rows[start:start + CHUNK_ROWS])
-        unit_newer = units.c.changed_at <= unit.excluded.changed_at
-        await session.execute(unit.on_conflict_do_update(index_elements=["unit_id"], set_={
-            "name": case((unit_newer, unit.excluded.name), else_=units.c.name),
-            "commune_path": case((unit_newer, unit.excluded.commune_path), else_=units.c.commune_path),
-            "changed_at": case((unit_newer, unit.excluded.changed_at), else_=units.c.changed_at),
-        }))
+    unit = _insert(session, units)
+    unit_newer = units.c.changed_at <= unit.excluded.changed_at
+    await session.execute(unit.on_conflict_do_update(index_elements=["unit_id"], set_={
+        "name": case((unit_newer, unit.excluded.name), else_=units.c.name),
+        "commune_path": case((unit_newer, unit.excluded.commune_path), else_=units.c.commune_path),
+        "changed_at": case((unit_newer, unit.excluded.changed_at), else_=units.c.changed_at),
+    }), unit_rows)
 
 
 HANDLERS = {

@@ -10,7 +10,7 @@ the row itself (venue, time, screening result) stays for the counts.
 Idempotent: a redelivered declaration (same ``declaration_id``) is ignored. A declaration
 replayed after its retention period is erased again by the next retention pass. The
 handler is a batch handler (``libs/common/consumer.py``): the new declarations of a
-polled batch are written with one multi-row insert.
+polled batch are written with one insert executed for all of them.
 """
 from __future__ import annotations
 
@@ -29,8 +29,6 @@ from libs.common.events.declaration import DeclarationSubmitted
 from .directory import utc
 
 metadata = MetaData()
-# Rows per multi-row insert: 16 columns, 4,800 bound parameters (SQLite allows 32,766, PostgreSQL 32,767).
-CHUNK_ROWS = 300
 
 visits = Table(
     "visits", metadata,
@@ -62,7 +60,7 @@ def _insert(session: AsyncSession):  # noqa: ANN202
 @batch_handler
 async def on_declaration_submitted(session: AsyncSession, events: list[DeclarationSubmitted]) -> None:
     """One row per new declaration, in the order of the events (their ``seq``), with one
-    multi-row insert per ``CHUNK_ROWS``; a declaration already recorded is left alone."""
+    insert executed for all the rows; a declaration already recorded is left alone."""
     received_at = datetime.now(UTC)
     rows: dict[object, dict] = {}
     for event in events:
@@ -73,10 +71,9 @@ async def on_declaration_submitted(session: AsyncSession, events: list[Declarati
             "submitted_at": utc(data.submitted_at), "result": data.result, "reasons": json.dumps(data.reasons),
             "rule_version": data.rule_version, "channel": data.channel, "group_size": data.group_size,
             "full_name": data.full_name, "phone": data.phone, "received_at": received_at, "erased_at": None})
-    ordered = list(rows.values())
-    for start in range(0, len(ordered), CHUNK_ROWS):
-        await session.execute(_insert(session).values(ordered[start:start + CHUNK_ROWS])
-                              .on_conflict_do_nothing(index_elements=["declaration_id"]))
+    if rows:
+        await session.execute(_insert(session).on_conflict_do_nothing(index_elements=["declaration_id"]),
+                              list(rows.values()))
 
 
 HANDLERS = {"declaration.submitted": on_declaration_submitted}
