@@ -99,7 +99,7 @@ alert_facts = Table(
     Column("raised_at", DateTime(), nullable=False),
     Column("acknowledged_at", DateTime()),
     Column("escalated_at", DateTime()),
-    Index("alert_facts_raised", "raised_at"),
+    Index("alert_facts_raised", "raised_at", postgresql_include=["commune_path", "acknowledged_at", "escalated_at"]),
     Index("alert_facts_district_raised", "district_path", "raised_at"),
     Index("alert_facts_commune_raised", "commune_path", "raised_at"),
     Index("alert_facts_unit_raised", "unit_id", "raised_at"),

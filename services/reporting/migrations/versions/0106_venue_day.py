@@ -50,7 +50,8 @@ def upgrade() -> None:
     op.execute("UPDATE alert_facts SET district_path = rtrim(rtrim(commune_path, '0123456789'), '/')")
     with op.batch_alter_table("alert_facts") as batch:
         batch.alter_column("district_path", existing_type=sa.String(60), nullable=False)
-    op.create_index("alert_facts_raised", "alert_facts", ["raised_at"])
+    op.create_index("alert_facts_raised", "alert_facts", ["raised_at"],
+                    postgresql_include=["commune_path", "acknowledged_at", "escalated_at"])
     op.create_index("alert_facts_district_raised", "alert_facts", ["district_path", "raised_at"])
     op.create_index("alert_facts_commune_raised", "alert_facts", ["commune_path", "raised_at"])
     op.create_index("alert_facts_unit_raised", "alert_facts", ["unit_id", "raised_at"])
