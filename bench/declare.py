@@ -53,6 +53,9 @@ MIDDLE = ["Văn", "Thị", "Minh", "Ngọc", "Thanh", "Hữu", "Thu", "Quốc"]
 GIVEN = ["An", "Bình", "Châu", "Dũng", "Giang", "Hà", "Khánh", "Linh", "Nam", "Phúc", "Quân", "Tâm", "Uyên"]
 
 
+SERVER_SETTINGS: dict[str, str] = {}  # --set KHAIBAO_...=value: a setting of the server under test
+
+
 @dataclass
 class Target:
     name: str
@@ -124,6 +127,7 @@ def start_server(target: Target, workers: int, port: int, log: Path, ready_timeo
         "KHAIBAO_DECLARATION_DATABASE_URL": target.database_url, "KHAIBAO_DECLARATION_BENCH_ROUTES": "true",
         "KHAIBAO_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
     })
+    env.update(SERVER_SETTINGS)
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "libs.common.cli", "serve", "declaration", "--port", str(port),
@@ -370,7 +374,15 @@ async def main() -> None:
     parser.add_argument("--ready-timeout", type=float, default=180,
                         help="seconds a server may take to start (a loaded machine starts slowly)")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--set", action="append", default=[], metavar="KHAIBAO_NAME=VALUE",
+                        help="a setting of the server under test (repeatable), e.g. "
+                             "--set KHAIBAO_DECLARATION_BATCH_LINGER_MS=0")
     args = parser.parse_args()
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith("KHAIBAO_"):
+            parser.error(f"--set takes KHAIBAO_NAME=VALUE, not {item!r}")
+        SERVER_SETTINGS[name] = value
     results: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="khaibao-bench-declare-") as tmp:
         work = Path(tmp)

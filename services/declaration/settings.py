@@ -27,6 +27,9 @@ class DeclarationSettings(ServiceSettings):
     batch_max_pending: int = Field(default=20000, ge=1)
     batch_writers: int = Field(default=1, ge=1, le=8)
     batch_timeout_seconds: float = Field(default=15.0, gt=0, description="a batch write slower than this fails")
+    # Under load (the last batch held more than one request) a free writer waits this long
+    # for the requests on their way, so that one commit carries more of them (0: never).
+    batch_linger_ms: float = Field(default=3.0, ge=0, le=50)
     # How long a web worker trusts its in-memory venue list and active rule set.
     cache_seconds: float = Field(default=2.0, ge=0)
     # The outbox relay moves declaration events in batches (woken at once for a red one).

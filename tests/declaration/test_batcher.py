@@ -92,6 +92,38 @@ async def test_many_requests_share_few_transactions(store):
         expected["full_name"], "red", 1990, VENUE.unit_id)
 
 
+async def test_under_load_a_writer_lingers_for_the_requests_on_their_way(store):
+    """Under load (the last batch held several requests) a free writer waits ``linger`` so
+    that the next commit carries more; a lone request (the last batch held one) waits for
+    nothing."""
+    database, url = store
+    writer = SqliteWriter(url, "NORMAL") if database.sqlite else PostgresWriter(url)
+    committer = GroupCommitter([writer], max_rows=50, max_pending=100, linger=0.5)
+    committer.start()
+
+    async def submit(p) -> bool:  # noqa: ANN001
+        return await committer.submit(p.submission, p.declarations, p.outbox)
+
+    async def two_apart() -> int:
+        """Two requests 0.1 s apart: the number of commits they took."""
+        before = committer.batches
+        first = asyncio.create_task(submit(prepared()))
+        await asyncio.sleep(0.1)
+        assert await asyncio.gather(first, submit(prepared())) == [True, True]
+        return committer.batches - before
+
+    try:
+        assert await submit(prepared()) is True  # alone: a batch of one
+        assert committer.last_batch == 1
+        assert await two_apart() == 2, "light load: the first was written at once, without waiting"
+        assert await asyncio.gather(submit(prepared()), submit(prepared())) == [True, True]
+        assert committer.last_batch == 2  # two at once: load
+        assert await two_apart() == 1, "under load the writer waited, and one commit carried both"
+    finally:
+        await committer.stop()
+    assert await count(database, Declaration) == 7 and await count(database, outbox) == 7
+
+
 async def test_a_key_sent_twice_is_stored_once(store):
     database, url = store
     committer = committer_for(database, url)
