@@ -299,3 +299,29 @@ def test_unit_dashboard_shows_its_own_venues_only(system, new_context, screensho
     phone = signed_in(new_context(phone=True), system.urls["reporting"] + "/unit", UNIT_ADMIN)
     _no_horizontal_scroll(phone)
     phone.screenshot(path=str(screenshots / "unit-dashboard-phone.png"), full_page=True)
+
+
+# --- the unit's way to its alerts -------------------------------------------------------------
+
+def test_unit_people_reach_their_alerts(system, new_context, screenshots):
+    alerts = system.urls["notification"] + "/alerts/unit"
+    admin = new_context()
+    home = signed_in(admin, system.urls["provisioning"] + "/", UNIT_ADMIN)
+    home.click("#unit-alerts-link")
+    home.wait_for_load_state("load")
+    assert home.url == alerts
+    assert home.locator("h1").inner_text() == "Cảnh báo tại địa điểm của đơn vị"
+
+    gate = new_context(phone=True)
+    page = signed_in(gate, system.urls["declaration"] + "/gate", "cong.chocanthanh")
+    page.locator("main a.button").first.click()  # the first gate's screen
+    page.wait_for_load_state("load")
+    assert "/gate/" in page.url
+    link = page.locator("#unit-alerts-link")
+    assert link.inner_text() == "Cảnh báo ca nghi ngờ tại địa điểm của đơn vị"
+    page.screenshot(path=str(screenshots / "gate-screen-alerts-link-phone.png"), full_page=False)
+    link.click()
+    page.wait_for_load_state("load")
+    assert page.url == alerts and page.locator("#unit-alerts").count() == 1
+    _no_horizontal_scroll(page)
+    assert admin.errors == [] and gate.errors == [], (admin.errors, gate.errors)
