@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import migrate
+from .apidocs import install_api_docs
 from .auth import PasswordChangeRequired, load_public_key
 from .bus import BusUnavailable, create_bus
 from .consumer import EventConsumer, Handler, is_transient
@@ -171,7 +172,8 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
 
     title_vi, title_en = SERVICE_TITLES[service]
     app = FastAPI(title=f"khaibao {service}: {title_en}", description=title_vi, lifespan=lifespan,
-                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+                  docs_url=None, openapi_url="/api/openapi.json", redoc_url=None)
+    install_api_docs(app, app.title)  # Swagger UI at /api/docs, self-hosted (the CSP allows no CDN)
     app.state.templates = templates
     app.state.nav = console_nav(settings)
     app.state.service_urls = dict(settings.service_urls)  # templates link across consoles with it
