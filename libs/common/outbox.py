@@ -28,10 +28,7 @@ import time
 import uuid
 from collections import Counter as Tally
 
-from sqlalchemy import (
-    BigInteger, Column, Double, Index, Integer, LargeBinary, MetaData, String, Table, delete, func,
-    select, update,
-)
+from sqlalchemy import BigInteger, Column, Double, Index, Integer, LargeBinary, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import faults
@@ -112,6 +109,7 @@ class OutboxRelay:
         self.max_backoff = max_backoff
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._last_backlog_check = 0.0
+        self._types: dict[str, tuple[str, bytes]] = {}  # event type -> its header
 
     # PostgreSQL: take, publish, and commit the removal only once the bus has the batch.
     # Rows still leased by a relay of an older version (lease_until in the future) are left
@@ -123,36 +121,35 @@ class OutboxRelay:
         "RETURNING id, event_type, topic, key, payload, trace_id"
     )
 
+    # SQLite: lease a batch, publish, delete. Plain SQL on the driver (no ORM per batch);
+    # the rows of this batch are exactly those leased to this relay up to its last id.
+    CLAIM = (
+        "UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE id IN ("
+        "SELECT id FROM outbox WHERE lease_until IS NULL OR lease_until < ? OR lease_owner = ? "
+        "ORDER BY id LIMIT ?) "
+        "RETURNING id, event_type, topic, key, payload, trace_id"
+    )
+    RELEASE = "DELETE FROM outbox WHERE lease_owner = ? AND id <= ?"
+
     async def _claim(self) -> list:
         """SQLite: lease a batch (the rows of a relay that died come back when its lease ends)."""
         now = time.time()
-        candidates = (
-            select(outbox.c.id)
-            .where((outbox.c.lease_until.is_(None)) | (outbox.c.lease_until < now)
-                   | (outbox.c.lease_owner == self.owner))
-            .order_by(outbox.c.id)
-            .limit(self.batch_size)
-        )
-        claim = (
-            update(outbox)
-            .where(outbox.c.id.in_(candidates.scalar_subquery()))
-            .values(lease_owner=self.owner, lease_until=now + self.lease_seconds)
-            .returning(outbox.c.id, outbox.c.event_type, outbox.c.topic, outbox.c.key,
-                       outbox.c.payload, outbox.c.trace_id)
-        )
-        async with self.database.transaction() as session:
-            rows = (await session.execute(claim)).all()
-        return sorted(rows, key=lambda r: r.id)
+        async with self.database.engine.begin() as connection:
+            rows = (await connection.exec_driver_sql(
+                self.CLAIM, (self.owner, now + self.lease_seconds, now, self.owner, self.batch_size))).all()
+        return sorted(rows, key=lambda r: r[0])
 
     async def _publish(self, rows) -> None:  # noqa: ANN001 - rows of (id, event_type, topic, key, payload, trace_id)
         faults.failpoint("relay.after_claim")
-        await self.bus.publish([
-            OutgoingMessage(
-                topic=r[2], key=r[3].encode(), value=r[4],
-                headers=(("type", r[1].encode()), ("trace_id", r[5].encode())),
-            )
-            for r in rows
-        ])
+        types = self._types
+        messages = []
+        for r in rows:
+            kind = types.get(r[1])
+            if kind is None:
+                kind = types[r[1]] = ("type", r[1].encode())
+            messages.append(OutgoingMessage(topic=r[2], key=r[3].encode(), value=r[4],
+                                            headers=(kind, ("trace_id", r[5].encode()))))
+        await self.bus.publish(messages)
         faults.failpoint("relay.after_publish")
 
     async def relay_once(self) -> int:
@@ -190,9 +187,8 @@ class OutboxRelay:
         if not rows:
             return rows
         await self._publish(rows)
-        ids = [r.id for r in rows]
-        async with self.database.transaction() as session:
-            await session.execute(delete(outbox).where(outbox.c.id.in_(ids), outbox.c.lease_owner == self.owner))
+        async with self.database.engine.begin() as connection:
+            await connection.exec_driver_sql(self.RELEASE, (self.owner, rows[-1][0]))
         return rows
 
     async def backlog(self) -> int:
