@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from libs.common.auth import UNIT_ROLES, Principal, Role, require
 from libs.common.console import console_user
 
-from . import alert_contacts, alerts
+from . import alert_contacts, alerts, webhook_guard
 from .alert_models import Alert, AlertAccess, AlertContact
 from .web import back, flash, parse_id
 
@@ -98,10 +98,14 @@ async def contacts_page(request: Request, principal: Principal = Depends(console
     if office is not None:
         async with runtime.database.transaction(readonly=True) as session:
             contact = await session.get(AlertContact, office)
+    # A webhook saved before the address checks (or while they were off) that would now be refused.
+    problem = webhook_guard.stored_problem(contact.webhook_url if contact else None,
+                                           allow_private=runtime.settings.webhook_allow_private)
     return request.app.state.templates.render(request, "notification/alert_settings.html", {
         "office": office, "office_label": runtime.tree.label(office) if office else "", "contact": contact,
         "form": {"emails": contact.emails if contact else "", "webhook_url": (contact.webhook_url or "") if contact else ""},
-        "error": None, "messages": flash(request)}, headers=NO_STORE)
+        "error": problem.code if problem else None, "error_detail": problem.detail if problem else "",
+        "messages": flash(request)}, headers=NO_STORE)
 
 
 @router.post("/alerts/settings")

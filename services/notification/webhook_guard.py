@@ -101,6 +101,21 @@ def literal(host: str) -> Address | None:
         return None
 
 
+def stored_problem(url: str | None, *, allow_private: bool) -> UnsafeWebhook | None:
+    """Why a saved address would be refused now, as far as is known without DNS (its form,
+    its scheme, an IP address written in it): shown on the settings page."""
+    if not url:
+        return None
+    try:
+        parts = split(url, allow_private=allow_private)
+    except UnsafeWebhook as unsafe:
+        return unsafe
+    address = literal(parts.hostname)
+    if not allow_private and address is not None and is_internal(address):
+        return UnsafeWebhook("webhook_private", str(address))
+    return None
+
+
 async def resolve(host: str, port: int) -> list[Address]:
     """Every address of ``host`` (IPv4 and IPv6), in the resolver's order."""
     address = literal(host)

@@ -93,6 +93,9 @@ async def test_a_delivery_to_an_internal_address_is_not_attempted(alerts_factory
         assert hook.received == []
         page = await a.client.get(f"/alerts/{alert['id']}", headers=a.html(Role.HEALTH_OFFICER, DEMO_DISTRICT))
         assert "Không gửi" in page.text and PRIVATE_VI in page.text and "127.0.0.1" in page.text
+        # The commune's settings page says why its saved webhook is not called.
+        settings = await a.client.get("/alerts/settings", headers=a.html(Role.COMMUNE_FOCAL, DEMO_COMMUNE))
+        assert settings.status_code == 200 and PRIVATE_VI in settings.text and "(127.0.0.1)" in settings.text
 
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)
