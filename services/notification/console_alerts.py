@@ -105,6 +105,7 @@ async def contacts_page(request: Request, principal: Principal = Depends(console
         "office": office, "office_label": runtime.tree.label(office) if office else "", "contact": contact,
         "form": {"emails": contact.emails if contact else "", "webhook_url": (contact.webhook_url or "") if contact else ""},
         "error": problem.code if problem else None, "error_detail": problem.detail if problem else "",
+        "stored_problem": problem is not None,
         "messages": flash(request)}, headers=NO_STORE)
 
 
