@@ -114,3 +114,76 @@ async def test_the_call_is_pinned_to_the_checked_address_and_keeps_the_name(aler
 
 async def _now(value):  # noqa: ANN001, ANN202
     return value
+
+
+def _self_signed(directory) -> tuple[str, str]:  # noqa: ANN001
+    """A certificate for the name ``localhost`` only (not for 127.0.0.1), and its key."""
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+@pytest.mark.parametrize("backend", ["embedded"], indirect=True)
+async def test_https_call_to_the_checked_address_verifies_the_name(alerts_factory, tmp_path, monkeypatch):
+    """The call goes to the resolved address, yet TLS sends the name (SNI) and checks the
+    certificate against it: a certificate for ``localhost`` is accepted at 127.0.0.1."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    cert_file, key_file = _self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", cert_file)  # httpx trusts it as the only authority
+    seen: dict[str, list] = {"sni": [], "host": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's hook
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            seen["host"].append(self.headers.get("host"))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    context.sni_callback = lambda sock, name, ctx: seen["sni"].append(name)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        async with alerts_factory(webhook_allow_private=True) as a:
+            await set_contacts(a, Role.COMMUNE_FOCAL, DEMO_COMMUNE, webhook_url=f"https://localhost:{port}/alerts")
+            await a.arrives(flagged(DEMO_COMMUNE))
+            await eventually(lambda: _now(seen["host"]), what="the https webhook call")
+            assert seen["host"][0] == f"localhost:{port}" and "localhost" in seen["sni"]
+
+            async def sent():
+                async with a.runtime.database.transaction(readonly=True) as session:
+                    rows = list((await session.execute(select(AlertDispatch))).scalars())
+                return [d.status for d in rows] == ["sent"]
+
+            await eventually(sent, what="the dispatch marked sent")
+    finally:
+        server.shutdown()
+        server.server_close()
