@@ -31,6 +31,7 @@ from .consumer import EventConsumer, Handler, is_transient
 from .csrf import TEXTS as CSRF_TEXTS
 from .csrf import CsrfMiddleware, CsrfRejected, origins_of
 from .db import Database
+from .lifecycle import pause, stop_tasks
 from .observability import ObservabilityMiddleware, setup_logging
 from .outbox import OutboxRelay
 from .runtime import Runtime
@@ -106,7 +107,9 @@ class ServiceDefinition:
     template_dir: Path | None = None
     on_startup: Callable[[Runtime], Awaitable[None]] | None = None
     # Background loops over durable work (rows with leases in the service's database):
-    # (name, fn(runtime)); supervised like the relay, cancelled at shutdown.
+    # (name, fn(runtime)); supervised like the relay. At shutdown ``runtime.stopping`` is set:
+    # a worker returns after its current iteration (wait with ``runtime.pause``), or it is
+    # cancelled after KHAIBAO_SHUTDOWN_GRACE_SECONDS.
     workers: Sequence[tuple[str, Callable[[Runtime], Awaitable[None]]]] = ()
 
 
@@ -114,16 +117,16 @@ def console_nav(settings: ServiceSettings) -> list[tuple[str, str]]:
     return [(SERVICE_TITLES[s][0], settings.service_urls.get(s, "#")) for s in SERVICES]
 
 
-async def _supervise(name: str, factory: Callable[[], Awaitable[None]]) -> None:
-    """Run a background loop forever; if it crashes, log and start it again."""
-    while True:
+async def _supervise(name: str, factory: Callable[[], Awaitable[None]], stopping: asyncio.Event) -> None:
+    """Run a background loop until the service stops; if it crashes, log and start it again."""
+    while not stopping.is_set():
         try:
             await factory()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("%s crashed; restarting in 1s", name)
-            await asyncio.sleep(1)
+            await pause(stopping, 1)
 
 
 def create_service_app(definition: ServiceDefinition) -> FastAPI:
@@ -148,24 +151,30 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         app.state.runtime = runtime
         relay = OutboxRelay(database, bus, service, batch_size=settings.relay_batch_size,
                             poll_interval=settings.relay_poll_interval)
-        tasks = [asyncio.create_task(_supervise("outbox relay", relay.run))]
+        stopping = runtime.stopping
+        tasks: dict[str, asyncio.Task] = {}
+
+        def start(name: str, factory: Callable[[], Awaitable[None]]) -> None:
+            tasks[name] = asyncio.create_task(_supervise(name, factory, stopping), name=f"{service} {name}")
+
+        start("outbox relay", lambda: relay.run(stopping))
         if definition.handlers:
             consumer = EventConsumer(database, bus, service, service, definition.handlers,
                                      max_attempts=settings.consumer_max_attempts,
                                      batch_size=settings.consumer_batch_size,
                                      backoff=settings.consumer_retry_backoff)
-            tasks.append(asyncio.create_task(_supervise("event consumer", consumer.run)))
+            start("event consumer", lambda: consumer.run(stopping))
         if definition.on_startup is not None:
             await definition.on_startup(runtime)
         for name, work in definition.workers:
-            tasks.append(asyncio.create_task(_supervise(name, lambda work=work: work(runtime))))
+            start(name, lambda work=work: work(runtime))
         log.info("%s started", service)
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # Cooperative stop: each loop ends after its unit of work (a batch in flight
+            # commits or rolls back); only loops still busy after the grace are cancelled.
+            await stop_tasks(tasks, stopping, settings.shutdown_grace_seconds)
             await bus.stop()
             await database.dispose()
             log.info("%s stopped", service)

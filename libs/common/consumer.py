@@ -43,6 +43,7 @@ from .events import DEAD_LETTER_TOPIC, Event, MalformedEvent, UnknownEvent, pars
 from .handlers import (  # noqa: F401 - the handler API is imported from here too
     ApplyMany, BatchHandler, Handler, apply_each, batch_handler, chain_handlers, plan_batch,
 )
+from .lifecycle import pause
 from .observability import (
     CONSUMER_LAG, EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_FAILED, reset_trace_id, set_trace_id,
 )
@@ -121,9 +122,12 @@ class EventConsumer:
         self.batch_size = batch_size
         self._last_lag_check = 0.0
 
-    async def run(self) -> None:
+    async def run(self, stopping: asyncio.Event | None = None) -> None:
+        """Consume until ``stopping`` is set; it is checked between polled batches (a batch
+        in flight commits with its offsets, or is redelivered), and it ends every wait."""
+        self.stopping = stopping if stopping is not None else asyncio.Event()
         delay = 0.2
-        while True:
+        while not self.stopping.is_set():
             consumer = self.bus.consumer(self.group, self.topics)
             try:
                 await consumer.start()
@@ -136,11 +140,11 @@ class EventConsumer:
                     await consumer.stop()
                 except Exception:  # noqa: BLE001 - stopping a broken consumer may fail too
                     log.debug("consumer %s: stop failed", self.group, exc_info=True)
-            await asyncio.sleep(delay)
+            await pause(self.stopping, delay)
             delay = min(delay * 2, 5.0)
 
     async def _consume(self, consumer: Consumer) -> None:
-        while True:
+        while not self.stopping.is_set():
             messages = await consumer.poll(max_records=self.batch_size, timeout=0.5)
             last: dict[tuple[str, int], Message] = {}
             try:

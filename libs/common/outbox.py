@@ -35,6 +35,7 @@ from . import faults
 from .bus import Bus, BusUnavailable, OutgoingMessage
 from .db import Database
 from .events import Event, parse_event
+from .lifecycle import pause
 from .observability import EVENTS_PUBLISHED, OUTBOX_BACKLOG
 
 log = logging.getLogger(__name__)
@@ -195,34 +196,33 @@ class OutboxRelay:
         async with self.database.transaction(readonly=True) as session:
             return (await session.execute(select(func.count()).select_from(outbox))).scalar_one()
 
-    async def run(self) -> None:
+    async def run(self, stopping: asyncio.Event | None = None) -> None:
+        """Relay until ``stopping`` is set; it is checked between batches (a batch in flight
+        is published and removed, or rolled back), and it ends every wait at once."""
         backoff = 0.1
-        while True:
+        while not (stopping is not None and stopping.is_set()):
             try:
                 published = await self.relay_once()
                 backoff = 0.1
             except BusUnavailable as exc:
                 log.warning("outbox relay: bus unavailable, retrying in %.1fs: %s", backoff, exc)
-                await asyncio.sleep(backoff)
+                await pause(stopping, backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             except asyncio.CancelledError:
                 raise
             except Exception:  # database restarting, lock timeouts: keep going
                 log.exception("outbox relay failed, retrying in %.1fs", backoff)
-                await asyncio.sleep(backoff)
+                await pause(stopping, backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             await self._report_backlog()
             if published < self.batch_size:
-                await self._wait_for_work()
+                await self._wait_for_work(stopping)
 
-    async def _wait_for_work(self) -> None:
+    async def _wait_for_work(self, stopping: asyncio.Event | None = None) -> None:
         event = self.database.outbox_written
-        try:
-            await asyncio.wait_for(event.wait(), timeout=self.poll_interval)
-        except asyncio.TimeoutError:
-            pass
+        await pause(stopping, self.poll_interval, event)
         event.clear()
 
     async def _report_backlog(self) -> None:

@@ -1,6 +1,7 @@
 """What a running service holds: settings, database, bus, token verifier, admin-unit tree."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -9,6 +10,7 @@ from .adminunits import AdminTree, load_tree
 from .auth import AuthError, TokenVerifier, load_public_key
 from .bus import Bus
 from .db import Database
+from .lifecycle import pause
 from .settings import ServiceSettings
 
 
@@ -23,10 +25,17 @@ class Runtime:
     database: Database
     bus: Bus
     extras: dict = field(default_factory=dict)
+    # Set at shutdown: background loops finish their unit of work and return (lifecycle.py).
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def service(self) -> str:
         return self.settings.service_name
+
+    async def pause(self, seconds: float, *wake: asyncio.Event) -> bool:
+        """A worker's wait between iterations: ``seconds``, or until woken or stopped;
+        True when the service is stopping."""
+        return await pause(self.stopping, seconds, *wake)
 
     @cached_property
     def tree(self) -> AdminTree:

@@ -80,6 +80,9 @@ class ServiceSettings(CommonSettings):
     consumer_max_attempts: int = 5
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)  # events per poll, applied in one transaction
     consumer_retry_backoff: float = 0.2
+    # At shutdown the background loops get this long to finish their unit of work before
+    # they are cancelled (KHAIBAO_SHUTDOWN_GRACE_SECONDS).
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=600)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
