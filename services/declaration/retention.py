@@ -31,6 +31,7 @@ from prometheus_client import Counter
 from sqlalchemy import delete, select, update
 
 from libs.common.db import Database
+from libs.common.lifecycle import pause as wait_or_stop
 from libs.common.runtime import Runtime
 
 from .models import Declaration, RetentionCursor, Submission
@@ -81,23 +82,23 @@ async def erase_batch(database: Database, *, now: datetime, days: float, batch: 
 
 
 async def erase_due(database: Database, *, now: datetime, days: float, batch: int,
-                    pause: float = 0.05) -> int:
-    """Every batch due now, one after the other (pausing between them for the hot path)."""
+                    pause: float = 0.05, stopping: asyncio.Event | None = None) -> int:
+    """Every batch due now, one after the other (pausing between them for the hot path);
+    at shutdown (``stopping``) the rest waits for the next pass."""
     total = 0
     while True:
         erased = await erase_batch(database, now=now, days=days, batch=batch)
         total += erased
-        if erased < batch:
+        if erased < batch or await wait_or_stop(stopping, pause):
             return total
-        await asyncio.sleep(pause)
 
 
 async def retention_loop(runtime: Runtime) -> None:
     """A worker of the service (ServiceDefinition.workers): erase what is due, then wait."""
     settings = runtime.settings
-    while True:
+    while not runtime.stopping.is_set():
         erased = await erase_due(runtime.database, now=datetime.now(UTC), days=settings.retention_days,
-                                 batch=settings.retention_batch_size)
+                                 batch=settings.retention_batch_size, stopping=runtime.stopping)
         if erased:
             log.info("retention: personal data of %d declarations erased", erased)
-        await asyncio.sleep(settings.retention_interval_seconds)
+        await runtime.pause(settings.retention_interval_seconds)

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy import func, or_, select, update
 
+from libs.common.lifecycle import pause, stop_tasks
 from libs.common.runtime import Runtime
 
 from .excel.reader import Limits
@@ -26,7 +27,6 @@ from .text import now_utc
 
 log = logging.getLogger(__name__)
 WAKE = "intake.wake"
-STOP_GRACE = 10.0
 
 
 def wake(runtime: Runtime) -> None:
@@ -194,7 +194,7 @@ async def _supervise(name: str, factory: Callable[[], Awaitable[None]], stopping
             raise
         except Exception:  # noqa: BLE001
             log.exception("%s crashed; restarting in 1s", name)
-            await asyncio.sleep(1)
+            await pause(stopping, 1)
 
 
 @contextlib.asynccontextmanager
@@ -202,8 +202,8 @@ async def background(runtime: Runtime) -> AsyncIterator[Worker]:
     """The worker loops and, when a port is set, the SMTP receiver; stopped at shutdown."""
     worker = Worker(runtime)
     runtime.extras["worker"] = worker
-    tasks = [asyncio.create_task(_supervise("list imports", worker.run_imports, worker.stopping)),
-             asyncio.create_task(_supervise("e-mail replies", worker.run_mail, worker.stopping))]
+    tasks = {"list imports": asyncio.create_task(_supervise("list imports", worker.run_imports, worker.stopping)),
+             "e-mail replies": asyncio.create_task(_supervise("e-mail replies", worker.run_mail, worker.stopping))}
     server = None
     settings = runtime.settings
     if settings.smtp_port:
@@ -220,9 +220,5 @@ async def background(runtime: Runtime) -> AsyncIterator[Worker]:
                 await asyncio.wait_for(server.wait_closed(), timeout=5)
         # Let the loops finish what they are doing: a task cancelled in the middle of a
         # database call can leave the SQLite driver waiting forever. Cancel only stragglers
-        # (a job's lease lets another worker take it over).
-        worker.stopping.set()
-        _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # after the grace (a job's lease lets another worker take it over).
+        await stop_tasks(tasks, worker.stopping, settings.shutdown_grace_seconds)

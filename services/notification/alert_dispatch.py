@@ -231,19 +231,19 @@ async def run_dispatcher(runtime: Runtime) -> None:
     """Send due alert e-mails and webhook calls (every notification process runs it)."""
     settings: NotificationSettings = runtime.settings
     owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-    while True:
+    while not runtime.stopping.is_set():
         batch = await claim(runtime, owner)
         if batch:
             await send_batch(runtime, batch, owner)
             continue
-        await asyncio.sleep(settings.alert_poll_interval)
+        await runtime.pause(settings.alert_poll_interval)
 
 
 async def run_watch(runtime: Runtime) -> None:
     """Escalate alerts nobody acknowledged in time; erase person details past retention."""
     settings: NotificationSettings = runtime.settings
     next_erase = 0.0
-    while True:
+    while not runtime.stopping.is_set():
         async with runtime.database.transaction() as session:
             await escalate_due(session, settings)
         if time.monotonic() >= next_erase:
@@ -252,4 +252,4 @@ async def run_watch(runtime: Runtime) -> None:
             if erased:
                 log.info("person details of %d alerts erased (retention)", erased)
             next_erase = time.monotonic() + settings.retention_check_interval
-        await asyncio.sleep(settings.alert_check_interval)
+        await runtime.pause(settings.alert_check_interval)

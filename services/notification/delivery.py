@@ -130,13 +130,10 @@ async def run_worker(runtime: Runtime) -> None:
     settings: NotificationSettings = runtime.settings
     wakeup = runtime.extras.setdefault(WAKEUP, asyncio.Event())
     owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-    while True:
+    while not runtime.stopping.is_set():
         batch = await claim(runtime, owner)
         if batch:
             await send_batch(runtime, batch, owner)
             continue
-        try:
-            await asyncio.wait_for(wakeup.wait(), timeout=settings.delivery_poll_interval)
-        except asyncio.TimeoutError:
-            pass
+        await runtime.pause(settings.delivery_poll_interval, wakeup)
         wakeup.clear()

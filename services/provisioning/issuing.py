@@ -158,13 +158,10 @@ async def run_worker(runtime: Runtime) -> None:
     settings: ProvisioningSettings = runtime.settings
     wakeup = runtime.extras.setdefault(WAKEUP, asyncio.Event())
     owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-    while True:
+    while not runtime.stopping.is_set():
         job_id = await claim_job(runtime, owner)
         if job_id is None:
-            try:
-                await asyncio.wait_for(wakeup.wait(), timeout=settings.issue_poll_interval)
-            except asyncio.TimeoutError:
-                pass
+            await runtime.pause(settings.issue_poll_interval, wakeup)
             wakeup.clear()
             continue
         await process_job(runtime, job_id, owner)

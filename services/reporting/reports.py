@@ -260,17 +260,18 @@ async def run_once(runtime: Runtime, *, now: datetime | None = None) -> int:
     if schedule is not None:
         await enqueue_due(runtime, schedule, now or datetime.now(UTC))
     done = 0
-    while True:
+    while not runtime.stopping.is_set():  # at shutdown the rest stay pending for the next start
         async with runtime.database.transaction() as session:
             report_id = await claim_next(session, utcnow())
         if report_id is None:
             return done
         await generate(runtime, report_id)
         done += 1
+    return done
 
 
 async def run_worker(runtime: Runtime) -> None:
     """The background loop (``ServiceDefinition.workers``): supervised, restarted on a crash."""
-    while True:
+    while not runtime.stopping.is_set():
         await run_once(runtime)
-        await asyncio.sleep(runtime.settings.report_poll_interval)
+        await runtime.pause(runtime.settings.report_poll_interval)

@@ -77,6 +77,6 @@ async def retention_pass(runtime: Runtime, now: datetime | None = None) -> int:
 
 async def run_retention(runtime: Runtime) -> None:
     """The background loop (supervised: restarted after a crash, cancelled at shutdown)."""
-    while True:
+    while not runtime.stopping.is_set():
         await retention_pass(runtime)
-        await asyncio.sleep(runtime.settings.retention_interval_seconds)
+        await runtime.pause(runtime.settings.retention_interval_seconds)
