@@ -112,10 +112,10 @@ def plan_batch(work: Sequence[tuple[Event, Handler]]) -> list[tuple[Handler, lis
     docstring: plain and ordered handlers where they stand, order-tolerant batch handlers
     grouped per type between them."""
     plan: list[tuple[Handler, list[Event]]] = []
-    grouped: dict[str, tuple[Handler, list[Event]]] = {}
+    grouped: dict[tuple[str, Handler], tuple[Handler, list[Event]]] = {}
     for event, handler in work:
-        if isinstance(handler, BatchHandler) and not handler.ordered:
-            grouped.setdefault(event.type, (handler, []))[1].append(event)
+        if isinstance(handler, BatchHandler) and not handler.ordered:  # per type and handler
+            grouped.setdefault((event.type, handler), (handler, []))[1].append(event)
             continue
         if grouped:
             plan.extend(grouped.values())

@@ -9,11 +9,16 @@ settings (the same ``KHAIBAO_*`` environment), start the service again. The comm
 1. empties the rebuilt read models (``REBUILT``: the registration funnel and facts, the
    registrations, the dashboards' aggregates and the venue directory);
 2. reads every reporting topic from the start with a new consumer group;
-3. applies each event to the rebuilt read models; an event the live consumer had not
-   handled yet (it was still behind) is applied to the other read models too and
-   recorded as handled, so that the service, started again, skips everything replayed
-   and counts nothing twice;
-4. stops when the group has no lag left.
+3. applies each event to the rebuilt read models, once even when the topic holds it twice
+   (the relay delivers at least once: each event id is claimed for the replay in
+   ``processed_events`` under the replay's group, rows removed at the end); an event the
+   live consumer had not handled yet (it was still behind) is applied to the other read
+   models too and recorded as handled, so that the service, started again, skips
+   everything replayed and counts nothing twice;
+4. applies a polled batch at a time with the live consumer's batch handlers (a few
+   statements per batch and table, not per event), in one transaction with the batch's
+   claims;
+5. stops when the group has no lag left.
 
 The visits (personal data, erased by retention) and the access log are never rebuilt:
 a replay cannot bring back erased personal data. If the command is interrupted, run it
@@ -34,9 +39,11 @@ from sqlalchemy import Table, delete
 
 from libs.common import migrate
 from libs.common.bus import create_bus
-from libs.common.consumer import Handler, chain_handlers, claim_event
+from libs.common.consumer import Handler, chain_handlers, claim_events
 from libs.common.db import Database
-from libs.common.events import MalformedEvent, UnknownEvent, parse_event, topic_for
+from libs.common.events import Event, MalformedEvent, UnknownEvent, parse_event, topic_for
+from libs.common.handlers import apply_each, plan_batch
+from libs.common.outbox import processed_events
 
 from . import aggregates, directory, handlers, registrations
 from .models import RegistrationFact
@@ -68,6 +75,7 @@ async def rebuild(settings: ReportingSettings, *, batch_size: int = 500, idle_po
                      replication_factor=settings.kafka_replication_factor, client_id=f"khaibao-{service}-rebuild")
     full = dict(full or _all_handlers())
     rebuilt = chain_handlers(*REBUILT_HANDLERS)
+    replay = f"{service}-rebuild-{uuid.uuid4().hex[:12]}"
     replayed = 0
     try:
         await migrate.upgrade(database, HERE / "migrations", service)
@@ -75,7 +83,9 @@ async def rebuild(settings: ReportingSettings, *, batch_size: int = 500, idle_po
         async with database.transaction() as session:
             for table in REBUILT:
                 await session.execute(delete(table))
-        consumer = bus.consumer(f"{service}-rebuild-{uuid.uuid4().hex[:12]}", sorted({topic_for(t) for t in full}))
+            await session.execute(delete(processed_events).where(  # an interrupted replay's claims
+                processed_events.c.consumer.like(f"{service}-rebuild-%")))
+        consumer = bus.consumer(replay, sorted({topic_for(t) for t in full}))
         await consumer.start()
         try:
             idle = 0
@@ -86,28 +96,46 @@ async def rebuild(settings: ReportingSettings, *, batch_size: int = 500, idle_po
                     continue
                 idle = 0
                 async with database.transaction() as session:
-                    for message in messages:
-                        try:
-                            event = parse_event(message.value)
-                        except (MalformedEvent, UnknownEvent):
-                            continue  # the live consumer dead-lettered it
-                        if event.type not in full:
-                            continue
-                        if await claim_event(session, service, str(event.id)):
-                            await full[event.type](session, event)  # the live consumer was behind
-                        elif event.type in rebuilt:
-                            await rebuilt[event.type](session, event)
-                        replayed += 1
+                    replayed += await _replay_batch(session, service, replay, messages, full, rebuilt)
                 for message in {(m.topic, m.partition): m for m in messages}.values():
                     await consumer.commit(message)
                 if progress is not None:
                     progress(replayed, sum((await consumer.lag()).values()))
         finally:
             await consumer.stop()
+        async with database.transaction() as session:
+            await session.execute(delete(processed_events).where(processed_events.c.consumer == replay))
     finally:
         await bus.stop()
         await database.dispose()
     return replayed
+
+
+async def _replay_batch(session, service: str, replay: str, messages, full: Mapping[str, Handler],  # noqa: ANN001
+                        rebuilt: Mapping[str, Handler]) -> int:
+    """Apply one polled batch: each event once (first copy in this replay), with every read
+    model's handler if the live consumer had not handled it, else with the rebuilt ones."""
+    events: list[Event] = []
+    for message in messages:
+        try:
+            event = parse_event(message.value)
+        except (MalformedEvent, UnknownEvent):
+            continue  # the live consumer dead-lettered it
+        if event.type in full:
+            events.append(event)
+    first = await claim_events(session, replay, list(dict.fromkeys(str(e.id) for e in events)))
+    unique = []
+    for event in events:
+        if str(event.id) in first:  # not seen earlier in this replay, nor earlier in this batch
+            first.discard(str(event.id))
+            unique.append(event)
+    events = unique
+    behind = await claim_events(session, service, [str(e.id) for e in events])
+    work = [(e, full[e.type] if str(e.id) in behind else rebuilt[e.type])
+            for e in events if str(e.id) in behind or e.type in rebuilt]
+    for handler, group in plan_batch(work):
+        await apply_each(handler, session, group)
+    return len(events)
 
 
 def main(argv: list[str] | None = None) -> int:
