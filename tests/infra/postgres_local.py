@@ -25,9 +25,6 @@ Standard library only, and no imports from the project.
 """
 from __future__ import annotations
 
-import argparse
-import atexit
-import json
 import os
 import pwd
 import shlex
@@ -38,6 +35,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from . import process
+from .process import free_port, pid_alive, pid_exists
 
 __all__ = ["LocalPostgres", "PostgresStartError", "find_pg_bin", "free_port", "main"]
 
@@ -73,12 +73,6 @@ class PostgresStartError(RuntimeError):
     """The server did not come up; the message ends with the tail of its log."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def find_pg_bin() -> Path | None:
     """The directory with initdb and pg_ctl: $KHAIBAO_PG_BIN, the newest Debian one, or $PATH."""
     env = os.environ.get("KHAIBAO_PG_BIN")
@@ -95,42 +89,6 @@ def find_pg_bin() -> Path | None:
             return d
     found = shutil.which("pg_ctl")
     return Path(found).parent if found and (Path(found).parent / "initdb").exists() else None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
-def _children(pid: int) -> list[int]:
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_bytes().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            kids.append(int(stat.parent.name))
-    return kids
 
 
 class LocalPostgres:
@@ -173,17 +131,14 @@ class LocalPostgres:
 
     def is_running(self) -> bool:
         pid = self.pid
-        return pid is not None and _pid_alive(pid)
+        return pid is not None and pid_alive(pid)
 
     # -- state ---------------------------------------------------------------------------
     def _read_state(self) -> dict:
-        try:
-            return json.loads((self.data_dir / STATE_FILE).read_text())
-        except (OSError, ValueError):
-            return {}
+        return process.read_state(self.data_dir, STATE_FILE)
 
     def _write_state(self) -> None:
-        (self.data_dir / STATE_FILE).write_text(json.dumps({"port": self.port, "url": self.url}, indent=2) + "\n")
+        process.write_state(self.data_dir, STATE_FILE, {"port": self.port, "url": self.url})
 
     # -- commands ------------------------------------------------------------------------
     def _tool(self, name: str) -> str:
@@ -259,7 +214,7 @@ class LocalPostgres:
         self._prepare_dir()
         if not self.is_initialised():
             self._initdb()
-        elif self.pid is not None and _pid_exists(self.pid) and not _pid_alive(self.pid):
+        elif self.pid is not None and pid_exists(self.pid) and not pid_alive(self.pid):
             # A killed postmaster nobody reaped (no init process to do it): its lock file
             # would block the start.
             (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
@@ -297,9 +252,9 @@ class LocalPostgres:
         """SIGKILL the postmaster and its backends, as in a crash; the next start recovers."""
         _ATTACHED.discard(self)
         pid = self.pid
-        if pid is None or not _pid_alive(pid):
+        if pid is None or not pid_alive(pid):
             return
-        victims = [pid, *_children(pid)]
+        victims = [pid, *process.children(pid)]
         for victim in victims:
             try:
                 os.kill(victim, signal.SIGKILL)
@@ -307,9 +262,7 @@ class LocalPostgres:
                 pass
         # Wait until they are reaped, not just dead: PostgreSQL refuses to start while the
         # pid in postmaster.pid exists, and a zombie does.
-        deadline = time.monotonic() + 10
-        while any(_pid_exists(v) for v in victims) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        process.wait_gone(victims, 10)
 
     def restart(self, timeout: float = 60) -> "LocalPostgres":
         """Stop if running, then start again with the same data and port."""
@@ -321,11 +274,7 @@ class LocalPostgres:
         _ATTACHED.discard(self)
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_file.read_bytes().decode(errors="replace")
-        except OSError:
-            return f"(no log at {self.log_file})"
-        return f"--- last lines of {self.log_file}:\n" + "\n".join(text.splitlines()[-lines:])
+        return process.log_tail(self.log_file, lines)
 
     def __enter__(self) -> "LocalPostgres":
         return self.start() if not self.is_running() else self
@@ -337,55 +286,26 @@ class LocalPostgres:
         return f"LocalPostgres(port={self.port!r}, data_dir={str(self.data_dir)!r})"
 
 
-# Servers started by this process (and not detached) are stopped when it exits.
-_ATTACHED: set[LocalPostgres] = set()
-
-
-@atexit.register
-def _stop_attached() -> None:
-    for pg in list(_ATTACHED):
-        try:
-            pg.kill()
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit
-            pass
+# Servers started by this process (and not detached) are killed when it exits.
+_ATTACHED = process.Attached()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.infra.postgres_local",
-                                     description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("start", "restart"):
-        p = sub.add_parser(name, help=f"{name} a detached server and print its superuser URL")
-        p.add_argument("--data", type=Path, required=True, help="directory for the cluster, log and state")
-        p.add_argument("--port", type=int, help="TCP port (default: a free one)")
-        p.add_argument("--timeout", type=float, default=60)
-    for name in ("stop", "kill", "status"):
-        p = sub.add_parser(name)
-        p.add_argument("--data", type=Path, required=True)
-    args = parser.parse_args(argv)
+    args = process.parser(
+        "python -m tests.infra.postgres_local", __doc__.split("\n\n")[0], noun="server", prints="superuser URL",
+        default_timeout=60, start_options=lambda p: None, data_help="directory for the cluster, log and state",
+        port_help="TCP port (default: a free one)").parse_args(argv)
 
     pg = LocalPostgres(args.data, port=getattr(args, "port", None))
     if args.command in ("start", "restart"):
-        try:
-            pg.restart(args.timeout) if args.command == "restart" else pg.start(args.timeout)
-        except PostgresStartError as exc:
-            print(exc, file=sys.stderr)
-            return 1
-        pg.detach()
-        print(f"PostgreSQL started in {pg.startup_seconds:.1f} s (pid {pg.pid}, {pg.bin_dir}, log {pg.log_file})",
-              file=sys.stderr)
-        print(pg.url, flush=True)
-        return 0
+        return process.start_command(
+            pg, args.command == "restart", args.timeout, PostgresStartError,
+            started=lambda: f"PostgreSQL started in {pg.startup_seconds:.1f} s (pid {pg.pid}, {pg.bin_dir}, "
+                            f"log {pg.log_file})",
+            address=lambda: pg.url)
     if args.command == "status":
-        running = pg.is_running()
-        print(f"{'running' if running else 'stopped'} {pg.url if pg.port else ''}".strip())
-        return 0 if running else 3
-    if not pg.is_running():
-        print(f"no server runs from {pg.pgdata}", file=sys.stderr)
-        return 0
-    pg.kill() if args.command == "kill" else pg.stop()
-    print("PostgreSQL killed" if args.command == "kill" else "PostgreSQL stopped", file=sys.stderr)
-    return 0
+        return process.status_command(pg.is_running(), pg.url if pg.port else "")
+    return process.stop_command(pg, args.command, name="PostgreSQL", absent=f"no server runs from {pg.pgdata}")
 
 
 if __name__ == "__main__":
