@@ -20,7 +20,8 @@ from libs.common.lifecycle import pause, stop_tasks
 from libs.common.runtime import Runtime
 
 from .excel.reader import Limits
-from .imports import RUNNING, JobContext, Lost, run_job
+from .import_job import JobContext, Lost, run_job
+from .imports import RUNNING
 from .mail import InboundHandler, Replies, start_receiver
 from .models import MailOut, Upload
 from .text import now_utc

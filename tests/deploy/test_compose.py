@@ -1,0 +1,198 @@
+"""The deployment: docker-compose.yml (services, scaling, environment, keys, health checks,
+Kafka, PostgreSQL, Prometheus, Grafana, the proxy) and the Dockerfile; ``docker compose
+config`` where a client is installed."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .support import DEPLOY, PROMETHEUS, ROOT, SERVICES, _command, _environment, _load_yaml
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return _load_yaml(ROOT / "docker-compose.yml")
+
+
+# --- docker-compose.yml ------------------------------------------------------------------
+
+def test_five_services_exist(compose):
+    assert set(SERVICES) <= set(compose["services"])
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_is_scalable(compose, name):
+    service = compose["services"][name]
+    assert "container_name" not in service, "a fixed container_name forbids --scale"
+    assert not service.get("ports"), "only the proxy publishes ports; a host port forbids --scale"
+    assert "network_mode" not in service
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_command_and_environment(compose, name):
+    service = compose["services"][name]
+    command = _command(service)
+    assert command[:3] == ["khaibao", "serve", name]
+    assert command[command.index("--port") + 1] == str(SERVICES[name])
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert "--workers" in command
+
+    env = _environment(service)
+    assert env["KHAIBAO_ENVIRONMENT"] == "production"
+    assert env["KHAIBAO_BUS_URL"] == "kafka://kafka:9092"
+    assert "KHAIBAO_SECRET_KEY" in env
+    assert env["KHAIBAO_AUTH_PUBLIC_KEY_FILE"].startswith("/run/secrets/")
+    assert env["PROMETHEUS_MULTIPROC_DIR"]
+    url = env[f"KHAIBAO_{name.upper()}_DATABASE_URL"]
+    assert url.startswith("postgresql+asyncpg://")
+    assert url.endswith(f"@postgres:5432/khaibao_{name}")
+    others = [s for s in SERVICES if s != name]
+    assert not any(f"KHAIBAO_{o.upper()}_DATABASE_URL" in env for o in others), \
+        "a service must not be given another service's database"
+
+    assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert service["build"]["dockerfile"] == "deploy/Dockerfile"
+
+
+def test_only_provisioning_gets_the_private_key(compose):
+    for name in SERVICES:
+        service = compose["services"][name]
+        env = _environment(service)
+        secrets = [s if isinstance(s, str) else s["source"] for s in service.get("secrets", [])]
+        assert "auth_public_key" in secrets
+        if name == "provisioning":
+            assert "auth_private_key" in secrets
+            assert env["KHAIBAO_AUTH_PRIVATE_KEY_FILE"] == "/run/secrets/auth_private_key"
+        else:
+            assert "auth_private_key" not in secrets
+            assert "KHAIBAO_AUTH_PRIVATE_KEY_FILE" not in env
+    for secret in compose["secrets"].values():
+        assert secret["file"].startswith("./deploy/secrets/")
+
+
+def test_notification_has_smtp_settings(compose):
+    env = _environment(compose["services"]["notification"])
+    assert "KHAIBAO_SMTP_HOST" in env and "KHAIBAO_SMTP_PORT" in env
+
+
+def test_every_compose_service_has_a_healthcheck(compose):
+    for name, service in compose["services"].items():
+        check = service.get("healthcheck")
+        assert check and check.get("test") and not check.get("disable"), name
+
+
+def test_only_the_proxy_publishes_ports(compose):
+    publishing = {name for name, s in compose["services"].items() if s.get("ports")}
+    assert publishing == {"proxy"}
+    published = " ".join(str(p) for p in compose["services"]["proxy"]["ports"])
+    for port in SERVICES.values():
+        assert str(port) in published or "8100-8105" in published
+
+
+def test_kafka_is_kraft_single_node(compose):
+    assert not any("zookeeper" in name for name in compose["services"])
+    kafka = compose["services"]["kafka"]
+    image, _, tag = kafka["image"].partition(":")
+    assert image == "apache/kafka"
+    assert tag.split(".")[0] == "4"
+    env = _environment(kafka)
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
+    assert "CONTROLLER" in env["KAFKA_CONTROLLER_LISTENER_NAMES"]
+    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    for key in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+                "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+                "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"):
+        assert env[key] == "1", key
+
+
+def test_postgres_creates_the_five_databases(compose):
+    postgres = compose["services"]["postgres"]
+    assert postgres["image"].split(":")[1].startswith("16")
+    assert any("deploy/postgres/init:/docker-entrypoint-initdb.d" in str(v) for v in postgres["volumes"])
+    sql = (DEPLOY / "postgres/init/01-databases.sql").read_text(encoding="utf-8")
+    created = set(re.findall(r"CREATE DATABASE\s+(\w+)", sql, flags=re.IGNORECASE))
+    assert created == {f"khaibao_{name}" for name in SERVICES}
+
+
+def test_prometheus_mounts_config_and_rules(compose):
+    prometheus = compose["services"]["prometheus"]
+    mounts = {}
+    for volume in prometheus["volumes"]:
+        source, target = str(volume).split(":")[:2]
+        mounts[target] = source
+    command = " ".join(prometheus.get("command", []))
+    config_target = re.search(r"--config\.file=(\S+)", command).group(1)
+    assert mounts[config_target] == "./deploy/prometheus/prometheus.yml"
+    config = _load_yaml(PROMETHEUS / "prometheus.yml")
+    for rule_file in config["rule_files"]:
+        target = str(Path(config_target).parent / rule_file)
+        assert mounts.get(target) == f"./deploy/prometheus/{rule_file}", f"rules {rule_file} not mounted"
+        assert (PROMETHEUS / rule_file).is_file()
+
+
+def test_prometheus_discovers_every_replica_through_dns():
+    config = _load_yaml(PROMETHEUS / "prometheus.yml")
+    discovered = {}
+    for job in config["scrape_configs"]:
+        for sd in job.get("dns_sd_configs", []):
+            assert sd.get("type", "SRV") == "A"
+            for name in sd["names"]:
+                discovered[name] = sd["port"]
+    assert discovered == SERVICES
+
+
+def test_grafana_is_provisioned(compose):
+    grafana = compose["services"]["grafana"]
+    volumes = " ".join(str(v) for v in grafana["volumes"])
+    assert "./deploy/grafana/provisioning:/etc/grafana/provisioning" in volumes
+    datasources = _load_yaml(DEPLOY / "grafana/provisioning/datasources/prometheus.yml")
+    assert datasources["datasources"][0]["url"] == "http://prometheus:9090"
+    providers = _load_yaml(DEPLOY / "grafana/provisioning/dashboards/khaibao.yml")
+    dashboards_path = providers["providers"][0]["options"]["path"]
+    assert f"./deploy/grafana/dashboards:{dashboards_path}" in volumes
+
+
+def test_proxy_routes_to_every_service():
+    conf = (DEPLOY / "nginx/nginx.conf").read_text(encoding="utf-8")
+    assert "resolver 127.0.0.11" in conf, "resolve at request time so that new replicas get traffic"
+    for name, port in SERVICES.items():
+        assert re.search(rf"listen {port};\s*set \$upstream {name}:{port};", conf), name
+
+
+def test_dockerfile():
+    dockerfile = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, flags=re.MULTILINE)
+    assert "pip install ." in dockerfile
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, flags=re.MULTILINE)
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+    assert re.search(r"^HEALTHCHECK .*/healthz", dockerfile, flags=re.MULTILINE | re.DOTALL)
+
+
+# --- docker compose, where a client is installed ---------------------------------------------
+
+def _compose_cli() -> list[str] | None:
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy else None
+
+
+def test_docker_compose_config_validates():
+    """`docker compose config` parses and validates the file (no engine needed)."""
+    cli = _compose_cli()
+    if cli is None:
+        pytest.skip("neither `docker compose` nor `docker-compose` is installed")
+    env = {**os.environ,
+           "KHAIBAO_DB_PASSWORD": "0123456789abcdef",
+           "KHAIBAO_SECRET_KEY": "x" * 48}
+    result = subprocess.run([*cli, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
