@@ -24,7 +24,9 @@ async def pause(stopping: asyncio.Event | None, seconds: float, *wake: asyncio.E
     if stopping is not None and stopping.is_set():
         return True
     events = [e for e in (stopping, *wake) if e is not None]
-    if len(events) == 1:
+    if not events:  # nothing can end the wait early
+        await asyncio.sleep(seconds)
+    elif len(events) == 1:
         try:
             await asyncio.wait_for(events[0].wait(), timeout=seconds)
         except asyncio.TimeoutError:
