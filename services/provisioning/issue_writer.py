@@ -41,6 +41,11 @@ class LeaseLost(Exception):
     pass
 
 
+class Interrupted(Exception):
+    """The service is stopping: the job stops between two chunks (``issuing.process_job``
+    gives its lease back, so that the next process to start goes on with it at once)."""
+
+
 def venue_names(count: int) -> list[str]:
     count = max(1, min(count, MAX_VENUES_PER_UNIT))
     return ["Cổng chính"] if count == 1 else [f"Cổng {i}" for i in range(1, count + 1)]
@@ -98,6 +103,8 @@ class ChunkWriter:
         units = await self._next_units(0)
         hashing = self._hash(units) if units else None
         while units:
+            if self.runtime.stopping.is_set():
+                raise Interrupted()
             ids, future = hashing
             credentials = await future
             following = await self._next_units(units[-1].position)

@@ -41,7 +41,7 @@ from libs.common.outbox import publish
 from libs.common.runtime import Runtime
 
 from . import audit
-from .issue_writer import ChunkWriter, LeaseLost
+from .issue_writer import ChunkWriter, Interrupted, LeaseLost
 from .models import ForwardedBatch, ForwardedUnit, IssueJob
 from .settings import ProvisioningSettings
 
@@ -171,9 +171,19 @@ async def process_job(runtime: Runtime, job_id: UUID, owner: str) -> None:
         await _finish(runtime, job_id, owner)
     except LeaseLost:
         log.warning("issue job %s: lease lost, another worker continues it", job_id)
+    except Interrupted:
+        await _release(runtime, job_id, owner)
+        log.info("issue job %s: paused for the shutdown, the next worker goes on with it", job_id)
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def _release(runtime: Runtime, job_id: UUID, owner: str) -> None:
+    """Give the lease of a job still running back (any worker may claim it at once)."""
+    async with runtime.database.transaction() as session:
+        await session.execute(update(IssueJob).where(IssueJob.id == job_id, IssueJob.lease_owner == owner)
+                              .values(lease_owner=None, lease_until=None))
 
 
 async def _finish(runtime: Runtime, job_id: UUID, owner: str, failed_reason: str | None = None) -> None:
