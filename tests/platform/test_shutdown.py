@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from libs.common.app import ServiceDefinition, create_service_app
+from libs.common.lifecycle import pause, stop_tasks
 from libs.common.runtime import Runtime
 from libs.common.settings import SERVICES, ServiceSettings
 from tests.platform.support import (
@@ -161,3 +162,38 @@ async def test_each_service_with_its_workers_stops_at_once_when_idle(service, tm
     elapsed = await _timed_exit(context)
     assert elapsed < 1.0, f"{service} took {elapsed:.2f}s to stop"
     assert not warnings
+
+
+async def test_pause_ends_on_the_stop_signal_or_a_wake_event_and_otherwise_sleeps() -> None:
+    stopping, wake = asyncio.Event(), asyncio.Event()
+    started = time.monotonic()
+    assert await pause(None, 0.05) is False  # neither signal nor event: a plain sleep
+    assert await pause(stopping, 0.05) is False
+    assert time.monotonic() - started >= 0.1
+    asyncio.get_running_loop().call_later(0.05, wake.set)
+    started = time.monotonic()
+    assert await pause(stopping, 30, wake) is False  # woken for new work
+    asyncio.get_running_loop().call_later(0.05, stopping.set)
+    assert await pause(stopping, 30, asyncio.Event()) is True  # told to stop
+    assert await pause(stopping, 30) is True  # already stopping: at once
+    assert time.monotonic() - started < 1
+
+
+async def test_stop_tasks_waits_for_the_polite_and_cancels_the_stubborn(warnings) -> None:
+    stopping = asyncio.Event()
+    finished = []
+
+    async def polite() -> None:
+        while not stopping.is_set():
+            await pause(stopping, 30)
+        await asyncio.sleep(0.1)  # the end of its unit of work
+        finished.append("polite")
+
+    async def stubborn() -> None:
+        await asyncio.sleep(30)
+
+    tasks = {"polite loop": asyncio.create_task(polite()), "stubborn loop": asyncio.create_task(stubborn())}
+    await asyncio.sleep(0.05)
+    assert await stop_tasks(tasks, stopping, grace=0.5) == ["stubborn loop"]
+    assert finished == ["polite"] and tasks["stubborn loop"].cancelled()
+    assert len(warnings) == 1 and "stubborn loop" in warnings[0]
