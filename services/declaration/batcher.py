@@ -6,9 +6,11 @@ everything waiting (up to ``max_rows`` declarations), writes it in ONE transacti
 (PostgreSQL: one ``INSERT ... SELECT FROM unnest`` for the idempotency keys and binary
 ``COPY`` for the rest; SQLite: ``executemany`` in a ``BEGIN IMMEDIATE`` transaction) and
 only after the commit resolves each request's future. So every answer 2xx is durable,
-and its events are in the outbox of the same transaction (no dual write). There is no
-timer: a writer that is free takes what is there, so batches grow with the load and a
-lone request is written at once.
+and its events are in the outbox of the same transaction (no dual write). A writer that
+is free takes what is there, so batches grow with the load and a lone request is written
+at once; under load (its last batch held several requests) it first lingers a few
+milliseconds (``linger``) for the requests on their way: every commit costs about the
+same whatever its size, so fuller batches cost less CPU per declaration.
 
 A key already stored (a double submit) is reported as a duplicate, and the request
 answers with the first submission. A batch that fails on its data is retried one
