@@ -97,8 +97,7 @@ async def dashboard(request: Request, start: str | None = None, end: str | None 
     runtime = request.app.state.runtime
     path = area_for(request, principal, area)
     period = period_from(start, end)
-    async with runtime.database.transaction(readonly=True) as session:
-        return _out(await area_dashboard(session, runtime.tree, path, period))
+    return _out(await area_dashboard(runtime.database, runtime.tree, path, period))
 
 
 @router.get("/unit/dashboard", response_model=DashboardOut)
@@ -107,5 +106,4 @@ async def unit_dashboard_api(request: Request, start: str | None = None, end: st
     """A unit administrator's dashboard: its own venues."""
     runtime = request.app.state.runtime
     period = period_from(start, end)
-    async with runtime.database.transaction(readonly=True) as session:
-        return _out(await unit_dashboard(session, runtime.tree, UUID(principal.unit_id), period))
+    return _out(await unit_dashboard(runtime.database, runtime.tree, UUID(principal.unit_id), period))

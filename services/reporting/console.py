@@ -54,8 +54,7 @@ async def home(request: Request, start: str | None = None, end: str | None = Non
         period = period_from(start, end)
     except BadFilter as exc:
         error, period = exc.detail.split(" / ")[0], period_from(None, None)
-    async with runtime.database.transaction(readonly=True) as session:
-        board = await area_dashboard(session, runtime.tree, path, period)
+    board = await area_dashboard(runtime.database, runtime.tree, path, period)
     tree = runtime.tree
     own = tree.get(principal.jurisdiction)
     options = [(own.path, own.name)] if own else []
@@ -73,6 +72,5 @@ async def unit_home(request: Request, start: str | None = None, end: str | None 
         period = period_from(start, end)
     except BadFilter as exc:
         error, period = exc.detail.split(" / ")[0], period_from(None, None)
-    async with runtime.database.transaction(readonly=True) as session:
-        board = await unit_dashboard(session, runtime.tree, UUID(principal.unit_id), period)
+    board = await unit_dashboard(runtime.database, runtime.tree, UUID(principal.unit_id), period)
     return await _render(request, board, area_options=[], area=None, error=error, principal=principal)

@@ -5,9 +5,12 @@ a few hundred rows per page whatever the number of declarations.
 """
 from __future__ import annotations
 
+import asyncio
 import statistics
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, Table, and_, case, func, select, true
@@ -15,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.adminunits import AdminTree, AdminUnit
 from libs.common.auth import Principal, path_within, within
+from libs.common.db import Database
 
 from . import directory
 from .aggregates import (
@@ -158,34 +162,63 @@ def _row_for(rows: list[AreaRow], commune_path: str) -> AreaRow | None:
     return next((r for r in rows if path_within(commune_path, r.path)), None)
 
 
-async def area_dashboard(session: AsyncSession, tree: AdminTree, path: str, period: Period,
+Reader = AsyncSession | Database
+Panel = Callable[[AsyncSession], Awaitable[Any]]
+
+
+async def _read(reader: Reader, *panels: Panel) -> list[Any]:
+    """Run the panels of a dashboard: in the caller's transaction (a session), or each in its
+    own read-only transaction at the same time (a PostgreSQL database: the slow panels of a
+    large area then take the longest one's time, not their sum). SQLite has one connection."""
+    if isinstance(reader, AsyncSession):
+        return [await panel(reader) for panel in panels]
+    if reader.sqlite:
+        async with reader.transaction(readonly=True) as session:
+            return [await panel(session) for panel in panels]
+
+    async def run(panel: Panel) -> Any:  # noqa: ANN401
+        async with reader.transaction(readonly=True) as session:
+            return await panel(session)
+    return list(await asyncio.gather(*(run(panel) for panel in panels)))
+
+
+async def area_dashboard(reader: Reader, tree: AdminTree, path: str, period: Period,
                          *, venue_limit: int = 10) -> Dashboard:
     """The dashboard of an area (city, district or commune), its rows one level below it."""
     rows = [AreaRow(a.path, a.name) for a in child_areas(tree, path)]
     totals = AreaRow(path, tree.label(path))
-    for commune, steps in (await _funnel(session, path)).items():
+    start, after = period.utc_bounds
+
+    async def counts(session: AsyncSession) -> tuple:
+        by_area = await session.execute(
+            select(declaration_hourly.c.area, declaration_hourly.c.result,
+                   func.sum(declaration_hourly.c.declarations))
+            .where(declaration_hourly.c.area.in_([r.path for r in rows]),
+                   declaration_hourly.c.hour >= start, declaration_hourly.c.hour < after)
+            .group_by(declaration_hourly.c.area, declaration_hourly.c.result))
+        return await _funnel(session, path), by_area.all(), await _timeline(session, path, period, totals)
+
+    (funnel, by_area, (per_day, per_hour)), alerts, venues = await _read(
+        reader, counts, lambda session: _alerts(session, _within(alert_facts, tree, path), period, rows),
+        lambda session: _venues(session, _within(venue_day, tree, path), period, venue_limit))
+    for commune, steps in funnel.items():
         row = _row_for(rows, commune)
         for step, count in steps.items():
             totals.funnel[step] += count
             if row is not None:
                 row.funnel[step] += count
-    start, after = period.utc_bounds
-    by_area = await session.execute(
-        select(declaration_hourly.c.area, declaration_hourly.c.result, func.sum(declaration_hourly.c.declarations))
-        .where(declaration_hourly.c.area.in_([r.path for r in rows]),
-               declaration_hourly.c.hour >= start, declaration_hourly.c.hour < after)
-        .group_by(declaration_hourly.c.area, declaration_hourly.c.result))
     index = {r.path: r for r in rows}
     for area, result, count in by_area:
         _add(index[area], result, int(count))
-    per_day, per_hour = await _timeline(session, path, period, totals)
-    alerts = await _alerts(session, _within(alert_facts, tree, path), period, rows)
-    venues = await _venues(session, _within(venue_day, tree, path), period, venue_limit)
     return Dashboard(path, totals.name, period, rows, totals, per_day, per_hour, alerts, venues)
 
 
-async def unit_dashboard(session: AsyncSession, tree: AdminTree, unit_id: UUID, period: Period) -> Dashboard:
-    """A unit administrator's dashboard: its own venues only."""
+async def unit_dashboard(reader: Reader, tree: AdminTree, unit_id: UUID, period: Period) -> Dashboard:
+    """A unit administrator's dashboard: its own venues only (a few rows: one transaction)."""
+    if isinstance(reader, Database):
+        async with reader.transaction(readonly=True) as session:
+            return await unit_dashboard(session, tree, unit_id, period)
+    session = reader
     names = await directory.unit_names(session, [unit_id])
     totals = AreaRow(unit_area(unit_id), names.get(unit_id, ""))
     live = (await session.execute(select(unit_live.c.first_at).where(unit_live.c.unit_id == unit_id))).first()
@@ -286,6 +319,8 @@ def _within(table: Table, tree: AdminTree, path: str) -> ColumnElement[bool]:
 async def _venues(session: AsyncSession, where: ColumnElement[bool], period: Period, limit: int) -> list[VenueRow]:
     """The busiest venues of the period: sums over the covering day index, then the code and
     commune of the few venues kept."""
+    if limit <= 0:
+        return []
     total = func.sum(venue_day.c.declarations)
     found = (await session.execute(
         select(venue_day.c.venue_id, total, func.sum(venue_day.c.red))
