@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from libs.common.demo import DEMO_PASSWORD
+
 from tests.services.conftest import REPO_ROOT, UpProcess, khaibao_up
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -79,3 +81,15 @@ def new_context(chromium):  # noqa: ANN001, ANN201
     for context in contexts:
         context.close()
 
+
+def sign_in_at(context, url: str, username: str):  # noqa: ANN001, ANN201
+    """A new page of ``context`` at ``url``, signed in as a demo account if the console asks."""
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    if "/signin" in page.url:
+        page.fill("#f-username", username)
+        page.fill("#f-password", DEMO_PASSWORD)
+        page.get_by_role("button", name="Đăng nhập").click()
+        page.wait_for_load_state("load")
+    assert page.url.startswith(url), page.url
+    return page

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from libs.common.demo import DEMO_PASSWORD
 
-from .conftest import CHROMIUM
+from .conftest import CHROMIUM, sign_in_at
 from .declaration_support import demo_venues, fill_person
 
 pytestmark = [
@@ -21,17 +20,6 @@ pytestmark = [
 HEALTH_OFFICER = "ttyt.cangio"
 UNIT_ADMIN = "donvi.chocanthanh"
 
-
-def sign_in_at(context, url: str, username: str):  # noqa: ANN001, ANN201
-    page = context.new_page()
-    page.goto(url, wait_until="load")
-    if "/signin" in page.url:
-        page.fill("#f-username", username)
-        page.fill("#f-password", DEMO_PASSWORD)
-        page.get_by_role("button", name="Đăng nhập").click()
-        page.wait_for_load_state("load")
-    assert page.url.startswith(url), page.url
-    return page
 
 
 def test_a_fever_declaration_appears_in_the_health_officers_inbox(system, new_context, screenshots):

@@ -20,10 +20,9 @@ import httpx
 import pytest
 from openpyxl import Workbook
 
-from libs.common.demo import DEMO_PASSWORD
 from tests.services.conftest import UpProcess, demo_token, registration
 
-from .conftest import CHROMIUM
+from .conftest import CHROMIUM, sign_in_at
 from .declaration_support import demo_venues
 from .test_consoles import DIACRITICS, _no_horizontal_scroll
 
@@ -39,17 +38,6 @@ CITY_USER = "so.tttt"
 UNIT_ADMIN = "donvi.chocanthanh"
 NCOVI_HEADER = ["STT", "Tên đơn vị", "Địa chỉ", "Phường/xã", "Quận/huyện", "Mã số thuế", "Mã NCOVI"]
 
-
-def signed_in(context, url: str, username: str):  # noqa: ANN001, ANN201
-    page = context.new_page()
-    page.goto(url, wait_until="load")
-    if "/signin" in page.url:
-        page.fill("#f-username", username)
-        page.fill("#f-password", DEMO_PASSWORD)
-        page.get_by_role("button", name="Đăng nhập").click()
-        page.wait_for_load_state("load")
-    assert page.url.startswith(url), page.url
-    return page
 
 
 def submit(page) -> int:  # noqa: ANN001
@@ -75,7 +63,7 @@ def no_english(page) -> None:  # noqa: ANN001
 def test_district_sets_its_alert_contacts(system, new_context, screenshots):
     context = new_context()
     url = system.urls["notification"] + "/alerts/settings"
-    page = signed_in(context, url, HEALTH_OFFICER)
+    page = sign_in_at(context, url, HEALTH_OFFICER)
     assert page.locator("h1").inner_text() == "Địa chỉ nhận cảnh báo"
     assert "Huyện Cần Giờ" in page.locator("main .lead").inner_text()
     no_english(page)
@@ -112,7 +100,7 @@ def test_district_sets_its_alert_contacts(system, new_context, screenshots):
 
     # The commune focal point sees its commune's contacts (empty), not the district's.
     commune_context = new_context(phone=True)
-    commune = signed_in(commune_context, url, COMMUNE_USER)
+    commune = sign_in_at(commune_context, url, COMMUNE_USER)
     assert "Thị trấn Cần Thạnh" in commune.locator("main .lead").inner_text()
     assert commune.locator("#f-emails").input_value() == ""
     assert commune.locator("#f-webhook_url").input_value() == ""
@@ -152,7 +140,7 @@ def upload(page, name: str, content: bytes, kind: str) -> int:  # noqa: ANN001
 
 def test_city_uploads_the_ncovi_list(system, new_context, screenshots):
     context = new_context()
-    page = signed_in(context, system.urls["reporting"] + "/ncovi", CITY_USER)
+    page = sign_in_at(context, system.urls["reporting"] + "/ncovi", CITY_USER)
     assert page.locator("h1").inner_text() == "Đơn vị đã sử dụng NCOVI"
     assert page.locator("#ncovi-total").inner_text() == "0"
     no_english(page)
@@ -194,7 +182,7 @@ def test_city_uploads_the_ncovi_list(system, new_context, screenshots):
     assert unexpected(context.errors) == [], context.errors
 
     # A commune focal point sees the units of its commune only, and no upload form.
-    commune = signed_in(new_context(phone=True), system.urls["reporting"] + "/ncovi", COMMUNE_USER)
+    commune = sign_in_at(new_context(phone=True), system.urls["reporting"] + "/ncovi", COMMUNE_USER)
     assert commune.locator("#ncovi-total").inner_text() == "1"
     assert "Bình Khánh" not in commune.locator("#ncovi-units").inner_text()
     assert commune.locator("#f-file").count() == 0
@@ -265,7 +253,7 @@ def test_unit_dashboard_shows_its_own_venues_only(system, new_context, screensho
         declare(system, other["code"])
 
     context = new_context()
-    page = signed_in(context, system.urls["reporting"] + "/unit", UNIT_ADMIN)
+    page = sign_in_at(context, system.urls["reporting"] + "/unit", UNIT_ADMIN)
 
     def counted(p) -> bool:  # noqa: ANN001
         return p.locator("#kpi-declarations").inner_text() == "3"
@@ -296,7 +284,7 @@ def test_unit_dashboard_shows_its_own_venues_only(system, new_context, screensho
     assert page.goto(system.urls["reporting"] + "/?area=79/787", wait_until="load").status in (303, 403, 200)
     assert other["code"] not in page.locator("body").inner_text()
 
-    phone = signed_in(new_context(phone=True), system.urls["reporting"] + "/unit", UNIT_ADMIN)
+    phone = sign_in_at(new_context(phone=True), system.urls["reporting"] + "/unit", UNIT_ADMIN)
     _no_horizontal_scroll(phone)
     phone.screenshot(path=str(screenshots / "unit-dashboard-phone.png"), full_page=True)
 
@@ -306,14 +294,14 @@ def test_unit_dashboard_shows_its_own_venues_only(system, new_context, screensho
 def test_unit_people_reach_their_alerts(system, new_context, screenshots):
     alerts = system.urls["notification"] + "/alerts/unit"
     admin = new_context()
-    home = signed_in(admin, system.urls["provisioning"] + "/", UNIT_ADMIN)
+    home = sign_in_at(admin, system.urls["provisioning"] + "/", UNIT_ADMIN)
     home.click("#unit-alerts-link")
     home.wait_for_load_state("load")
     assert home.url == alerts
     assert home.locator("h1").inner_text() == "Cảnh báo tại địa điểm của đơn vị"
 
     gate = new_context(phone=True)
-    page = signed_in(gate, system.urls["declaration"] + "/gate", "cong.chocanthanh")
+    page = sign_in_at(gate, system.urls["declaration"] + "/gate", "cong.chocanthanh")
     page.locator("main a.button").first.click()  # the first gate's screen
     page.wait_for_load_state("load")
     assert "/gate/" in page.url
