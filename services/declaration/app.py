@@ -43,7 +43,8 @@ async def start_ports(runtime: Runtime) -> Ports:
     else:
         writers = [PostgresWriter(url, settings.batch_timeout_seconds) for _ in range(settings.batch_writers)]
     committer = GroupCommitter(writers, max_rows=settings.batch_max_rows, max_pending=settings.batch_max_pending,
-                               on_commit=RelayNudge(database.outbox_written, max(1, settings.relay_batch_size // 2)),
+                               on_commit=RelayNudge(database.outbox_written, max(1, settings.relay_batch_size // 2),
+                                                    settings.relay_urgent_ms / 1000),
                                linger=settings.batch_linger_ms / 1000)
     committer.start()
     load_places()  # parse the country's divisions now rather than on the first request

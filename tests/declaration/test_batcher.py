@@ -17,7 +17,8 @@ from libs.common.db import Database
 from libs.common.events import parse_event
 from libs.common.outbox import outbox
 from services.declaration.batcher import (
-    GroupCommitter, Overloaded, PostgresWriter, RelayNudge, SqliteWriter, StoreUnavailable,
+    DECLARATION_COLUMNS, SUBMISSION_COLUMNS, GroupCommitter, Overloaded, PostgresWriter, RelayNudge, SqliteWriter,
+    StoreUnavailable, Work,
 )
 from services.declaration.declare import prepare
 from services.declaration.directory import VenueInfo
@@ -158,6 +159,49 @@ async def test_one_bad_request_does_not_fail_the_others(store):
     assert await count(database, Declaration) == 20 and await count(database, outbox) == 20
 
 
+def work_of(p, key: str | None = None) -> Work:  # noqa: ANN001
+    """What GroupCommitter.submit hands a writer (PostgreSQL's native values)."""
+    submission = {**p.submission, "key": key or p.submission["key"]}
+    return Work(submission["key"], tuple(submission[c] for c in SUBMISSION_COLUMNS),
+                [tuple(d[c] for c in DECLARATION_COLUMNS) for d in p.declarations], p.outbox,
+                asyncio.get_running_loop().create_future())
+
+
+@pytest.mark.parametrize("backend", ["kafka"], indirect=True)
+@pytest.mark.parametrize("copy_from_rows", [10**6, 1], ids=["one statement", "copy"])
+async def test_both_postgres_write_paths_store_the_same(store, copy_from_rows):
+    """PostgreSQL writes a small batch in one statement and a large one with COPY: either
+    stores the new keys' rows and events (in order) and nothing of a key stored before."""
+    database, url = store
+    writer = PostgresWriter(url, copy_from_rows=copy_from_rows)
+    try:
+        assert await writer.write([work_of(prepared("stored-before"))])
+        group = DeclarationIn.model_validate({"venue_code": VENUE.code, "consent": True, "people": [
+            person(), person(full_name="Trần Thị Bé", symptoms=["fever", "cough"]), person(full_name="Lê Văn Cư")]})
+        family = prepare(group, VENUE, BOOK, KEYS, now=datetime.now(UTC), valid_for=timedelta(hours=1))
+        fresh = [work_of(prepared()), work_of(family), work_of(prepared(symptoms=["fever", "cough"]))]
+        twice = work_of(prepared("same-key"))
+        batch = [fresh[0], work_of(prepared("stored-before")), twice, fresh[1], work_of(prepared("same-key")),
+                 fresh[2]]
+        stored = await writer.write(batch)
+    finally:
+        await writer.close()
+    assert stored == {id(w) for w in [*fresh, twice]}
+    expected_events = [row[0] for w in batch if id(w) in stored for row in w.outbox]
+    assert len(expected_events) == 1 + (3 + 1) + 2 + 1  # a red declaration has a second event
+    async with database.transaction(readonly=True) as session:
+        events = [r[0] for r in await session.execute(text("SELECT event_id FROM outbox ORDER BY id"))]
+        names = {r[0] for r in await session.execute(text("SELECT full_name FROM declarations"))}
+        kept = await session.get(Declaration, family.declarations[1]["id"])
+    assert events[1:] == expected_events  # after the one stored before, in the batch's order
+    assert await count(database, Declaration) == 1 + 1 + 3 + 1 + 1 and await count(database, Submission) == 5
+    assert {"Trần Thị Bé", "Lê Văn Cư"} <= names
+    expected = family.declarations[1]
+    assert (kept.submission_id, kept.member, kept.result, kept.reasons, kept.birth_date, kept.phone) == (
+        family.submission_id, 1, "red", expected["reasons"], expected["birth_date"], expected["phone"])
+    assert kept.submitted_at.replace(tzinfo=UTC) == expected["submitted_at"]
+
+
 async def test_a_database_that_is_away_answers_unavailable_and_stores_nothing(store, tmp_path):
     database, url = store
     if database.sqlite:
@@ -218,3 +262,30 @@ def test_hand_written_event_json_is_the_contract():
         assert row[5] == event.trace_id
     assert [e.type for e in work.events].count("declaration.flagged") == sum(
         d["result"] == "red" for d in work.declarations)
+
+
+async def test_red_declarations_wake_the_relay_at_once_but_at_most_once_per_gap():
+    """Under load most group commits hold a red declaration: the relay is woken for the
+    first at once, for the next ones when the gap since the last wake ends (never later),
+    and for a full batch of events at once."""
+    loop = asyncio.get_running_loop()
+    woken = asyncio.Event()
+    nudge = RelayNudge(woken, every=1000, urgent_gap=0.3)
+    nudge(1, urgent=True)
+    assert woken.is_set(), "the first alert wakes the relay at once"
+    woken.clear()
+    started = loop.time()
+    nudge(1, urgent=True)
+    nudge(2, urgent=True)
+    nudge(3)
+    assert not woken.is_set()
+    await asyncio.wait_for(woken.wait(), 2)
+    assert 0.2 <= loop.time() - started <= 1.0, "woken when the gap ended, once for the three commits"
+    woken.clear()
+    nudge(1000)
+    assert woken.is_set(), "a full batch of events wakes it whatever the gap"
+    woken.clear()
+    await asyncio.sleep(0.35)
+    assert not woken.is_set(), "the timer was spent: no stray wake"
+    nudge(1, urgent=True)
+    assert woken.is_set()
