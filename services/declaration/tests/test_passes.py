@@ -25,6 +25,15 @@ def test_a_pass_verifies_and_says_its_colour():
     assert keys.verify(" " + text.lower() + "\n").outcome == "valid"  # typed by a scanner in caps lock
 
 
+def test_the_signature_is_plain_ed25519():
+    """Passes are signed with libsodium for speed: the signature is exactly OpenSSL's (Ed25519
+    is deterministic), so any Ed25519 verifier (the gate page's WebCrypto) accepts it."""
+    private = Ed25519PrivateKey.generate()
+    text = PassKeys(private).issue(ID, "yellow", 1_900_000_000)
+    body, signature = text.rsplit(".", 1)
+    assert bytes.fromhex(signature) == private.sign(body.encode())
+
+
 def test_expired_forged_and_unknown_passes():
     keys = PassKeys(Ed25519PrivateKey.generate())
     now = time.time()
