@@ -3,8 +3,7 @@
 A request validates and screens its declaration, then hands the rows (its submission,
 its declarations, their outbox events) to the committer and waits. A writer task takes
 everything waiting (up to ``max_rows`` declarations), writes it in ONE transaction
-(PostgreSQL: one statement of ``unnest``-ed arrays, or for large batches binary ``COPY``;
-SQLite: ``executemany`` in a ``BEGIN IMMEDIATE`` transaction) and
+(PostgreSQL: one statement, see ``PostgresWriter``; SQLite: ``executemany`` in a ``BEGIN IMMEDIATE`` transaction) and
 only after the commit resolves each request's future. So every answer 2xx is durable,
 and its events are in the outbox of the same transaction (no dual write). A writer that
 is free takes what is there, so batches grow with the load and a lone request is written
@@ -33,6 +32,7 @@ from datetime import UTC
 import asyncpg
 import sqlalchemy as sa
 from prometheus_client import Counter, Gauge, Histogram
+from pydantic_core import to_json
 from sqlalchemy.engine import make_url
 
 from .models import declarations_table, submissions_table
@@ -63,7 +63,8 @@ class StoreUnavailable(RuntimeError):
 class Work:
     key: str
     submission: tuple
-    declarations: list[tuple]
+    declarations: object  # as the writer takes them: JSON (PostgreSQL), row tuples (SQLite)
+    rows: int  # declarations
     outbox: list[tuple]
     future: asyncio.Future = field(repr=False)
     urgent: bool = False
@@ -80,54 +81,50 @@ def first_of_each_key(batch: Sequence[Work]) -> list[Work]:
 
 
 class PostgresWriter:
-    """One connection of its own (asyncpg, no pool, no ORM). A batch is written in one of
-    two ways, whichever costs less for its size (measured here, the CPU of this process
-    and of its PostgreSQL backend per declaration):
-
-    - up to ``copy_from_rows`` declarations, ONE statement: the submissions, declarations
-      and events as arrays, ``unnest``-ed into three INSERTs of one ``WITH`` (only the rows
-      of the keys the first INSERT stored go into the others), in its own implicit
-      transaction: one round trip, where every round trip on loopback TCP costs ~0.2 ms of
-      CPU between the two processes;
-    - larger batches: ``INSERT ... unnest`` for the keys, then binary ``COPY`` for the
-      declarations and the events, in a transaction (five round trips, but a cheaper row).
+    """One connection of its own (asyncpg, no pool, no ORM) and ONE statement per batch:
+    the submissions as arrays, the declarations as one JSON document
+    (``json_populate_recordset`` into the table's own row type) and the events as arrays,
+    in three INSERTs of one ``WITH``: the declarations and events of a key stored before
+    are left out (only the submissions the first INSERT stored go on). One round trip in
+    its own implicit transaction, where every round trip on loopback TCP costs about
+    0.2 ms of CPU between the two processes (the previous BEGIN, INSERT, COPY, COPY,
+    COMMIT cost five); and a declaration row costs a few µs to serialise in the request
+    (pydantic-core's JSON) where asyncpg spent ~1 µs per value encoding arrays or COPY.
     """
 
-    INSERT_KEYS = (
-        "INSERT INTO submissions (key, submission_id, venue_id, size, created_at) "
-        "SELECT * FROM unnest($1::varchar[], $2::uuid[], $3::uuid[], $4::int[], $5::timestamptz[]) "
-        "ON CONFLICT (key) DO NOTHING RETURNING key"
-    )
     COLUMN_TYPES = ("SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
                     "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped")
 
-    def __init__(self, url: str, timeout: float = 15.0, copy_from_rows: int = 64) -> None:
+    def __init__(self, url: str, timeout: float = 15.0) -> None:
         self.timeout = timeout
-        self.copy_from_rows = copy_from_rows
         parsed = make_url(url)
         self.options = {"user": parsed.username, "password": parsed.password, "host": parsed.host or "127.0.0.1",
                         "port": parsed.port or 5432, "database": parsed.database, "command_timeout": timeout}
         self.connection: asyncpg.Connection | None = None
-        self.one_statement: str | None = None
+        self.statement: str | None = None
+
+    @staticmethod
+    def encode_declarations(declarations: list[dict]) -> bytes:
+        """A request's declarations as the writer sends them (in the request, before it waits)."""
+        return to_json(declarations)[1:-1]  # the array's items, joined with the batch's others
 
     async def _connect(self) -> asyncpg.Connection:
         if self.connection is None or self.connection.is_closed():
             self.connection = await asyncpg.connect(**self.options, timeout=10)
-        if self.one_statement is None:
-            self.one_statement = await self._one_statement(self.connection)
+        if self.statement is None:
+            self.statement = await self._statement(self.connection)
         return self.connection
 
-    async def _one_statement(self, connection: asyncpg.Connection) -> str:
-        """The single-statement write, its array types read from the tables themselves."""
-        types = {table: dict(await connection.fetch(self.COLUMN_TYPES, table))
-                 for table in ("submissions", "declarations", "outbox")}
-        params = iter(range(1, 1000))
+    async def _statement(self, connection: asyncpg.Connection) -> str:
+        """The batch's statement, its array types read from the tables themselves."""
+        types = {table: dict(await connection.fetch(self.COLUMN_TYPES, table)) for table in ("submissions", "outbox")}
+        params = iter(range(1, 100))
 
         def arrays(table: str, columns: Sequence[str]) -> str:
             return ", ".join(f"${next(params)}::{types[table][c]}[]" for c in columns)
 
         submissions = arrays("submissions", SUBMISSION_COLUMNS)
-        declarations = arrays("declarations", DECLARATION_COLUMNS)
+        declarations = f"${next(params)}::json"
         events = arrays("outbox", OUTBOX_COLUMNS)
         owners = f"${next(params)}::uuid[]"
         d_cols = ", ".join(f'"{c}"' for c in DECLARATION_COLUMNS)
@@ -135,7 +132,8 @@ class PostgresWriter:
         return (
             f"WITH s AS (INSERT INTO submissions ({', '.join(SUBMISSION_COLUMNS)}) SELECT * FROM unnest({submissions}) "
             "ON CONFLICT (key) DO NOTHING RETURNING key, submission_id), "
-            f"d AS (INSERT INTO declarations ({d_cols}) SELECT * FROM unnest({declarations}) AS x({d_cols}) "
+            f"d AS (INSERT INTO declarations ({d_cols}) SELECT {d_cols} "
+            f"FROM json_populate_recordset(NULL::declarations, {declarations}) AS x "
             "WHERE x.submission_id IN (SELECT submission_id FROM s)), "
             # The events keep their order (the outbox id is the relay's order).
             f"e AS (INSERT INTO outbox ({e_cols}) SELECT {e_cols} FROM unnest({events}, {owners}) WITH ORDINALITY "
@@ -146,39 +144,14 @@ class PostgresWriter:
     async def write(self, batch: Sequence[Work]) -> set[int]:
         """The ids (``id(work)``) of the works stored; the others are duplicates."""
         connection = await self._connect()
-        firsts = first_of_each_key(batch)
-        if sum(len(w.declarations) for w in firsts) < self.copy_from_rows:
-            inserted = await self._write_one_statement(connection, firsts)
-        else:
-            inserted = await self._write_with_copy(connection, firsts)
-        return {id(w) for w in firsts if w.key in inserted}
-
-    async def _write_one_statement(self, connection: asyncpg.Connection, works: Sequence[Work]) -> set[str]:
+        works = first_of_each_key(batch)
         submissions = list(zip(*(w.submission for w in works), strict=True))
-        declarations = list(zip(*(r for w in works for r in w.declarations), strict=True))
-        events = list(zip(*(r for w in works for r in w.outbox), strict=True))
+        declarations = b"[" + b",".join(w.declarations for w in works) + b"]"
+        events = list(zip(*(r for w in works for r in w.outbox), strict=True)) or [()] * len(OUTBOX_COLUMNS)
         owners = [w.submission[1] for w in works for _ in w.outbox]
-        if not declarations:
-            declarations = [()] * len(DECLARATION_COLUMNS)
-        if not events:
-            events = [()] * len(OUTBOX_COLUMNS)
-        rows = await connection.fetch(self.one_statement, *submissions, *declarations, *events, owners)
-        return {r[0] for r in rows}
-
-    async def _write_with_copy(self, connection: asyncpg.Connection, works: Sequence[Work]) -> set[str]:
-        columns = list(zip(*(w.submission for w in works), strict=True))
-        async with connection.transaction():
-            inserted = {r[0] for r in await connection.fetch(self.INSERT_KEYS, *columns)}
-            stored = [w for w in works if w.key in inserted]
-            declarations = [row for w in stored for row in w.declarations]
-            events = [row for w in stored for row in w.outbox]
-            if declarations:
-                await connection.copy_records_to_table(
-                    "declarations", records=declarations, columns=DECLARATION_COLUMNS, timeout=self.timeout)
-            if events:
-                await connection.copy_records_to_table("outbox", records=events, columns=OUTBOX_COLUMNS,
-                                                       timeout=self.timeout)
-        return inserted
+        rows = await connection.fetch(self.statement, *submissions, declarations.decode(), *events, owners)
+        inserted = {r[0] for r in rows}
+        return {id(w) for w in works if w.key in inserted}
 
     def transient(self, exc: BaseException) -> bool:
         if isinstance(exc, (OSError, asyncio.TimeoutError, asyncpg.InterfaceError,
@@ -238,6 +211,12 @@ class SqliteWriter:
         self.insert_declarations = f"INSERT INTO declarations ({cols}) VALUES ({', '.join('?' * len(DECLARATION_COLUMNS))})"
         self.insert_submissions = f"INSERT INTO submissions ({', '.join(SUBMISSION_COLUMNS)}) VALUES (?, ?, ?, ?, ?)"
         self.insert_outbox = f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+
+    encode = RowEncoder(declarations_table, DECLARATION_COLUMNS, sqlite=True)
+
+    @classmethod
+    def encode_declarations(cls, declarations: list[dict]) -> list[tuple]:
+        return [cls.encode(d) for d in declarations]
 
     def _open(self) -> sqlite3.Connection:
         if self.lock is None:
@@ -345,7 +324,7 @@ class GroupCommitter:
                  linger: float = 0.0) -> None:
         self.writers = list(writers)
         sqlite = isinstance(self.writers[0], SqliteWriter)
-        self.encode_declaration = RowEncoder(declarations_table, DECLARATION_COLUMNS, sqlite)
+        self.encode_declarations = type(self.writers[0]).encode_declarations
         self.encode_submission = RowEncoder(submissions_table, SUBMISSION_COLUMNS, sqlite)
         self.max_rows = max_rows
         self.max_pending = max_pending
@@ -372,7 +351,7 @@ class GroupCommitter:
             raise Overloaded(f"{len(self.queue)} requests waiting")
         future = asyncio.get_running_loop().create_future()
         self.queue.append(Work(submission["key"], self.encode_submission(submission),
-                               [self.encode_declaration(d) for d in declarations], outbox, future, urgent))
+                               self.encode_declarations(declarations), len(declarations), outbox, future, urgent))
         self.wake.set()
         # No timer per request: a write that hangs fails in the writer (asyncpg's command
         # timeout, SQLite's busy timeout), which fails every future of its batch.
@@ -380,10 +359,10 @@ class GroupCommitter:
 
     def _take(self) -> list[Work]:
         batch, rows = [], 0
-        while self.queue and (not batch or rows + len(self.queue[0].declarations) <= self.max_rows):
+        while self.queue and (not batch or rows + self.queue[0].rows <= self.max_rows):
             work = self.queue.popleft()
             batch.append(work)
-            rows += len(work.declarations)
+            rows += work.rows
         return batch
 
     async def _run(self, writer: PostgresWriter | SqliteWriter) -> None:
@@ -426,10 +405,10 @@ class GroupCommitter:
                 await self._write(writer, [work])
             return
         self.batches += 1
-        rows = sum(len(w.declarations) for w in batch)
+        rows = sum(w.rows for w in batch)
         self.rows += rows
         BATCH_ROWS.labels("declaration").observe(rows)
-        STORED.labels("declaration").inc(sum(len(w.declarations) for w in batch if id(w) in stored))
+        STORED.labels("declaration").inc(sum(w.rows for w in batch if id(w) in stored))
         WAITING.labels("declaration").set(len(self.queue))
         written = [w for w in batch if id(w) in stored]
         self.on_commit(sum(len(w.outbox) for w in written), any(w.urgent for w in written))
