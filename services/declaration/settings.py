@@ -38,7 +38,7 @@ class DeclarationSettings(ServiceSettings):
     # A red declaration wakes the relay at once, but at most once per this many ms (under
     # load most group commits hold a red one: a relay cycle each would cost more than the
     # events it moves). An alert is on the bus within this time plus the publish.
-    relay_urgent_ms: float = Field(default=100.0, ge=0, le=2000)
+    relay_urgent_ms: float = Field(default=250.0, ge=0, le=2000)
     # Retention: the personal fields of declarations older than this are erased (the rows
     # stay, so counts by venue, day and colour do not change), in batches, every interval.
     retention_days: float = Field(default=21.0, gt=0, description="days a declaration's personal data is kept")
