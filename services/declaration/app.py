@@ -13,7 +13,8 @@ from libs.common.app import ServiceDefinition, create_service_app, security_head
 from libs.common.runtime import Runtime
 
 from . import api, bench_routes, console, fastpath, gatepages, public
-from .batcher import GroupCommitter, PostgresWriter, RelayNudge, SqliteWriter
+from .batcher import GroupCommitter, RelayNudge
+from .writers import PostgresWriter, SqliteWriter
 from .declare import Ports
 from .directory import Directory
 from .handlers import HANDLERS

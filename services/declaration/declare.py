@@ -95,7 +95,7 @@ class Prepared:
 
 
 def outbox_row(event: Event, now: float) -> tuple:
-    """The outbox row of ``event`` (columns of batcher.OUTBOX_COLUMNS), as publish() writes it."""
+    """The outbox row of ``event`` (columns of writers.OUTBOX_COLUMNS), as publish() writes it."""
     return (str(event.id), event.type, event.topic, event.partition_key(), event.to_bytes(), event.trace_id, now)
 
 

@@ -3,7 +3,7 @@
 Its own copy of the venue list (from provisioning's events), the declarations, the
 idempotency keys of submissions, the versioned screening rule sets, gate entries and
 suspected cases raised by hand. The hot path writes ``declarations``, ``submissions``
-and the outbox with batched core inserts (batcher.py); the rest goes through the ORM.
+and the outbox with batched core inserts (writers.py); the rest goes through the ORM.
 """
 from datetime import date, datetime
 from uuid import UUID

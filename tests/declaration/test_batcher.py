@@ -16,10 +16,8 @@ from libs.common import migrate
 from libs.common.db import Database
 from libs.common.events import parse_event
 from libs.common.outbox import outbox
-from services.declaration.batcher import (
-    DECLARATION_COLUMNS, SUBMISSION_COLUMNS, GroupCommitter, Overloaded, PostgresWriter, RelayNudge, SqliteWriter,
-    StoreUnavailable, Work,
-)
+from services.declaration.batcher import GroupCommitter, Overloaded, RelayNudge, StoreUnavailable
+from services.declaration.writers import DECLARATION_COLUMNS, SUBMISSION_COLUMNS, PostgresWriter, SqliteWriter, Work
 from services.declaration.declare import prepare
 from services.declaration.directory import VenueInfo
 from services.declaration.models import Declaration, Submission
