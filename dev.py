@@ -52,10 +52,18 @@ def main(argv: list[str]) -> int:
         return 2
     ensure_venv()
     command, rest = argv[0], argv[1:]
-    env = dict(os.environ)
+    # This process BECOMES the command (exec): Ctrl-C reaches `khaibao up` itself, which
+    # stops its services cleanly. A wrapper waiting in subprocess.call would kill it
+    # (SIGKILL) on KeyboardInterrupt and leave the services running without a parent.
+    os.chdir(ROOT)
     if command == "up":
-        return subprocess.call([str(BIN / "khaibao"), "up", *rest], cwd=ROOT, env=env)
-    return subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT, env=env)
+        program = [str(BIN / "khaibao"), "up", *rest]
+    else:
+        program = [str(BIN / "python"), "-m", "pytest", *rest]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(program[0], program)
+    return 1  # not reached
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ expects every process to be gone within 20 s and no port left listening.
 from __future__ import annotations
 
 import signal
+import sys
 import time
 
 import httpx
@@ -17,6 +18,7 @@ from libs.common.demo import DEMO_PASSWORD
 from libs.common.settings import SERVICES
 
 from .conftest import alive, children_of, launch_up, port_open, registration
+from .up import REPO_ROOT
 
 pytestmark = [pytest.mark.slow]
 
@@ -126,6 +128,23 @@ def test_ctrl_c_while_starting_leaves_nothing_behind(tmp_path):
             time.sleep(0.05)
         stopped, stragglers = up.stop(signal.SIGINT, timeout=20)
         assert stopped, f"still running after 20 s: {stragglers}\n{up.log()}"
+        assert not [pid for pid in children if alive(pid)]
+        assert [port for port in up.ports if port_open(port)] == []
+    finally:
+        up.kill()
+
+
+def test_the_readme_command_becomes_the_launcher_so_ctrl_c_stops_everything(tmp_path):
+    """``python3 dev.py up`` (the README's first command) replaces itself with ``khaibao up``,
+    so Ctrl-C reaches the launcher, which stops its services. A wrapper waiting in
+    subprocess.call SIGKILLed the launcher on Ctrl-C and left the five services running."""
+    up = launch_up(tmp_path / "var", tmp_path / "up.log", command=[sys.executable, str(REPO_ROOT / "dev.py"), "up"])
+    try:
+        up.wait_ready(timeout=120)
+        children = children_of(up.process.pid)
+        assert len(children) == len(SERVICES), (children, up.log())
+        stopped, stragglers = up.stop(signal.SIGINT, timeout=30)
+        assert stopped, f"still running after 30 s: {stragglers}\n{up.log()}"
         assert not [pid for pid in children if alive(pid)]
         assert [port for port in up.ports if port_open(port)] == []
     finally:

@@ -148,15 +148,16 @@ class UpProcess:
             self.process.wait(timeout=10)
 
 
-def launch_up(data_dir: Path, log_path: Path, *extra: str) -> UpProcess:
-    """Start ``khaibao up`` from the checkout with a temp data dir on free ports."""
+def launch_up(data_dir: Path, log_path: Path, *extra: str, command: list[str] | None = None) -> UpProcess:
+    """Start ``khaibao up`` (or ``command``, e.g. the README's ``dev.py up``) from the checkout
+    with a temp data dir on free ports."""
     base = free_port_block(len(SERVICES) + 1)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
     env["PYTHONUNBUFFERED"] = "1"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*khaibao_command(), "up", "--data-dir", str(data_dir), "--base-port", str(base), *extra],
+            [*(command or [*khaibao_command(), "up"]), "--data-dir", str(data_dir), "--base-port", str(base), *extra],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
