@@ -62,8 +62,7 @@ def main(argv: list[str]) -> int:
         program = [str(BIN / "python"), "-m", "pytest", *rest]
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(program[0], program)
-    return 1  # not reached
+    os.execv(program[0], program)  # does not return
 
 
 if __name__ == "__main__":

@@ -17,8 +17,7 @@ import pytest
 from libs.common.demo import DEMO_PASSWORD
 from libs.common.settings import SERVICES
 
-from .conftest import alive, children_of, launch_up, port_open, registration
-from .up import REPO_ROOT
+from .conftest import REPO_ROOT, alive, children_of, launch_up, port_open, registration
 
 pytestmark = [pytest.mark.slow]
 
@@ -81,12 +80,8 @@ def test_khaibao_up_runs_the_system_and_stops_on_ctrl_c(tmp_path):
         assert {f"{s}.db" for s in SERVICES} | {"bus.db"} <= {p.name for p in data_dir.iterdir()}
 
         # Ctrl-C: everything stops within 20 s.
-        stopped, stragglers = up.stop(signal.SIGINT, timeout=20)
-        assert stopped, f"still running after 20 s: {stragglers}\n{up.log()}"
+        up.assert_stops_on_ctrl_c(children, timeout=20)
         assert up.process.returncode == 0, up.log()
-        assert not [pid for pid in children if alive(pid)]
-        listening = [port for port in up.ports if port_open(port)]
-        assert listening == [], f"ports still listening: {listening}"
         assert "stopping" in up.log()
     finally:
         up.kill()
@@ -126,10 +121,7 @@ def test_ctrl_c_while_starting_leaves_nothing_behind(tmp_path):
             assert up.process.poll() is None, up.log()
             assert time.monotonic() < deadline, up.log()
             time.sleep(0.05)
-        stopped, stragglers = up.stop(signal.SIGINT, timeout=20)
-        assert stopped, f"still running after 20 s: {stragglers}\n{up.log()}"
-        assert not [pid for pid in children if alive(pid)]
-        assert [port for port in up.ports if port_open(port)] == []
+        up.assert_stops_on_ctrl_c(children, timeout=20)
     finally:
         up.kill()
 
@@ -143,9 +135,6 @@ def test_the_readme_command_becomes_the_launcher_so_ctrl_c_stops_everything(tmp_
         up.wait_ready(timeout=120)
         children = children_of(up.process.pid)
         assert len(children) == len(SERVICES), (children, up.log())
-        stopped, stragglers = up.stop(signal.SIGINT, timeout=30)
-        assert stopped, f"still running after 30 s: {stragglers}\n{up.log()}"
-        assert not [pid for pid in children if alive(pid)]
-        assert [port for port in up.ports if port_open(port)] == []
+        up.assert_stops_on_ctrl_c(children, timeout=30)
     finally:
         up.kill()

@@ -138,6 +138,14 @@ class UpProcess:
             time.sleep(0.1)
         return False, [pid for pid in [self.process.pid, *children] if alive(pid)]
 
+    def assert_stops_on_ctrl_c(self, children: list[int], timeout: float) -> None:
+        """SIGINT to the launcher: it and ``children`` exit within ``timeout``, no port listens."""
+        stopped, stragglers = self.stop(signal.SIGINT, timeout=timeout)
+        assert stopped, f"still running after {timeout:.0f} s: {stragglers}\n{self.log()}"
+        assert not [pid for pid in children if alive(pid)]
+        listening = [port for port in self.ports if port_open(port)]
+        assert listening == [], f"ports still listening: {listening}"
+
     def kill(self) -> None:
         """Last resort after a failed test: end the launcher and the processes it started."""
         for pid in children_of(self.process.pid):
