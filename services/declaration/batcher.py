@@ -4,8 +4,8 @@ A request validates and screens its declaration, then hands the rows (its submis
 its declarations, their outbox events) to the committer and waits. A writer task takes
 everything waiting (up to ``max_rows`` declarations), writes it in ONE transaction
 (writers.py: on PostgreSQL one statement; on SQLite ``executemany`` in a ``BEGIN
-IMMEDIATE`` transaction) and only after the commit resolves each request's future. So every answer 2xx is durable,
-and its events are in the outbox of the same transaction (no dual write). A writer that
+IMMEDIATE`` transaction) and only after the commit resolves each request's future. So
+every answer 2xx is durable, and its events are in the outbox of the same transaction (no dual write). A writer that
 is free takes what is there, so batches grow with the load and a lone request is written
 at once; under load (its last batch held several requests) it first lingers a few
 milliseconds (``linger``) for the requests on their way: every commit costs about the
@@ -141,8 +141,8 @@ class GroupCommitter:
                 continue
             if self.linger and self.last_batch > 1 and len(self.queue) < self.max_rows:
                 # Under load, let the requests already on their way join this commit: each
-                # commit costs the same whatever its size (round trips, BEGIN/COMMIT, the
-                # COPY set-up, here and in the database), so fuller batches cost less CPU
+                # commit costs the same whatever its size (the round trip, the statement and
+                # the commit, here and in the database), so fuller batches cost less CPU
                 # per declaration. A lone request (the last batch held one) waits for nothing.
                 await asyncio.sleep(self.linger)
             batch = self._take()

@@ -155,7 +155,7 @@ def _sqlite_converter(column) -> Callable | None:  # noqa: ANN001
 
 
 class RowEncoder:
-    """A row as a dict -> the tuple a writer inserts (native values for asyncpg's COPY,
+    """A row as a dict -> the tuple a writer inserts (native values for asyncpg's arrays,
     SQLite's own text forms for sqlite3), built in the request before it waits."""
 
     def __init__(self, table, columns: Sequence[str], sqlite: bool) -> None:  # noqa: ANN001
