@@ -107,6 +107,11 @@ async def claim_events(session: AsyncSession, consumer: str, event_ids: Sequence
     return set(result.scalars())
 
 
+class Stopped(Exception):
+    """The service stops while an event waits for a retry: its offset is not committed, so
+    the event is delivered again when the consumer starts next (nothing handled is lost)."""
+
+
 class EventConsumer:
     def __init__(self, database: Database, bus: Bus, service: str, group: str,
                  handlers: Mapping[str, Handler], *, max_attempts: int = 5, backoff: float = 0.2,
@@ -120,6 +125,7 @@ class EventConsumer:
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.batch_size = batch_size
+        self.stopping = asyncio.Event()  # run() replaces it with the service's stop signal
         self._last_lag_check = 0.0
 
     async def run(self, stopping: asyncio.Event | None = None) -> None:
@@ -135,6 +141,9 @@ class EventConsumer:
                 await self._consume(consumer)
             except BusUnavailable as exc:
                 log.warning("consumer %s: bus unavailable, restarting in %.1fs: %s", self.group, delay, exc)
+            except Stopped:
+                log.info("consumer %s: stopped while waiting to retry an event; it comes again on restart",
+                         self.group)
             finally:
                 try:
                     await consumer.stop()
@@ -257,7 +266,8 @@ class EventConsumer:
                     EVENTS_FAILED.labels(self.service, self.group, event.type).inc()
                     log.warning("consumer %s: database unavailable for %s, retrying in %.1fs: %s",
                                 self.group, event.id, transient_delay, type(exc).__name__)
-                    await asyncio.sleep(transient_delay)
+                    if await pause(self.stopping, transient_delay):
+                        raise Stopped
                     transient_delay = min(transient_delay * 2, 5.0)
                     continue
                 attempt += 1
@@ -268,7 +278,8 @@ class EventConsumer:
                 if attempt >= self.max_attempts:
                     await self.dead_letter(message, exc, event.type)
                     return
-                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+                if await pause(self.stopping, self.backoff * 2 ** (attempt - 1)):
+                    raise Stopped
 
     async def dead_letter(self, message: Message, error: Exception, event_type: str) -> None:
         reason = json.dumps({"error": type(error).__name__, "detail": str(error)[:2000]}, ensure_ascii=False)

@@ -39,14 +39,14 @@ async def _create_test_tables(runtime: Runtime) -> None:
 
 
 def make_app(database_url: str, bus_url: str, tmp: Path, *, grace: float = 10.0, workers=(),  # noqa: ANN001
-             namespace: str = "", batch: int = 20):
+             namespace: str = "", batch: int = 20, handler=_slow_effect):
     settings = ServiceSettings(
         service_name="reporting", environment="test", data_dir=tmp, database_url=database_url, bus_url=bus_url,
         bus_namespace=namespace, sqlite_synchronous="NORMAL", relay_batch_size=batch, relay_poll_interval=0.05,
         consumer_batch_size=batch, shutdown_grace_seconds=grace,
     )
     return create_service_app(ServiceDefinition(
-        settings=settings, migrations=MIGRATIONS, handlers={RECORDED: _slow_effect},
+        settings=settings, migrations=MIGRATIONS, handlers={RECORDED: handler},
         on_startup=_create_test_tables, workers=workers,
     ))
 
@@ -122,6 +122,41 @@ async def test_a_busy_app_stops_within_the_grace_and_loses_nothing(backend, tmp_
         assert duplicates(applied) == 0
         assert sorted(applied) == sorted(await accepted_ids(database))
         assert await outbox_count(database) == 0
+
+
+async def test_a_consumer_waiting_out_an_outage_stops_at_once_and_its_event_comes_again(
+        backend, tmp_path, warnings) -> None:
+    """A handler that cannot reach what it needs (a transient error) is retried with a
+    growing wait; the stop signal ends that wait, and the event, not committed, is handled
+    when the service is back."""
+    attempts: list[float] = []
+
+    async def unreachable(session, event) -> None:  # noqa: ANN001
+        attempts.append(time.monotonic())
+        raise ConnectionError("the database is restarting")
+
+    database_url = await backend.database_url("outage")
+    app = make_app(database_url, backend.bus_url, tmp_path, grace=5.0, namespace=backend.namespace,
+                   handler=unreachable)
+    context = app.router.lifespan_context(app)
+    await context.__aenter__()
+    item = await accept_item(app.state.runtime.database, "during-the-outage", 1)
+    deadline = time.monotonic() + 30
+    while len(attempts) < 4:  # retried after 0.2, 0.4 and 0.8 s: now waiting 1.6 s
+        assert time.monotonic() < deadline, f"{len(attempts)} attempts"
+        await asyncio.sleep(0.05)
+    elapsed = await _timed_exit(context)
+    assert elapsed < 1.0, f"the app took {elapsed:.2f}s to stop"
+    assert not warnings, "the consumer had to be cancelled"
+
+    app = make_app(database_url, backend.bus_url, tmp_path, namespace=backend.namespace)
+    async with app.router.lifespan_context(app):
+        database = app.state.runtime.database
+        deadline = time.monotonic() + 30
+        while not await applied_ids(database):
+            assert time.monotonic() < deadline, "the event did not come again"
+            await asyncio.sleep(0.05)
+        assert await applied_ids(database) == [str(item.id)]
 
 
 async def test_a_worker_that_ignores_the_signal_is_cancelled_after_the_grace(tmp_path, warnings) -> None:
