@@ -19,6 +19,10 @@ from pathlib import Path
 
 from .settings import DEFAULT_PORTS, SERVICES
 
+# Stopping a service: uvicorn lets open requests finish (HTTP_GRACE_SECONDS), then the
+# lifespan gives its loops KHAIBAO_SHUTDOWN_GRACE_SECONDS and the ones it had to cancel 5 s.
+HTTP_GRACE_SECONDS = 10
+
 SERVICE_DESCRIPTIONS = {
     "intake": ("Tiếp nhận đăng ký", "Registration intake",
                "Đơn vị đăng ký; phường/xã, quận/huyện duyệt và chuyển danh sách lên Sở."),
@@ -42,7 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
     uvicorn.run(
         f"services.{args.service}.app:create_app", factory=True, host=args.host,
         port=args.port or DEFAULT_PORTS[args.service], workers=args.workers, log_config=None,
-        access_log=False, timeout_graceful_shutdown=10, proxy_headers=True,
+        access_log=False, timeout_graceful_shutdown=HTTP_GRACE_SECONDS, proxy_headers=True,
     )
     return 0
 
@@ -143,7 +147,12 @@ def _up(args: argparse.Namespace) -> int:
         for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
+        # Killed only once a service had all the time its own shutdown may take.
+        try:
+            grace = float(env.get("KHAIBAO_SHUTDOWN_GRACE_SECONDS") or 10)
+        except ValueError:  # the services refused it at start-up already
+            grace = 10.0
+        deadline = time.monotonic() + HTTP_GRACE_SECONDS + grace + 5 + 2
         for proc in procs.values():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
