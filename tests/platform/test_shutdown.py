@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,20 @@ async def _timed_exit(context) -> float:  # noqa: ANN001
     return time.monotonic() - started
 
 
+@asynccontextmanager
+async def _restarted(database_url: str, backend, tmp: Path, expected: int, timeout: float):  # noqa: ANN001
+    """The app started again on the same database: its database once ``expected`` events
+    are applied (what the stopped app left is handled now)."""
+    app = make_app(database_url, backend.bus_url, tmp, namespace=backend.namespace)
+    async with app.router.lifespan_context(app):
+        database = app.state.runtime.database
+        deadline = time.monotonic() + timeout
+        while len(applied := await applied_ids(database)) < expected:
+            assert time.monotonic() < deadline, f"only {len(applied)} of {expected} applied"
+            await asyncio.sleep(0.05)
+        yield database
+
+
 async def test_an_idle_app_stops_in_well_under_a_second(backend, tmp_path, warnings) -> None:
     app = make_app(await backend.database_url("idle"), backend.bus_url, tmp_path, namespace=backend.namespace)
     context = app.router.lifespan_context(app)
@@ -111,13 +126,7 @@ async def test_a_busy_app_stops_within_the_grace_and_loses_nothing(backend, tmp_
 
     # What was done stays done, what was not is still waiting (outbox rows or uncommitted
     # offsets): a second run finishes it, each event applied exactly once.
-    app = make_app(database_url, backend.bus_url, tmp_path, namespace=backend.namespace)
-    async with app.router.lifespan_context(app):
-        database = app.state.runtime.database
-        deadline = time.monotonic() + 60
-        while len(await applied_ids(database)) < total:
-            assert time.monotonic() < deadline, f"only {len(await applied_ids(database))} of {total} applied"
-            await asyncio.sleep(0.1)
+    async with _restarted(database_url, backend, tmp_path, total, 60) as database:
         applied = await applied_ids(database)
         assert duplicates(applied) == 0
         assert sorted(applied) == sorted(await accepted_ids(database))
@@ -149,13 +158,7 @@ async def test_a_consumer_waiting_out_an_outage_stops_at_once_and_its_event_come
     assert elapsed < 1.0, f"the app took {elapsed:.2f}s to stop"
     assert not warnings, "the consumer had to be cancelled"
 
-    app = make_app(database_url, backend.bus_url, tmp_path, namespace=backend.namespace)
-    async with app.router.lifespan_context(app):
-        database = app.state.runtime.database
-        deadline = time.monotonic() + 30
-        while not await applied_ids(database):
-            assert time.monotonic() < deadline, "the event did not come again"
-            await asyncio.sleep(0.05)
+    async with _restarted(database_url, backend, tmp_path, 1, 30) as database:
         assert await applied_ids(database) == [str(item.id)]
 
 
