@@ -155,7 +155,7 @@ async def test_a_consumer_waiting_out_an_outage_stops_at_once_and_its_event_come
         assert time.monotonic() < deadline, f"{len(attempts)} attempts"
         await asyncio.sleep(0.05)
     elapsed = await _timed_exit(context)
-    assert elapsed < 1.0, f"the app took {elapsed:.2f}s to stop"
+    assert elapsed < 2.5, f"the app took {elapsed:.2f}s to stop"  # not the 5 s grace
     assert not warnings, "the consumer had to be cancelled"
 
     async with _restarted(database_url, backend, tmp_path, 1, 30) as database:
