@@ -49,7 +49,7 @@ async def _log(running) -> list:  # noqa: ANN001
 
 async def test_counts_per_commune(running, mint):
     world = running.extra["world"]
-    day = today().isoformat()
+    day = world.day.isoformat()  # the fixture's day, even if local midnight has passed since
     response = await running["reporting"].get("/exports/counts.csv", params={"start": day, "end": day},
                                               headers=mint.headers(Role.DISTRICT_FOCAL, CAN_GIO))
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
