@@ -88,7 +88,7 @@ async def create_upload(session: AsyncSession, *, scope_path: str, district_path
                         sender_email: str | None = None, message_id: str | None = None,
                         now: datetime | None = None) -> Upload:
     now = now or now_utc()
-    [reference] = await unique_references(session, Upload.reference, 1, now.date(), "TL")
+    [reference] = await unique_references(session, Upload.reference, 1, now, "TL")
     upload = Upload(reference=reference, scope_path=scope_path, district_path=district_path, source=source,
                     mode=mode, status=QUEUED, filename=filename[:255] or "danh-sach.xlsx", size=len(content),
                     content=content, uploaded_by=uploaded_by, sender_email=sender_email, message_id=message_id,

@@ -66,7 +66,7 @@ async def send_list(session: AsyncSession, principal: Principal, *, now: datetim
     if not registrations:
         raise ReviewError(NOTHING_TO_SEND)
     district_path = registrations[0].district_path
-    [reference] = await unique_references(session, CommuneList.reference, 1, now.date(), "DS")
+    [reference] = await unique_references(session, CommuneList.reference, 1, now, "DS")
     actor = Actor.of(principal)
     sent = CommuneList(reference=reference, commune_path=principal.jurisdiction, district_path=district_path,
                        count=len(registrations), sent_at=now, sent_by=actor.name)
@@ -126,7 +126,7 @@ async def forward_batch(session: AsyncSession, principal: Principal, registratio
         chosen = [ready[i] for i in wanted]
     if not chosen:
         raise ReviewError(NOTHING_TO_FORWARD)
-    [reference] = await unique_references(session, Batch.reference, 1, now.date(), "CS")
+    [reference] = await unique_references(session, Batch.reference, 1, now, "CS")
     parts = -(-len(chosen) // UNITS_PER_EVENT)
     actor = Actor.of(principal)
     batch = Batch(reference=reference, district_path=principal.jurisdiction, count=len(chosen), parts=parts,

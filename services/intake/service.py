@@ -36,7 +36,7 @@ from .routing import (  # noqa: F401 - UNIT_TYPES is part of this module's inter
     receiver_path,
 )
 from .schemas import RegistrationIn
-from .text import Msg, is_late, now_utc
+from .text import Msg, is_late, local_date, now_utc
 from .validation import UnitDetails
 
 # Crockford's base32 without look-alikes: references are read out over the phone.
@@ -59,9 +59,11 @@ def new_reference(today: date, prefix: str = "DK", length: int = 6) -> str:
     return f"{prefix}{today:%y%m%d}-{''.join(ALPHABET[(bits >> (5 * i)) & 31] for i in range(length))}"
 
 
-async def unique_references(session: AsyncSession, column, count: int, today: date, prefix: str) -> list[str]:  # noqa: ANN001
+async def unique_references(session: AsyncSession, column, count: int, at: datetime, prefix: str) -> list[str]:  # noqa: ANN001
     """``count`` references not yet used in ``column`` (checked, since a day of imports can
-    hold thousands and six random characters are not unique by luck alone)."""
+    hold thousands and six random characters are not unique by luck alone), dated with the
+    day in the city at ``at`` (from midnight to 07:00 the UTC date is still yesterday's)."""
+    today = local_date(at)
     chosen: set[str] = set()
     while len(chosen) < count:
         fresh = {new_reference(today, prefix) for _ in range(count - len(chosen))} - chosen
@@ -122,7 +124,7 @@ async def register_units(session: AsyncSession, units: Sequence[UnitDetails], *,
     now = now or now_utc()
     received_at = received_at or now
     late = is_late(received_at, deadline)
-    references = await unique_references(session, Registration.reference, len(units), now.date(), "DK")
+    references = await unique_references(session, Registration.reference, len(units), now, "DK")
     who = (actor.name, actor.path) if actor else (None, None)
     rows, history_rows, events = [], [], []
     for details, reference in zip(units, references, strict=True):

@@ -21,7 +21,7 @@ from libs.common.ui.i18n import gettext, normalize_locale
 
 from .accesslog import entries_within
 from .exposure import (
-    EXPOSURE_ROLES, PAGE_ROWS, ExposureForm, ExposureInvalid, ExposureRefused, ExposureResult, check_form,
+    EXPOSURE_ROLES, LOCAL_TZ, PAGE_ROWS, ExposureForm, ExposureInvalid, ExposureRefused, ExposureResult, check_form,
     local_input, local_text, run_exposure, venue_choices,
 )
 from .sheets import XLSX, exposure_workbook
@@ -97,7 +97,7 @@ async def exposure_export(request: Request, principal: Principal = Depends(conso
     now = local_text(datetime.now(UTC))
     content = await asyncio.to_thread(exposure_workbook, outcome, exported_by=f"{principal.name} ({principal.username})",
                                       exported_at=now, lang=_lang(request))
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+    stamp = datetime.now(LOCAL_TZ).strftime("%Y%m%d-%H%M")
     return Response(content, media_type=XLSX, headers={
         "content-disposition": f'attachment; filename="truy-vet-tiep-xuc-{stamp}.xlsx"',
         "cache-control": "no-store"})

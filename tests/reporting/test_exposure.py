@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from libs.common.auth import SESSION_COOKIE, Role
 from libs.common.db import Database
 from services.reporting import directory, visits
-from services.reporting.exposure import local_input
+from services.reporting.exposure import LOCAL_TZ, local_input
 
 from .conftest import (
     CITY, DEMO_COMMUNE, DEMO_DISTRICT, OTHER_COMMUNE, OTHER_DISTRICT, OTHER_DISTRICT_COMMUNE, T0, apply,
@@ -105,8 +105,13 @@ async def test_query_export_and_access_log(reporting, seeded, mint):
     assert "Trường Bình Khánh" in page.text  # the school is in the list of venues (same district)...
     assert "Tòa nhà Bến Nghé" not in page.text  # ...District 1's building is not
 
+    before = datetime.now(LOCAL_TZ).replace(second=0, microsecond=0)
     export = await client.post("/exposure/export", headers=headers, data=form)
     assert export.status_code == 200
+    # The file is named with the time in the city, as the sheet states it.
+    stamp = re.search(r'filename="truy-vet-tiep-xuc-(\d{8}-\d{4})\.xlsx"', export.headers["content-disposition"])
+    named = datetime.strptime(stamp.group(1), "%Y%m%d-%H%M").replace(tzinfo=LOCAL_TZ)
+    assert before <= named <= datetime.now(LOCAL_TZ), named
     assert export.headers["content-type"].startswith("application/vnd.openxmlformats")
     assert export.headers["cache-control"] == "no-store"
     sheet = load_workbook(io.BytesIO(export.content)).active

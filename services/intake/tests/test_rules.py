@@ -2,6 +2,7 @@
 Minh City time, matching communes by name, who may decide on a registration."""
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 import pytest
@@ -68,3 +69,17 @@ async def test_who_may_decide(database, tree):
     assert allowed_actions(DISTRICT, school) == ("return", "duplicate", "exempt")
     school.batch_id = agency.id                            # once forwarded, nobody changes it
     assert allowed_actions(DISTRICT, school) == ()
+
+
+async def test_references_carry_the_day_in_the_city(database, tree):
+    """At 00:30 in Ho Chi Minh City the UTC date is still the day before: a registration's
+    reference carries the city's day."""
+    details, _ = validate_unit({"unit_name": "Chợ đêm", "unit_type": "Chợ", "address": "1 Đường A", "commune": "27664",
+                                "contact_name": "An", "contact_phone": "0909123456"}, tree, district=None)
+    after_midnight = datetime(2021, 6, 14, 17, 30, tzinfo=UTC)  # 00:30 on 15/06 in the city
+    evening = datetime(2021, 6, 14, 16, 30, tzinfo=UTC)  # 23:30 on 14/06 in the city
+    async with database.transaction() as session:
+        [late] = await register_units(session, [details], deadline=None, now=after_midnight)
+        [early] = await register_units(session, [details], deadline=None, now=evening)
+    assert re.fullmatch(r"DK210615-[0-9A-Z]{6}", late.reference), late.reference
+    assert re.fullmatch(r"DK210614-[0-9A-Z]{6}", early.reference), early.reference
