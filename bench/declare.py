@@ -274,9 +274,12 @@ async def bench_target(target: Target, args: argparse.Namespace, work: Path) -> 
             continue
         try:
             pids = tree(server.pid)
-            for mode in args.modes:
-                ids_file = work / f"ids-{workers}-{mode.replace(' ', '_')}.txt" if mode != "ceiling" else None
-                print(f"  {target.name}, {workers} workers: {mode} ...", flush=True)
+            # Rounds take turns between the routes, so that a slow spell of a shared machine
+            # falls on each route alike; the table shows each route's median round.
+            for turn, mode in ((t, m) for t in range(1, args.rounds + 1) for m in args.modes):
+                ids_file = (work / f"ids-{workers}-{mode.replace(' ', '_')}-{turn}.txt"
+                            if mode != "ceiling" else None)
+                print(f"  {target.name}, {workers} workers: {mode}, round {turn} of {args.rounds} ...", flush=True)
                 try:
                     result = run_load(port, ROUTES[mode], bodies, args, ids_file, pids)
                 except RuntimeError as exc:
@@ -298,7 +301,23 @@ async def bench_target(target: Target, args: argparse.Namespace, work: Path) -> 
         for result, ids in checks:
             result["on_bus"] = len(ids & seen)
             result["lost"] = len(ids) - min(result["stored"], result["on_bus"])
-    return results
+    return median_rounds(results)
+
+
+def median_rounds(results: list[dict]) -> list[dict]:
+    """One row per backend, workers and route: its median round by rate, with the range of
+    the rounds' rates and the declarations lost summed over every round."""
+    groups: dict[tuple, list[dict]] = {}
+    for result in results:
+        groups.setdefault((result["backend"], result["workers"], result["mode"]), []).append(result)
+    rows = []
+    for runs in groups.values():
+        ordered = sorted(runs, key=lambda r: r["rate"])
+        row = dict(ordered[(len(ordered) - 1) // 2], rounds=[r["rate"] for r in runs])
+        if "lost" in row:
+            row["lost"] = sum(r["lost"] for r in runs)
+        rows.append(row)
+    return rows
 
 
 def print_table(results: list[dict]) -> None:
@@ -312,10 +331,14 @@ def print_table(results: list[dict]) -> None:
         lost = str(r["lost"]) if "lost" in r else "—"
         cpu = r["cpu"]
         rate = max(r["rate"], 1e-9)
-        print(f"| {r['backend']} | {r['workers']} | {r['mode']} | {r['rate']:.0f} | {share} | {r['p50']:.1f} | "
+        spread = f" ({min(r['rounds']):.0f}–{max(r['rounds']):.0f})" if len(r.get("rounds", ())) > 1 else ""
+        print(f"| {r['backend']} | {r['workers']} | {r['mode']} | {r['rate']:.0f}{spread} | {share} | {r['p50']:.1f} | "
               f"{r['p99']:.1f} | {r['errors']} | {lost} | {cpu['server']:.2f} / {cpu['load']:.2f} / "
               f"{cpu['rest']:.2f} | {1e6 * cpu['server'] / rate:.0f} | "
               f"{1e6 * (cpu['server'] + cpu['load'] + cpu['rest']) / rate:.0f} |")
+    if any(len(r.get("rounds", ())) > 1 for r in results):
+        print("\nRounds: each row is the route's median round (the range of all rounds in brackets); "
+              "lost counts every round.")
     print("\nCPU: cores busy on average during the run (server = the uvicorn workers with their relays; "
           "rest = everything else on the machine: database, broker, other users). µs/decl: CPU per "
           "declaration answered 2xx (server: the service's own; all: the whole machine's, so it includes "
@@ -331,6 +354,9 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, default=15)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the routes in turn this many times and show each route's median round "
+                             "(a shared machine's slow spells fall on every route alike)")
     parser.add_argument("--count", type=int, default=400_000, help="at most this many requests per run")
     parser.add_argument("--rate", type=float, default=0.0,
                         help="a fixed offered load (requests/s) instead of as fast as answered: compares the "
