@@ -25,8 +25,7 @@ from collections.abc import Callable, Sequence
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from .models import submissions_table
-from .writers import SUBMISSION_COLUMNS, PostgresWriter, RowEncoder, SqliteWriter, Work
+from .writers import PostgresWriter, SqliteWriter, Work
 
 BATCH_ROWS = Histogram("khaibao_declaration_batch_rows", "Declarations written per group commit", ["service"],
                        buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000))
@@ -91,9 +90,8 @@ class GroupCommitter:
                  on_commit: Callable[[int, bool], None] = lambda events, urgent: None,
                  linger: float = 0.0) -> None:
         self.writers = list(writers)
-        sqlite = isinstance(self.writers[0], SqliteWriter)
-        self.encode_declarations = type(self.writers[0]).encode_declarations
-        self.encode_submission = RowEncoder(submissions_table, SUBMISSION_COLUMNS, sqlite)
+        self.encode_submission = self.writers[0].encode_submission
+        self.encode_declarations = self.writers[0].encode_declarations
         self.max_rows = max_rows
         self.max_pending = max_pending
         self.linger = linger

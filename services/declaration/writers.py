@@ -1,9 +1,11 @@
 """The group commit's writers: how one batch of declarations reaches the database.
 
 ``PostgresWriter`` sends a batch as ONE statement on a connection of its own;
-``SqliteWriter`` runs the stdlib sqlite3 module in a thread of its own. Both take
-``Work`` items built by ``batcher.GroupCommitter`` and return which were stored (the
-others' keys were stored before: double submits).
+``SqliteWriter`` runs the stdlib sqlite3 module in a thread of its own. Each says how a
+request's rows are encoded for it (``encode_submission``, ``encode_declarations``, run in
+the request before it waits); both take ``Work`` items built by
+``batcher.GroupCommitter`` and return which were stored (the others' keys were stored
+before: double submits).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import sqlalchemy as sa
 from pydantic_core import to_json
 from sqlalchemy.engine import make_url
 
-from .models import declarations_table
+from .models import declarations_table, submissions_table
 
 # Every column the hot path fills (erased_at is retention's, NULL until then).
 DECLARATION_COLUMNS = tuple(c.name for c in declarations_table.columns if c.name != "erased_at")
@@ -50,6 +52,38 @@ def first_of_each_key(batch: Sequence[Work]) -> list[Work]:
     return firsts
 
 
+def _sqlite_converter(column) -> Callable | None:  # noqa: ANN001
+    """How SQLAlchemy stores a value of this column in SQLite (the ORM reads it back)."""
+    kind = column.type
+    if isinstance(kind, sa.TypeDecorator):  # SQLModel's UTCDateTime wraps a DateTime
+        kind = kind.impl_instance
+    if isinstance(kind, sa.Uuid):
+        return lambda v: v.hex
+    if isinstance(kind, sa.DateTime):
+        return lambda v: v.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if isinstance(kind, sa.Date):
+        return lambda v: v.isoformat()
+    if isinstance(kind, sa.Boolean):
+        return int
+    return None
+
+
+class RowEncoder:
+    """A row as a dict -> the tuple a writer inserts (native values for asyncpg's arrays,
+    SQLite's own text forms for sqlite3), built in the request before it waits."""
+
+    def __init__(self, table, columns: Sequence[str], sqlite: bool) -> None:  # noqa: ANN001
+        self.columns = tuple(columns)
+        self.pairs = tuple((c, _sqlite_converter(table.c[c]) if sqlite else None) for c in columns)
+        # Native values (PostgreSQL): the columns picked in C.
+        self.pick = operator.itemgetter(*self.columns) if not any(conv for _, conv in self.pairs) else None
+
+    def __call__(self, values: dict) -> tuple:
+        if self.pick is not None:
+            return self.pick(values)
+        return tuple(values[c] if conv is None or values[c] is None else conv(values[c]) for c, conv in self.pairs)
+
+
 class PostgresWriter:
     """One connection of its own (asyncpg, no pool, no ORM) and ONE statement per batch:
     the submissions as arrays, the declarations as one JSON document
@@ -72,6 +106,8 @@ class PostgresWriter:
                         "port": parsed.port or 5432, "database": parsed.database, "command_timeout": timeout}
         self.connection: asyncpg.Connection | None = None
         self.statement: str | None = None
+
+    encode_submission = RowEncoder(submissions_table, SUBMISSION_COLUMNS, sqlite=False)
 
     @staticmethod
     def encode_declarations(declarations: list[dict]) -> bytes:
@@ -138,38 +174,6 @@ class PostgresWriter:
             await self.connection.close()
 
 
-def _sqlite_converter(column) -> Callable | None:  # noqa: ANN001
-    """How SQLAlchemy stores a value of this column in SQLite (the ORM reads it back)."""
-    kind = column.type
-    if isinstance(kind, sa.TypeDecorator):  # SQLModel's UTCDateTime wraps a DateTime
-        kind = kind.impl_instance
-    if isinstance(kind, sa.Uuid):
-        return lambda v: v.hex
-    if isinstance(kind, sa.DateTime):
-        return lambda v: v.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-    if isinstance(kind, sa.Date):
-        return lambda v: v.isoformat()
-    if isinstance(kind, sa.Boolean):
-        return int
-    return None
-
-
-class RowEncoder:
-    """A row as a dict -> the tuple a writer inserts (native values for asyncpg's arrays,
-    SQLite's own text forms for sqlite3), built in the request before it waits."""
-
-    def __init__(self, table, columns: Sequence[str], sqlite: bool) -> None:  # noqa: ANN001
-        self.columns = tuple(columns)
-        self.pairs = tuple((c, _sqlite_converter(table.c[c]) if sqlite else None) for c in columns)
-        # Native values (PostgreSQL): the columns picked in C.
-        self.pick = operator.itemgetter(*self.columns) if not any(conv for _, conv in self.pairs) else None
-
-    def __call__(self, values: dict) -> tuple:
-        if self.pick is not None:
-            return self.pick(values)
-        return tuple(values[c] if conv is None or values[c] is None else conv(values[c]) for c, conv in self.pairs)
-
-
 class SqliteWriter:
     """The stdlib sqlite3 module in a thread of its own (aiosqlite would hop per statement)."""
 
@@ -186,6 +190,7 @@ class SqliteWriter:
         self.insert_outbox = f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
     encode = RowEncoder(declarations_table, DECLARATION_COLUMNS, sqlite=True)
+    encode_submission = RowEncoder(submissions_table, SUBMISSION_COLUMNS, sqlite=True)
 
     @classmethod
     def encode_declarations(cls, declarations: list[dict]) -> list[tuple]:
