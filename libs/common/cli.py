@@ -17,10 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-from .settings import DEFAULT_PORTS, SERVICES
+from .lifecycle import CANCELLED_WAIT_SECONDS
+from .settings import DEFAULT_PORTS, SERVICES, ServiceSettings
 
 # Stopping a service: uvicorn lets open requests finish (HTTP_GRACE_SECONDS), then the
-# lifespan gives its loops KHAIBAO_SHUTDOWN_GRACE_SECONDS and the ones it had to cancel 5 s.
+# lifespan gives its loops KHAIBAO_SHUTDOWN_GRACE_SECONDS and the ones it had to cancel
+# CANCELLED_WAIT_SECONDS.
 HTTP_GRACE_SECONDS = 10
 
 SERVICE_DESCRIPTIONS = {
@@ -148,11 +150,12 @@ def _up(args: argparse.Namespace) -> int:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         # Killed only once a service had all the time its own shutdown may take.
+        grace = ServiceSettings.model_fields["shutdown_grace_seconds"].default
         try:
-            grace = float(env.get("KHAIBAO_SHUTDOWN_GRACE_SECONDS") or 10)
+            grace = float(env.get("KHAIBAO_SHUTDOWN_GRACE_SECONDS") or grace)
         except ValueError:  # the services refused it at start-up already
-            grace = 10.0
-        deadline = time.monotonic() + HTTP_GRACE_SECONDS + grace + 5 + 2
+            pass
+        deadline = time.monotonic() + HTTP_GRACE_SECONDS + grace + CANCELLED_WAIT_SECONDS + 2
         for proc in procs.values():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))

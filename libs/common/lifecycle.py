@@ -15,6 +15,9 @@ from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
 
+# How long stop_tasks waits for the loops it had to cancel after the grace.
+CANCELLED_WAIT_SECONDS = 5.0
+
 
 async def pause(stopping: asyncio.Event | None, seconds: float, *wake: asyncio.Event) -> bool:
     """Wait ``seconds``, or less if ``stopping`` or one of ``wake`` is set; True when stopping.
@@ -54,7 +57,7 @@ async def stop_tasks(tasks: Mapping[str, asyncio.Task], stopping: asyncio.Event,
         tasks[name].cancel()
     if pending:
         # A task cancelled inside a driver call may never answer: do not hang the shutdown on it.
-        _, stuck = await asyncio.wait(pending, timeout=5)
+        _, stuck = await asyncio.wait(pending, timeout=CANCELLED_WAIT_SECONDS)
         for name, task in tasks.items():
             if task in stuck:
                 log.error("%s did not finish after being cancelled; leaving it", name)
