@@ -3,15 +3,19 @@
 
     python3 dev.py up      # the whole system on SQLite + the embedded bus, with demo data
     python3 dev.py test    # the test suite (extra arguments go to pytest)
+    python3 dev.py lock    # regenerate requirements/*.txt from pyproject.toml (after editing it)
 
-Only Python 3.11 is needed: the first run creates .venv and installs the project into it.
+Only Python 3.11 is needed: the first run creates .venv and installs the locked
+dependencies (requirements/test.txt, hash-checked) and the project (editable) into it.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
@@ -19,10 +23,16 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".khaibao-installed"
+LOCK = ROOT / "requirements" / "test.txt"  # runtime + test extra; main.txt (runtime) is the image's
+LOCK_TOOL = "uv==0.13.10"  # the locker: pinned, so that a relock changes only what PyPI changed
+LOCK_TOOLS_VENV = VENV / "lock-tools"
 
 
 def _requirements_digest() -> str:
-    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for path in (ROOT / "pyproject.toml", LOCK):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def ensure_venv() -> None:
@@ -37,7 +47,11 @@ def ensure_venv() -> None:
     print("Installing khaibao and its dependencies into .venv ...", flush=True)
     pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
     for attempt in range(3):
-        done = subprocess.call([*pip, "install", "-e", f"{ROOT}[test]"]) == 0
+        # Exactly the locked versions, each checked against its hash (setuptools included,
+        # so the project builds without fetching an unpinned backend); then the checkout
+        # itself, editable, without resolving anything again.
+        done = (subprocess.call([*pip, "install", "--require-hashes", "-r", str(LOCK)]) == 0
+                and subprocess.call([*pip, "install", "--no-deps", "--no-build-isolation", "-e", str(ROOT)]) == 0)
         if done:
             break
         print(f"pip install failed (attempt {attempt + 1} of 3), retrying ...", flush=True)
@@ -46,7 +60,55 @@ def ensure_venv() -> None:
     STAMP.write_text(digest)
 
 
+def lock_inputs_digest() -> str:
+    """The sha256 of what the lock files are made from (pyproject's requirements, the test
+    extra, the build backend, the Python range); written into them, so that a lock left
+    behind by an edited pyproject.toml is noticed without the network."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    inputs = {"requires-python": project["project"]["requires-python"],
+              "dependencies": project["project"]["dependencies"],
+              "optional-dependencies": project["project"].get("optional-dependencies", {}),
+              "build-system": project["build-system"]["requires"]}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+INPUTS_LINE = "# inputs sha256: "
+
+
+def lock() -> int:
+    """Regenerate requirements/{test,main}.txt with the pinned uv, for Python 3.11 on every
+    platform (--universal), with the sha256 of every wheel and sdist."""
+    if sys.version_info[:2] != (3, 11):
+        sys.exit(f"khaibao needs Python 3.11 (this is {sys.version.split()[0]})")
+    tools_bin = LOCK_TOOLS_VENV / ("Scripts" if os.name == "nt" else "bin")
+    uv = tools_bin / "uv"
+    if not uv.exists() or LOCK_TOOL.split("==")[1] not in subprocess.run(
+            [str(uv), "--version"], capture_output=True, text=True).stdout:
+        venv.EnvBuilder(with_pip=True, clear=True).create(LOCK_TOOLS_VENV)
+        subprocess.check_call([str(tools_bin / "python"), "-m", "pip", "--disable-pip-version-check", "-q",
+                               "install", LOCK_TOOL])
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    compile_ = [str(uv), "pip", "compile", "--quiet", "--universal", "--python-version", "3.11",
+                "--generate-hashes", "--custom-compile-command", "python3 dev.py lock", "pyproject.toml", "-"]
+    # The build backend (pyproject's build-system) is locked too: the installers build the
+    # project with --no-build-isolation from these pins. main.txt is constrained to
+    # test.txt's versions, so the image runs exactly what the tests ran.
+    stdin = "\n".join(build) + "\n"
+    os.chdir(ROOT)
+    for args in (["--extra", "test", "-o", "requirements/test.txt"],
+                 ["-c", "requirements/test.txt", "-o", "requirements/main.txt"]):
+        if subprocess.run([*compile_, *args], input=stdin, text=True).returncode != 0:
+            return 1
+        out = ROOT / args[-1]
+        header, _, rest = out.read_text().partition("\n#    python3 dev.py lock\n")
+        out.write_text(f"{header}\n#    python3 dev.py lock\n{INPUTS_LINE}{lock_inputs_digest()}\n{rest}")
+    print("requirements/test.txt and requirements/main.txt regenerated; commit them with pyproject.toml")
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["lock"] and len(argv) == 1:
+        return lock()
     if not argv or argv[0] not in {"up", "test"}:
         print(__doc__)
         return 2

@@ -169,7 +169,8 @@ def test_proxy_routes_to_every_service():
 def test_dockerfile():
     dockerfile = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
     assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, flags=re.MULTILINE)
-    assert "pip install ." in dockerfile
+    assert re.search(r"pip install --require-hashes -r requirements/main\.txt$", dockerfile, flags=re.MULTILINE)
+    assert re.search(r"pip install --no-deps( --no-build-isolation)? \.$", dockerfile, flags=re.MULTILINE)
     users = re.findall(r"^USER\s+(\S+)", dockerfile, flags=re.MULTILINE)
     assert users and users[-1].split(":")[0] not in {"root", "0"}
     assert re.search(r"^HEALTHCHECK .*/healthz", dockerfile, flags=re.MULTILINE | re.DOTALL)
