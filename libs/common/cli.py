@@ -226,8 +226,22 @@ def _run_landing(host, port, urls, accounts, password, procs) -> None:  # noqa: 
     asyncio.run(main())
 
 
+def _version() -> str:
+    """The installed distribution's version; pyproject's when run from a checkout without it."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("khaibao")
+    except metadata.PackageNotFoundError:
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+        return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="khaibao", description="Electronic health declaration system")
+    parser.add_argument("--version", action="version", version=f"khaibao {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="run the whole system locally")
     up.add_argument("--data-dir", default=os.environ.get("KHAIBAO_DATA_DIR", "var"))
