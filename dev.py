@@ -64,7 +64,7 @@ def lock_inputs_digest() -> str:
     """The sha256 of what the lock files are made from (pyproject's requirements, the test
     extra, the build backend, the Python range); written into them, so that a lock left
     behind by an edited pyproject.toml is noticed without the network."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     inputs = {"requires-python": project["project"]["requires-python"],
               "dependencies": project["project"]["dependencies"],
               "optional-dependencies": project["project"].get("optional-dependencies", {}),
@@ -87,7 +87,7 @@ def lock() -> int:
         venv.EnvBuilder(with_pip=True, clear=True).create(LOCK_TOOLS_VENV)
         subprocess.check_call([str(tools_bin / "python"), "-m", "pip", "--disable-pip-version-check", "-q",
                                "install", LOCK_TOOL])
-    build = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["build-system"]["requires"]
     compile_ = [str(uv), "pip", "compile", "--quiet", "--universal", "--python-version", "3.11",
                 "--generate-hashes", "--custom-compile-command", "python3 dev.py lock", "pyproject.toml", "-"]
     # The build backend (pyproject's build-system) is locked too: the installers build the
@@ -100,8 +100,9 @@ def lock() -> int:
         if subprocess.run([*compile_, *args], input=stdin, text=True).returncode != 0:
             return 1
         out = ROOT / args[-1]
-        header, _, rest = out.read_text().partition("\n#    python3 dev.py lock\n")
-        out.write_text(f"{header}\n#    python3 dev.py lock\n{INPUTS_LINE}{lock_inputs_digest()}\n{rest}")
+        command_line = "\n#    python3 dev.py lock\n"
+        header, _, rest = out.read_text(encoding="utf-8").partition(command_line)
+        out.write_text(f"{header}{command_line}{INPUTS_LINE}{lock_inputs_digest()}\n{rest}", encoding="utf-8")
     print("requirements/test.txt and requirements/main.txt regenerated; commit them with pyproject.toml")
     return 0
 
