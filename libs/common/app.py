@@ -142,7 +142,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         setup_logging(service, settings.log_level)
         if settings.environment == "production":
             _check_public_key(settings)
-        database = Database(settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous)
+        database = Database.for_settings(settings)
         await migrate.upgrade(database, definition.migrations, service)
         bus = create_bus(settings.bus_url, partitions=settings.kafka_partitions, namespace=settings.bus_namespace,
                          replication_factor=settings.kafka_replication_factor, client_id=f"khaibao-{service}")
@@ -232,6 +232,8 @@ def _check_public_key(settings: ServiceSettings) -> None:
     if path is None or not Path(path).is_file():
         raise RuntimeError(f"the token public key file is missing: {path}")
     load_public_key(Path(path))
+    for previous in settings.auth_previous_public_key_files:
+        load_public_key(Path(previous))
 
 
 def _install_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -134,20 +135,37 @@ class TokenSigner:
 
 
 class TokenVerifier:
-    """Every service: verify signature, issuer, audience, expiry; build the principal."""
+    """Every service: verify signature, issuer, audience, expiry; build the principal.
 
-    def __init__(self, public_key: Ed25519PublicKey, *, issuer: str, audience: str, leeway: int = 10):
+    ``previous`` are the public keys of before a rotation (KHAIBAO_AUTH_PREVIOUS_PUBLIC_KEY_FILES):
+    a token whose signature the current key refuses is tried with them, so that the sessions
+    open at the rotation last until they expire.
+    """
+
+    def __init__(self, public_key: Ed25519PublicKey, *, issuer: str, audience: str, leeway: int = 10,
+                 previous: Sequence[Ed25519PublicKey] = ()):
         self.public_key = public_key
+        self.previous = tuple(previous)
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
 
+    def _decode(self, token: str) -> dict:
+        keys = (self.public_key, *self.previous)
+        for index, key in enumerate(keys):
+            try:
+                return jwt.decode(
+                    token, key, algorithms=[ALGORITHM], issuer=self.issuer, audience=self.audience,
+                    leeway=self.leeway, options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+                )
+            except jwt.InvalidSignatureError:
+                if index == len(keys) - 1:
+                    raise
+        raise AssertionError("unreachable")
+
     def verify(self, token: str) -> Principal:
         try:
-            claims = jwt.decode(
-                token, self.public_key, algorithms=[ALGORITHM], issuer=self.issuer, audience=self.audience,
-                leeway=self.leeway, options={"require": ["exp", "iat", "sub", "iss", "aud"]},
-            )
+            claims = self._decode(token)
             role = Role(claims["role"])
             jurisdiction = str(claims["jur"])
         except jwt.ExpiredSignatureError:

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 READONLY = "khaibao_readonly"
@@ -40,7 +40,17 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def create_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> AsyncEngine:
+def with_password(url: str, password: str | None) -> URL:
+    """``url`` with ``password`` set (a secret file's content; None: the URL as it is).
+
+    The password is set on SQLAlchemy's URL object, never concatenated into a string, and
+    a URL object hides it when rendered (logs, reprs)."""
+    parsed = make_url(url)
+    return parsed if password is None else parsed.set(password=password)
+
+
+def create_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10,
+                  password: str | None = None) -> AsyncEngine:
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -50,7 +60,8 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int 
         engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60, pool_reset_on_return=None)
         _configure_sqlite(engine, sqlite_synchronous)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_async_engine(with_password(url, password), pool_size=pool_size, max_overflow=pool_size,
+                               pool_pre_ping=True)
 
 
 class Database:
@@ -62,9 +73,11 @@ class Database:
     right after the commit.
     """
 
-    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> None:
-        self.url = url
-        self.engine = create_engine(url, sqlite_synchronous=sqlite_synchronous, pool_size=pool_size)
+    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10,
+                 password: str | None = None) -> None:
+        self.url = url  # as configured: without the password of a password file
+        self.engine = create_engine(url, sqlite_synchronous=sqlite_synchronous, pool_size=pool_size,
+                                    password=password)
         self.sqlite = is_sqlite(url)
         self.outbox_written = asyncio.Event()
 
@@ -91,6 +104,12 @@ class Database:
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+
+    @classmethod
+    def for_settings(cls, settings, **options) -> "Database":  # noqa: ANN001, ANN003 - ServiceSettings
+        """The service's database: its URL, with the password of its password file if any."""
+        return cls(settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous,
+                   password=settings.database_password(), **options)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -50,7 +50,8 @@ class Runtime:
             path = self.settings.auth_public_key_file or default_key_paths(self.settings)[1]
             if not Path(path).exists():
                 raise AuthError("Dịch vụ xác thực chưa sẵn sàng / Sign-in is not available yet")
+            previous = [load_public_key(Path(p)) for p in self.settings.auth_previous_public_key_files]
             verifier = TokenVerifier(load_public_key(Path(path)), issuer=self.settings.auth_issuer,
-                                     audience=self.settings.auth_audience)
+                                     audience=self.settings.auth_audience, previous=previous)
             self.extras["verifier"] = verifier
         return verifier

@@ -96,6 +96,24 @@ def open_box(private_key: X25519PrivateKey, box: str, context: bytes) -> bytes:
         raise SealedBoxError("sealed box altered or for another context") from None
 
 
+def box_key_id(box: str) -> str | None:
+    """The key id a box names (None when it is not a box)."""
+    parts = box.split(".", 2)
+    return parts[1] if len(parts) == 3 else None
+
+
+def open_with(keys: list[X25519PrivateKey], box: str, context: bytes) -> bytes:
+    """Open ``box`` with the one of ``keys`` it was sealed to (after a rotation: the current
+    key and the previous ones); SealedBoxError if none is."""
+    if not keys:
+        raise SealedBoxError("no key to open the box with")
+    kid = box_key_id(box)
+    for key in keys:
+        if key_id(key.public_key()) == kid:
+            return open_box(key, box, context)
+    return open_box(keys[0], box, context)  # says why: malformed, or for another key
+
+
 # --- key files -------------------------------------------------------------------------
 
 def load_private(path: Path) -> X25519PrivateKey:

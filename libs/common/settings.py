@@ -3,9 +3,20 @@
 Every value comes from the environment (``KHAIBAO_*`` for shared values,
 ``KHAIBAO_<SERVICE>_*`` for a service's own). Placeholder secrets are refused outside
 development so that a production deployment cannot start with a demo key.
+
+Secrets may come from files (``KHAIBAO_SECRET_KEY_FILE``, ``KHAIBAO_DATABASE_PASSWORD_FILE``),
+as Docker secrets are mounted, so that no secret is an environment value or part of a URL.
+
+Each class lists what is wrong with its values in ``problems()`` (one line per problem,
+``KHAIBAO_<VARIABLE>: message``); validation refuses the settings with all of them at once,
+or, inside ``collecting_problems()`` (``khaibao check-config``), hands them over instead.
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +35,24 @@ DEFAULT_PORTS = {
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "development-only-secret", "dev"}
 DEV_SECRET = "development-only-secret"
 
+_COLLECTED: ContextVar[list[str] | None] = ContextVar("khaibao_settings_problems", default=None)
+
+
+@contextmanager
+def collecting_problems() -> Iterator[list[str]]:
+    """Settings built inside the block do not refuse their problems: they add them to the list."""
+    problems: list[str] = []
+    token = _COLLECTED.set(problems)
+    try:
+        yield problems
+    finally:
+        _COLLECTED.reset(token)
+
+
+def read_secret_file(path: Path) -> str:
+    """The stripped content of a secret file (OSError / UnicodeDecodeError when unreadable)."""
+    return Path(path).read_text(encoding="utf-8").strip()
+
 
 class CommonSettings(BaseSettings):
     """Values every service shares (prefix ``KHAIBAO_``)."""
@@ -34,7 +63,12 @@ class CommonSettings(BaseSettings):
     data_dir: Path = Path("var")
     bus_url: str = "embedded://var/bus.db"
     secret_key: str = DEV_SECRET
+    # A file holding the secret key (a Docker secret); its content wins over KHAIBAO_SECRET_KEY.
+    secret_key_file: Path | None = None
     auth_public_key_file: Path | None = None
+    # Token public keys of before a rotation (`khaibao keys rotate token`): tokens they
+    # signed still verify until they expire.
+    auth_previous_public_key_files: list[Path] = Field(default_factory=list)
     auth_issuer: str = "khaibao-provisioning"
     auth_audience: str = "khaibao"
     public_base_url: str = "http://127.0.0.1:8100"
@@ -51,18 +85,47 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
 
     @model_validator(mode="after")
-    def _refuse_placeholders(self) -> "CommonSettings":
+    def _refuse_problems(self) -> "CommonSettings":
+        problems = []
+        if self.secret_key_file is not None:
+            try:
+                self.secret_key = read_secret_file(self.secret_key_file)
+            except (OSError, UnicodeDecodeError) as exc:
+                problems.append(f"{self.env_name('secret_key_file')}: cannot read {self.secret_key_file}: "
+                                f"{getattr(exc, 'strerror', None) or type(exc).__name__}")
+        problems += self.problems()
+        collected = _COLLECTED.get()
+        if collected is not None:
+            collected.extend(problems)
+        elif problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The environment variable of ``field``: the one set, else the shared name for a
+        shared value and the service's own name for a service's value."""
+        prefix = cls.model_config.get("env_prefix") or "KHAIBAO_"
+        own, shared = f"{prefix}{field}".upper(), f"KHAIBAO_{field}".upper()
+        for name in (own, shared):
+            if name in os.environ:
+                return name
+        return shared if field in CommonSettings.model_fields else own
+
+    def problems(self) -> list[str]:
+        """What makes these values unfit (production refuses placeholders and demo data)."""
+        problems = []
         if self.environment == "production":
             if self.secret_key.strip().lower() in PLACEHOLDER_SECRETS or len(self.secret_key) < 32:
-                raise ValueError(
-                    "KHAIBAO_SECRET_KEY is a placeholder or shorter than 32 characters; "
-                    "set a real secret for production"
-                )
+                name = self.env_name("secret_key_file" if self.secret_key_file else "secret_key")
+                problems.append(f"{name}: the secret key is a placeholder or shorter than 32 characters; "
+                                "set a real secret for production")
             if self.auth_public_key_file is None:
-                raise ValueError("KHAIBAO_AUTH_PUBLIC_KEY_FILE is required in production")
+                problems.append(f"{self.env_name('auth_public_key_file')}: required in production "
+                                "(the token public key)")
             if self.demo:
-                raise ValueError("KHAIBAO_DEMO must be off in production")
-        return self
+                problems.append(f"{self.env_name('demo')}: demo data must be off in production")
+        return problems
 
 
 class ServiceSettings(CommonSettings):
@@ -74,6 +137,10 @@ class ServiceSettings(CommonSettings):
 
     service_name: str = "service"
     database_url: str = ""
+    # The database password in a file (a Docker secret), set on the URL when connecting:
+    # the URL itself holds none (KHAIBAO_<SERVICE>_DATABASE_PASSWORD_FILE or the shared
+    # KHAIBAO_DATABASE_PASSWORD_FILE).
+    database_password_file: Path | None = None
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = "FULL"
     relay_batch_size: int = 500
     relay_poll_interval: float = 0.2
@@ -95,6 +162,12 @@ class ServiceSettings(CommonSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / (self.service_name + '.db')}"
+
+    def database_password(self) -> str | None:
+        """The password of KHAIBAO_..._DATABASE_PASSWORD_FILE (None without one)."""
+        if self.database_password_file is None:
+            return None
+        return read_secret_file(self.database_password_file)
 
 
 def service_config(service: str) -> SettingsConfigDict:

@@ -42,7 +42,7 @@ async def start_ports(runtime: Runtime) -> Ports:
     if database.sqlite:
         writers = [SqliteWriter(url, settings.sqlite_synchronous, settings.batch_timeout_seconds)]
     else:
-        writers = [PostgresWriter(url, settings.batch_timeout_seconds) for _ in range(settings.batch_writers)]
+        writers = [PostgresWriter(url, settings.batch_timeout_seconds, password=settings.database_password()) for _ in range(settings.batch_writers)]
     committer = GroupCommitter(writers, max_rows=settings.batch_max_rows, max_pending=settings.batch_max_pending,
                                on_commit=RelayNudge(database.outbox_written, max(1, settings.relay_batch_size // 2),
                                                     settings.relay_urgent_ms / 1000),

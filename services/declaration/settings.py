@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from libs.common.settings import ServiceSettings, service_config
 
@@ -48,14 +48,15 @@ class DeclarationSettings(ServiceSettings):
     # /api/bench/naive (an ORM session per request).
     bench_routes: bool = False
 
-    @model_validator(mode="after")
-    def _pass_key_in_production(self) -> "DeclarationSettings":
+    def problems(self) -> list[str]:
+        problems = super().problems()
         if self.retention_days * 24 <= self.pass_valid_hours:
-            raise ValueError("KHAIBAO_DECLARATION_RETENTION_DAYS must be longer than a pass is valid "
-                             "(KHAIBAO_DECLARATION_PASS_VALID_HOURS): a valid pass would point to erased data")
+            problems.append(f"{self.env_name('retention_days')}: must be longer than a pass is valid "
+                            f"({self.env_name('pass_valid_hours')}): a valid pass would point to erased data")
         if self.environment == "production":
             if self.pass_private_key_file is None:
-                raise ValueError("KHAIBAO_DECLARATION_PASS_PRIVATE_KEY_FILE is required in production")
+                problems.append(f"{self.env_name('pass_private_key_file')}: required in production "
+                                "(the pass signing key)")
             if self.bench_routes:
-                raise ValueError("KHAIBAO_DECLARATION_BENCH_ROUTES must be off in production")
-        return self
+                problems.append(f"{self.env_name('bench_routes')}: must be off in production")
+        return problems

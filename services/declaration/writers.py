@@ -99,10 +99,10 @@ class PostgresWriter:
     COLUMN_TYPES = ("SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
                     "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped")
 
-    def __init__(self, url: str, timeout: float = 15.0) -> None:
+    def __init__(self, url: str, timeout: float = 15.0, password: str | None = None) -> None:
         self.timeout = timeout
         parsed = make_url(url)
-        self.options = {"user": parsed.username, "password": parsed.password, "host": parsed.host or "127.0.0.1",
+        self.options = {"user": parsed.username, "password": parsed.password if password is None else password, "host": parsed.host or "127.0.0.1",
                         "port": parsed.port or 5432, "database": parsed.database, "command_timeout": timeout}
         self.connection: asyncpg.Connection | None = None
         self.statement: str | None = None

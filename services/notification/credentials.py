@@ -102,16 +102,21 @@ def private_key(settings: NotificationSettings):  # noqa: ANN201 - X25519Private
     return sealed.load_private(private)
 
 
+def private_keys(settings: NotificationSettings) -> list:
+    """Our current key, then the keys of before a rotation (their boxes still open)."""
+    return [private_key(settings), *(sealed.load_private(p) for p in settings.credentials_previous_private_key_files)]
+
+
 def open_password(settings: NotificationSettings, delivery: Delivery) -> str:
     if not delivery.sealed:
         raise CredentialsRefused("already_opened")
     try:
-        key = private_key(settings)
+        keys = private_keys(settings)
     except (OSError, ValueError):
         log.error("the credentials private key is missing or unreadable")
         raise CredentialsRefused("no_key") from None
     try:
-        return sealed.open_box(key, delivery.sealed, credentials_context(delivery.account_id,
+        return sealed.open_with(keys, delivery.sealed, credentials_context(delivery.account_id,
                                                                          delivery.credentials_id)).decode()
     except (sealed.SealedBoxError, ValueError):
         log.error("credentials of delivery %s cannot be opened with our key", delivery.id)

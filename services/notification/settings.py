@@ -28,6 +28,9 @@ class NotificationSettings(ServiceSettings):
     delivery_lease_seconds: float = Field(default=120.0, gt=0)
     # The X25519 private key that opens the credentials provisioning seals for us.
     credentials_private_key_file: Path | None = None
+    # Private keys of before a rotation (`khaibao keys rotate credentials`): a box sealed to
+    # one of them (its key id says which) is opened with it.
+    credentials_previous_private_key_files: list[Path] = Field(default_factory=list)
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     help_line: str = "1022"
     # Suspected-case alerts: unacknowledged after this many seconds, an alert escalates to

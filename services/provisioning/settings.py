@@ -1,7 +1,7 @@
 import os
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from libs.common import sealed
 from libs.common.settings import ServiceSettings, service_config
@@ -29,11 +29,12 @@ class ProvisioningSettings(ServiceSettings):
     issue_poll_interval: float = 1.0
     job_lease_seconds: float = 60.0
 
-    @model_validator(mode="after")
-    def _private_key_in_production(self) -> "ProvisioningSettings":
+    def problems(self) -> list[str]:
+        problems = super().problems()
         if self.environment == "production" and self.auth_private_key_file is None:
-            raise ValueError("KHAIBAO_PROVISIONING_AUTH_PRIVATE_KEY_FILE is required in production")
-        return self
+            problems.append(f"{self.env_name('auth_private_key_file')}: required in production "
+                            "(the token signing key)")
+        return problems
 
     def credentials_public_key_path(self) -> Path:
         # Production never generates it: without the file, issuing refuses with a message.

@@ -70,7 +70,7 @@ async def rebuild(settings: ReportingSettings, *, batch_size: int = 500, idle_po
                   full: Mapping[str, Handler] | None = None) -> int:
     """Empty the rebuilt read models and replay every event into them; the number of events replayed."""
     service = settings.service_name
-    database = Database(settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous)
+    database = Database.for_settings(settings)
     bus = create_bus(settings.bus_url, partitions=settings.kafka_partitions, namespace=settings.bus_namespace,
                      replication_factor=settings.kafka_replication_factor, client_id=f"khaibao-{service}-rebuild")
     full = dict(full or _all_handlers())
