@@ -45,12 +45,13 @@ def test_service_command_and_environment(compose, name):
     env = _environment(service)
     assert env["KHAIBAO_ENVIRONMENT"] == "production"
     assert env["KHAIBAO_BUS_URL"] == "kafka://kafka:9092"
-    assert "KHAIBAO_SECRET_KEY" in env
-    assert env["KHAIBAO_AUTH_PUBLIC_KEY_FILE"].startswith("/run/secrets/")
+    assert "KHAIBAO_SECRET_KEY" not in env, "the secret key comes from a file"
+    assert env["KHAIBAO_SECRET_KEY_FILE"] == "/run/secrets/secret_key"
+    assert env["KHAIBAO_DATABASE_PASSWORD_FILE"] == "/run/secrets/db_password"
+    assert env["KHAIBAO_AUTH_PUBLIC_KEY_FILE"] == "/run/secrets/token_public"
     assert env["PROMETHEUS_MULTIPROC_DIR"]
     url = env[f"KHAIBAO_{name.upper()}_DATABASE_URL"]
-    assert url.startswith("postgresql+asyncpg://")
-    assert url.endswith(f"@postgres:5432/khaibao_{name}")
+    assert url == f"postgresql+asyncpg://khaibao@postgres:5432/khaibao_{name}", "no password in the URL"
     others = [s for s in SERVICES if s != name]
     assert not any(f"KHAIBAO_{o.upper()}_DATABASE_URL" in env for o in others), \
         "a service must not be given another service's database"
@@ -60,20 +61,87 @@ def test_service_command_and_environment(compose, name):
     assert service["build"]["dockerfile"] == "deploy/Dockerfile"
 
 
-def test_only_provisioning_gets_the_private_key(compose):
-    for name in SERVICES:
-        service = compose["services"][name]
-        env = _environment(service)
-        secrets = [s if isinstance(s, str) else s["source"] for s in service.get("secrets", [])]
-        assert "auth_public_key" in secrets
-        if name == "provisioning":
-            assert "auth_private_key" in secrets
-            assert env["KHAIBAO_AUTH_PRIVATE_KEY_FILE"] == "/run/secrets/auth_private_key"
-        else:
-            assert "auth_private_key" not in secrets
-            assert "KHAIBAO_AUTH_PRIVATE_KEY_FILE" not in env
-    for secret in compose["secrets"].values():
-        assert secret["file"].startswith("./deploy/secrets/")
+# Each service mounts only the secrets it reads: the token private key and the credentials
+# public key for provisioning alone, the pass key for declaration alone, the credentials
+# private key for notification alone.
+SHARED_SECRETS = {"token_public", "secret_key", "db_password"}
+OWN_SECRETS = {
+    "intake": {},
+    "provisioning": {"token_private": "KHAIBAO_PROVISIONING_AUTH_PRIVATE_KEY_FILE",
+                     "credentials_public": "KHAIBAO_PROVISIONING_CREDENTIALS_PUBLIC_KEY_FILE"},
+    "declaration": {"pass_private": "KHAIBAO_DECLARATION_PASS_PRIVATE_KEY_FILE"},
+    "notification": {"credentials_private": "KHAIBAO_NOTIFICATION_CREDENTIALS_PRIVATE_KEY_FILE"},
+    "reporting": {},
+}
+SECRET_FILES = {
+    "token_private": "token_private.pem", "token_public": "token_public.pem", "pass_private": "pass_private.pem",
+    "credentials_private": "credentials_private.pem", "credentials_public": "credentials_public.pem",
+    "secret_key": "secret_key", "db_password": "db_password", "grafana_admin_password": "grafana_admin_password",
+}
+
+
+def _secrets(service: dict) -> set[str]:
+    return {s if isinstance(s, str) else s["source"] for s in service.get("secrets", [])}
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_each_service_gets_only_the_secrets_it_needs(compose, name):
+    service = compose["services"][name]
+    env = _environment(service)
+    assert _secrets(service) == SHARED_SECRETS | set(OWN_SECRETS[name])
+    for secret, variable in OWN_SECRETS[name].items():
+        assert env[variable] == f"/run/secrets/{secret}"
+    others = {s: v for other in SERVICES if other != name for s, v in OWN_SECRETS[other].items()}
+    for secret, variable in others.items():
+        assert secret not in _secrets(service)
+        assert variable not in env
+    assert "KHAIBAO_AUTH_PRIVATE_KEY_FILE" not in env
+    # Every /run/secrets/ path a variable names is a secret the service mounts.
+    for variable, value in env.items():
+        if value.startswith("/run/secrets/"):
+            assert value.removeprefix("/run/secrets/") in _secrets(service), variable
+
+
+def test_the_secrets_are_the_files_keys_init_writes(compose):
+    assert {k: v["file"] for k, v in compose["secrets"].items()} == {
+        k: f"./deploy/secrets/{v}" for k, v in SECRET_FILES.items()}
+
+
+def test_postgres_reads_its_password_from_the_secret(compose):
+    postgres = compose["services"]["postgres"]
+    env = _environment(postgres)
+    assert env["POSTGRES_PASSWORD_FILE"] == "/run/secrets/db_password"
+    assert "POSTGRES_PASSWORD" not in env
+    assert _secrets(postgres) == {"db_password"}
+
+
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|PRIVATE|TOKEN|_KEY\b|_KEY_", re.IGNORECASE)
+URL_WITH_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@", re.IGNORECASE)
+
+
+def test_no_environment_value_holds_a_secret(compose):
+    for name, service in compose["services"].items():
+        for variable, value in _environment(service).items():
+            assert not URL_WITH_PASSWORD.search(value), f"{name}: {variable} holds a URL with a password"
+            if SECRET_NAME.search(variable):
+                assert variable.endswith("_FILE") and value.startswith("/run/secrets/"), \
+                    f"{name}: {variable} must name a file under /run/secrets, not hold the secret"
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    assert ":?" not in text, "no value is required from the environment: secrets are files"
+    assert "KHAIBAO_DB_PASSWORD" not in text and "KHAIBAO_SECRET_KEY:" not in text
+
+
+def test_keys_init_writes_every_secret_compose_mounts(compose, tmp_path, capsys):
+    from libs.common.cli import main
+
+    assert main(["keys", "init", str(tmp_path / "secrets")]) == 0
+    written = capsys.readouterr().out.split()
+    for name, secret in compose["secrets"].items():
+        relative = secret["file"].removeprefix("./deploy/secrets/")
+        path = tmp_path / "secrets" / relative
+        assert path.is_file(), f"secret {name}: {secret['file']} is not written by keys init"
+        assert relative in written
+        assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_notification_has_smtp_settings(compose):
@@ -191,9 +259,7 @@ def test_docker_compose_config_validates():
     cli = _compose_cli()
     if cli is None:
         pytest.skip("neither `docker compose` nor `docker-compose` is installed")
-    env = {**os.environ,
-           "KHAIBAO_DB_PASSWORD": "0123456789abcdef",
-           "KHAIBAO_SECRET_KEY": "x" * 48}
+    env = dict(os.environ)
     result = subprocess.run([*cli, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
