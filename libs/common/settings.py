@@ -86,14 +86,18 @@ class CommonSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_problems(self) -> "CommonSettings":
-        problems = []
+        problems, unreadable = [], None
         if self.secret_key_file is not None:
             try:
                 self.secret_key = read_secret_file(self.secret_key_file)
             except (OSError, UnicodeDecodeError) as exc:
-                problems.append(f"{self.env_name('secret_key_file')}: cannot read {self.secret_key_file}: "
-                                f"{getattr(exc, 'strerror', None) or type(exc).__name__}")
-        problems += self.problems()
+                unreadable = self.env_name("secret_key_file")
+                problems.append(
+                    f"{unreadable}: file not found: {self.secret_key_file}" if isinstance(exc, FileNotFoundError)
+                    else f"{unreadable}: cannot read {self.secret_key_file}: "
+                         f"{getattr(exc, 'strerror', None) or type(exc).__name__}")
+        # An unreadable secret file is the problem to fix, not the placeholder left in its place.
+        problems += [p for p in self.problems() if not (unreadable and p.startswith(unreadable + ":"))]
         collected = _COLLECTED.get()
         if collected is not None:
             collected.extend(problems)
