@@ -239,7 +239,7 @@ async def test_the_database_password_file_is_set_on_the_url_when_connecting(monk
     try:
         await database.ping()
         assert database.engine.url.password == url.password
-        assert ":***@" in str(database.engine.url) and ":***@" in repr(database.engine)
+        assert ":***@" in str(database.engine.url) and ":***@" in repr(database.engine.sync_engine)
         assert make_url(database.url).password is None
     finally:
         await database.dispose()
