@@ -159,6 +159,10 @@ CONSUMER_LAG = Gauge(
     "khaibao_consumer_lag", "Messages behind the end of the topic", ["service", "consumer", "topic"],
     multiprocess_mode="max",
 )
+RETENTION_ERASED = Counter(
+    "khaibao_retention_erased_total",
+    "Records whose personal data the retention loop erased (declarations, visits, alerts)", ["service"],
+)
 
 
 class ObservabilityMiddleware:
