@@ -18,6 +18,8 @@ yaml = pytest.importorskip("yaml")
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 PROMETHEUS = DEPLOY / "prometheus"
+ALERTMANAGER = DEPLOY / "alertmanager"
+RUNBOOK = DEPLOY / "RUNBOOK.md"
 
 SERVICES = {
     "intake": 8101,
@@ -61,11 +63,11 @@ def unknown_metrics(expr: str) -> set[str]:
 
 # --- helpers -------------------------------------------------------------------------
 
-def _require_tool(name: str) -> str:
+def _require_tool(name: str, package: str = "prometheus") -> str:
     path = shutil.which(name)
     if path:
         return path
-    message = f"{name} is not on PATH (Debian: apt-get install prometheus)"
+    message = f"{name} is not on PATH (Debian: apt-get install {package})"
     if os.environ.get("KHAIBAO_REQUIRE_ENGINES") == "1":
         pytest.fail(f"{message}, and KHAIBAO_REQUIRE_ENGINES=1 forbids skipping")
     pytest.skip(message)
