@@ -84,5 +84,6 @@ async def test_the_running_service_erases_by_itself(keys):
         await eventually(erased, timeout=10, what="the old visit erased by the retention loop")
 
         async def counted_up():  # noqa: ANN202 - the loop counts after its commit
-            return (REGISTRY.get_sample_value("khaibao_retention_erased_total", {"service": "reporting"}) or 0) > counted
+            erased_now = REGISTRY.get_sample_value("khaibao_retention_erased_total", {"service": "reporting"})
+            return (erased_now or 0) > counted
         await eventually(counted_up, timeout=5, what="khaibao_retention_erased_total{service=reporting}")
