@@ -2,7 +2,7 @@
 
 ``create_service_app`` builds a FastAPI app whose lifespan opens the database, applies
 the service's migrations, connects the bus, and starts the outbox relay and the event
-consumer; it adds /healthz, /readyz, /metrics, JSON logs with trace ids, request metrics,
+consumer; it adds /healthz, /readyz, /metrics, logs with trace ids (JSON or text), request metrics,
 the HTML layer and the sign-in redirect for console pages.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ from .csrf import TEXTS as CSRF_TEXTS
 from .csrf import CsrfMiddleware, CsrfRejected, origins_of
 from .db import Database
 from .lifecycle import pause, stop_tasks
-from .observability import ObservabilityMiddleware, setup_logging
+from .observability import ObservabilityMiddleware, log_format_for, setup_logging
 from .outbox import OutboxRelay
 from .runtime import Runtime
 from .settings import SERVICES, ServiceSettings
@@ -139,7 +139,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        setup_logging(service, settings.log_level)
+        setup_logging(service, settings.log_level, log_format_for(settings.log_format, settings.environment))
         if settings.environment == "production":
             _check_public_key(settings)
         database = Database.for_settings(settings)

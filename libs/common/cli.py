@@ -19,7 +19,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TextIO
 
 from .lifecycle import CANCELLED_WAIT_SECONDS
 from .settings import DEFAULT_PORTS, SERVICES, ServiceSettings
@@ -195,6 +197,18 @@ def _interrupt(*_) -> None:  # noqa: ANN002
     raise KeyboardInterrupt
 
 
+def _services_log_format(env: Mapping[str, str], stream: TextIO) -> str:
+    """The services' KHAIBAO_LOG_FORMAT under ``khaibao up``: the user's when set; else text
+    when our stderr (which the services inherit) is a terminal, json when it is a file or
+    a pipe."""
+    from .observability import log_format_for
+
+    chosen = (env.get("KHAIBAO_LOG_FORMAT") or "").strip().lower()
+    if chosen and chosen != "auto":
+        return chosen  # the services refuse a value they do not know
+    return log_format_for(None, "development", stream)
+
+
 def _up(args: argparse.Namespace) -> int:
     from .auth import generate_key_pair
     from .demo import DEMO_ACCOUNTS, DEMO_PASSWORD
@@ -225,6 +239,7 @@ def _up(args: argparse.Namespace) -> int:
     })
     # On a laptop an alert webhook may be a local receiver (http://127.0.0.1:...).
     env.setdefault("KHAIBAO_NOTIFICATION_WEBHOOK_ALLOW_PRIVATE", "true")
+    env["KHAIBAO_LOG_FORMAT"] = _services_log_format(env, sys.stderr)
     if args.database_url:
         for service, url in asyncio.run(_create_databases(args.database_url)).items():
             env[f"KHAIBAO_{service.upper()}_DATABASE_URL"] = url

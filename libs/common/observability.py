@@ -1,18 +1,22 @@
 """Logs, traces and metrics.
 
-JSON log lines carry the trace id of the request or event being handled; the same id
-travels inside every event the request causes. Metrics are labelled by route template
-(never by raw path or user data).
+Log lines carry the trace id of the request or event being handled; the same id travels
+inside every event the request causes. They are JSON (one object a line, for the log
+collector) or, for a person at a terminal, one readable line each (``KHAIBAO_LOG_FORMAT``,
+see ``log_format_for``). Metrics are labelled by route template (never by raw path or
+user data).
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import TextIO
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -36,6 +40,10 @@ def new_trace_id() -> str:
     return uuid.uuid4().hex
 
 
+# Fields a log call may add with ``extra=`` (events and consumers); both formats show them.
+EVENT_FIELDS = ("event_id", "event_type", "consumer", "topic")
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -50,7 +58,7 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "trace_id": current_trace_id(),
         }
-        for key in ("event_id", "event_type", "consumer", "topic"):
+        for key in EVENT_FIELDS:
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info:
@@ -58,9 +66,53 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def setup_logging(service: str, level: str = "INFO") -> None:
+class TextFormatter(logging.Formatter):
+    """One line a person can read: ``14:02:07.513 WARNING declaration  message  [trace …]``.
+
+    Local time to the millisecond, the level, the service, the message, then the trace id
+    (shortened) and the event fields when there are any; a traceback follows on its own lines.
+    """
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = datetime.fromtimestamp(record.created)
+        line = (f"{moment:%H:%M:%S}.{moment.microsecond // 1000:03d} {record.levelname:<7} "
+                f"{self.service:<12} {record.getMessage()}")
+        context = []
+        trace_id = current_trace_id()
+        if trace_id:
+            context.append(f"trace={trace_id[:12]}")
+        context.extend(f"{key}={getattr(record, key)}" for key in EVENT_FIELDS if hasattr(record, key))
+        if context:
+            line = f"{line}  [{' '.join(context)}]"
+        if record.exc_info:
+            line = f"{line}\n{self.formatException(record.exc_info)}"
+        return line
+
+
+LOG_FORMATS = {"json": JsonFormatter, "text": TextFormatter}
+
+
+def log_format_for(setting: str | None, environment: str, stream: TextIO | None = None) -> str:
+    """The log format: the setting when given (``json`` or ``text``); otherwise ``text`` for
+    a person at a terminal outside production, and ``json`` for everything else (containers,
+    files, pipes, and production always)."""
+    if setting:
+        return setting
+    stream = sys.stderr if stream is None else stream
+    try:
+        interactive = stream.isatty()
+    except (AttributeError, ValueError):
+        interactive = False
+    return "text" if interactive and environment != "production" else "json"
+
+
+def setup_logging(service: str, level: str = "INFO", log_format: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(service))
+    handler.setFormatter(LOG_FORMATS[log_format](service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -106,6 +158,10 @@ OUTBOX_BACKLOG = Gauge(
 CONSUMER_LAG = Gauge(
     "khaibao_consumer_lag", "Messages behind the end of the topic", ["service", "consumer", "topic"],
     multiprocess_mode="max",
+)
+RETENTION_ERASED = Counter(
+    "khaibao_retention_erased_total",
+    "Records whose personal data the retention loop erased (declarations, visits, alerts)", ["service"],
 )
 
 

@@ -20,7 +20,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 SERVICES = ("intake", "provisioning", "declaration", "notification", "reporting")
@@ -83,6 +83,18 @@ class CommonSettings(BaseSettings):
     kafka_replication_factor: int = 1
     demo: bool = False
     log_level: str = "INFO"
+    # "json" (one object a line, for a log collector) or "text" (one readable line an
+    # event). Unset (or "auto"): text when stderr is a terminal outside production, else
+    # json (observability.log_format_for).
+    log_format: Literal["json", "text"] | None = None
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _automatic_log_format(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return None if value in ("", "auto") else value
+        return value
 
     @model_validator(mode="after")
     def _refuse_problems(self) -> "CommonSettings":

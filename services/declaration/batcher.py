@@ -29,7 +29,8 @@ from .writers import PostgresWriter, SqliteWriter, Work
 
 BATCH_ROWS = Histogram("khaibao_declaration_batch_rows", "Declarations written per group commit", ["service"],
                        buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000))
-STORED = Counter("khaibao_declarations_stored_total", "Declarations durably stored", ["service"])
+STORED = Counter("khaibao_declarations_stored_total", "Declarations durably stored, by screening result",
+                 ["service", "result"])
 WAITING = Gauge("khaibao_declaration_commit_queue", "Requests waiting for a group commit", ["service"],
                 multiprocess_mode="max")
 
@@ -117,7 +118,8 @@ class GroupCommitter:
             raise Overloaded(f"{len(self.queue)} requests waiting")
         future = asyncio.get_running_loop().create_future()
         self.queue.append(Work(submission["key"], self.encode_submission(submission),
-                               self.encode_declarations(declarations), len(declarations), outbox, future, urgent))
+                               self.encode_declarations(declarations), len(declarations), outbox, future, urgent,
+                               tuple(d["result"] for d in declarations)))
         self.wake.set()
         # No timer per request: a write that hangs fails in the writer (asyncpg's command
         # timeout, SQLite's busy timeout), which fails every future of its batch.
@@ -173,10 +175,16 @@ class GroupCommitter:
         self.batches += 1
         rows = sum(w.rows for w in batch)
         self.rows += rows
-        BATCH_ROWS.labels("declaration").observe(rows)
-        STORED.labels("declaration").inc(sum(w.rows for w in batch if id(w) in stored))
-        WAITING.labels("declaration").set(len(self.queue))
         written = [w for w in batch if id(w) in stored]
+        # Metrics once per commit, not per request (the hot path).
+        BATCH_ROWS.labels("declaration").observe(rows)
+        results: dict[str, int] = {}
+        for work in written:
+            for result in work.results:
+                results[result] = results.get(result, 0) + 1
+        for result, count in results.items():
+            STORED.labels("declaration", result).inc(count)
+        WAITING.labels("declaration").set(len(self.queue))
         self.on_commit(sum(len(w.outbox) for w in written), any(w.urgent for w in written))
         for work in batch:
             if not work.future.done():

@@ -27,18 +27,16 @@ import logging
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from prometheus_client import Counter
 from sqlalchemy import delete, select, update
 
 from libs.common.db import Database
 from libs.common.lifecycle import pause as wait_or_stop
+from libs.common.observability import RETENTION_ERASED
 from libs.common.runtime import Runtime
 
 from .models import Declaration, RetentionCursor, Submission
 
 log = logging.getLogger(__name__)
-ERASED_TOTAL = Counter("khaibao_declarations_erased_total", "Declarations whose personal data was erased",
-                       ["service"])
 CURSOR = "declarations"
 ERASED = {
     "full_name": "", "id_type": None, "id_number": None, "birth_date": None, "birth_year": 0, "gender": "",
@@ -77,7 +75,7 @@ async def erase_batch(database: Database, *, now: datetime, days: float, batch: 
                               .execution_options(synchronize_session=False))
         cursor.erased_through = ids[-1]
         cursor.updated_at = now
-    ERASED_TOTAL.labels("declaration").inc(len(ids))
+    RETENTION_ERASED.labels("declaration").inc(len(ids))
     return len(ids)
 
 

@@ -40,6 +40,7 @@ class Work:
     outbox: list[tuple]
     future: asyncio.Future = field(repr=False)
     urgent: bool = False
+    results: tuple[str, ...] = ()  # each declaration's screening result (green, yellow, red), for the metrics
 
 
 def first_of_each_key(batch: Sequence[Work]) -> list[Work]:

@@ -34,12 +34,13 @@ import aiosmtplib
 import httpx
 from sqlalchemy import select
 
+from libs.common.observability import RETENTION_ERASED
 from libs.common.runtime import Runtime
 
 from . import webhook_guard
 from .alert_models import Alert, AlertContact, AlertDispatch
 from .alerts import aware, erase_expired, escalate_due
-from .delivery import claim_due
+from .delivery import claim_due, report_backlog
 from .mailer import Mailer
 from .settings import NotificationSettings
 from .web import VIETNAM_TIME as VIETNAM
@@ -232,6 +233,7 @@ async def run_dispatcher(runtime: Runtime) -> None:
     settings: NotificationSettings = runtime.settings
     owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
     while not runtime.stopping.is_set():
+        await report_backlog(runtime)
         batch = await claim(runtime, owner)
         if batch:
             await send_batch(runtime, batch, owner)
@@ -250,6 +252,7 @@ async def run_watch(runtime: Runtime) -> None:
             async with runtime.database.transaction() as session:
                 erased = await erase_expired(session, settings)
             if erased:
+                RETENTION_ERASED.labels("notification").inc(erased)
                 log.info("person details of %d alerts erased (retention)", erased)
             next_erase = time.monotonic() + settings.retention_check_interval
         await runtime.pause(settings.alert_check_interval)

@@ -19,12 +19,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import aiosmtplib
-from sqlalchemy import select, update
+from prometheus_client import Gauge
+from sqlalchemy import func, select, update
 
 from libs.common.events.notification import CredentialsEmailed
 from libs.common.outbox import publish
 from libs.common.runtime import Runtime
 
+from .alert_models import AlertDispatch
 from .credentials import CredentialsRefused, land_in_channel, open_password, status_data
 from .mailer import Mailer, compose
 from .models import Delivery
@@ -33,6 +35,13 @@ from .settings import NotificationSettings
 log = logging.getLogger(__name__)
 SEND_ERRORS = (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError)
 WAKEUP = "delivery_wakeup"
+# What waits to be sent: credentials e-mails (deliveries) and alert e-mails and webhook
+# calls (alert dispatches) still queued, due or waiting for a retry. Every process counts
+# the same tables, hence max.
+BACKLOG = Gauge("khaibao_notification_backlog", "Queued messages not yet sent, by channel",
+                ["service", "channel"], multiprocess_mode="max")
+BACKLOG_CHECK = "notification_backlog_checked"
+BACKLOG_EVERY = 10.0  # seconds between two counts in one process
 
 
 def backoff(settings: NotificationSettings, attempts: int) -> float:
@@ -62,6 +71,28 @@ async def claim_due(runtime: Runtime, model, owner: str, limit: int) -> list:  #
             return []
         rows = await session.execute(select(model).where(model.id.in_(ids)).order_by(model.next_attempt_at))
         return list(rows.scalars())
+
+
+async def report_backlog(runtime: Runtime) -> None:
+    """Refresh ``khaibao_notification_backlog`` (at most every BACKLOG_EVERY seconds per
+    process; the delivery worker and the alert dispatcher both call it)."""
+    now = time.monotonic()
+    if now - runtime.extras.get(BACKLOG_CHECK, float("-inf")) < BACKLOG_EVERY:
+        return
+    runtime.extras[BACKLOG_CHECK] = now
+    try:
+        async with runtime.database.transaction(readonly=True) as session:
+            credentials = (await session.execute(
+                select(func.count()).select_from(Delivery).where(Delivery.status == "queued"))).scalar_one()
+            alerts = dict((await session.execute(
+                select(AlertDispatch.channel, func.count()).where(AlertDispatch.status == "queued")
+                .group_by(AlertDispatch.channel))).all())
+    except Exception:  # noqa: BLE001 - a metric must never stop the delivery
+        log.debug("could not count the notification backlog", exc_info=True)
+        return
+    BACKLOG.labels("notification", "credentials").set(credentials)
+    for channel in ("email", "webhook"):
+        BACKLOG.labels("notification", channel).set(alerts.get(channel, 0))
 
 
 async def claim(runtime: Runtime, owner: str) -> list[Delivery]:
@@ -131,6 +162,7 @@ async def run_worker(runtime: Runtime) -> None:
     wakeup = runtime.extras.setdefault(WAKEUP, asyncio.Event())
     owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
     while not runtime.stopping.is_set():
+        await report_backlog(runtime)
         batch = await claim(runtime, owner)
         if batch:
             await send_batch(runtime, batch, owner)

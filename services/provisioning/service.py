@@ -24,9 +24,12 @@ MIN_PASSWORD_LENGTH = 10
 
 
 class SignInFailed(Exception):
-    def __init__(self, message: str) -> None:
+    """``outcome`` for the metrics: ``failure`` (wrong credentials, disabled) or ``locked``."""
+
+    def __init__(self, message: str, outcome: str = "failure") -> None:
         super().__init__(message)
         self.message = message
+        self.outcome = outcome
 
 
 def new_venue_code(length: int = 10) -> str:
@@ -71,7 +74,7 @@ async def authenticate(session: AsyncSession, username: str, password: str, *, m
         locked_until = locked_until.replace(tzinfo=UTC)
     if locked_until and locked_until > now:
         raise SignInFailed("Tài khoản tạm khóa do đăng nhập sai nhiều lần, vui lòng thử lại sau / "
-                           "Account locked after repeated failures, try again later")
+                           "Account locked after repeated failures, try again later", outcome="locked")
     try:
         hasher.verify(account.password_hash, password)
     except (VerificationError, InvalidHashError):

@@ -3,10 +3,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from prometheus_client import Counter
+
 from libs.common.auth import Principal, TokenSigner, generate_key_pair, load_private_key
 from libs.common.runtime import Runtime, default_key_paths
 
 from .service import SignInFailed, authenticate, principal_of
+
+# Sign-ins (API and console) by outcome: success, failure (wrong credentials, disabled
+# account) or locked (refused during a lock-out). Never labelled by user name.
+SIGNINS = Counter("khaibao_signins_total", "Sign-in attempts by outcome", ["service", "outcome"])
 
 
 def signer_for(runtime: Runtime) -> TokenSigner:
@@ -38,5 +44,7 @@ async def sign_in(runtime: Runtime, username: str, password: str) -> Principal:
         except SignInFailed as exc:
             failure = exc
     if failure is not None:
+        SIGNINS.labels("provisioning", failure.outcome).inc()
         raise failure
+    SIGNINS.labels("provisioning", "success").inc()
     return principal

@@ -23,6 +23,7 @@ from typing import TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common.observability import RETENTION_ERASED
 from libs.common.runtime import Runtime
 
 from .visits import visits
@@ -67,6 +68,7 @@ async def retention_pass(runtime: Runtime, now: datetime | None = None) -> int:
                                            batch_size=settings.retention_batch_size)
         erased = await _to_the_end(batch())
         total += erased
+        RETENTION_ERASED.labels("reporting").inc(erased)
         if erased < settings.retention_batch_size:
             break
     if total:

@@ -124,12 +124,17 @@ async def test_the_openapi_document_describes_the_declaration_body(declaration_a
 
 async def test_the_hot_door_gives_what_the_common_middleware_gives(declaration_app):
     """POST /api/declarations is answered in front of the middleware stack (fastpath.py): its
-    answers still carry the security headers and the trace id, and are counted in the metrics."""
+    answers still carry the security headers and the trace id, and are counted in the metrics
+    (the latency histogram under the route label the DeclarationSlow alert selects)."""
+    from prometheus_client import REGISTRY
+
     from libs.common.observability import HTTP_REQUESTS
 
     service = declaration_app
     counted = HTTP_REQUESTS.labels("declaration", "POST", "/api/declarations", "201")
     before = counted._value.get()
+    timed = {"service": "declaration", "method": "POST", "route": "/api/declarations"}
+    timed_before = REGISTRY.get_sample_value("khaibao_http_request_duration_seconds_count", timed) or 0
     response = await service.client.post("/api/declarations", json=declaration(service.venues["main"].code),
                                          headers={"x-trace-id": "trace-from-the-gate-42"})
     assert response.status_code == 201
@@ -138,6 +143,7 @@ async def test_the_hot_door_gives_what_the_common_middleware_gives(declaration_a
     assert "script-src 'self'" in response.headers["content-security-policy"]
     assert response.headers["x-content-type-options"] == "nosniff" and response.headers["x-frame-options"] == "DENY"
     assert counted._value.get() == before + 1
+    assert REGISTRY.get_sample_value("khaibao_http_request_duration_seconds_count", timed) == timed_before + 1
     made = await service.client.post("/api/declarations", json=declaration(service.venues["main"].code),
                                      headers={"x-trace-id": "<script>"})
     assert made.status_code == 201 and made.headers["x-trace-id"].isalnum()  # a bad one is replaced

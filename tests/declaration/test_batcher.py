@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 
 from libs.common import migrate
@@ -60,8 +61,15 @@ async def count(database: Database, table) -> int:  # noqa: ANN001
         return (await session.execute(select(func.count()).select_from(table))).scalar_one()
 
 
+def stored_by_result() -> dict[str, float]:
+    return {r: REGISTRY.get_sample_value("khaibao_declarations_stored_total",
+                                         {"service": "declaration", "result": r}) or 0.0
+            for r in ("green", "yellow", "red")}
+
+
 async def test_many_requests_share_few_transactions(store):
     database, url = store
+    before = stored_by_result()
     woken = asyncio.Event()
     committer = committer_for(database, url, on_commit=RelayNudge(woken, every=100))
     committer.start()
@@ -79,6 +87,9 @@ async def test_many_requests_share_few_transactions(store):
     events = [parse_event(p) for p in payloads]
     assert sum(e.type == "declaration.submitted" for e in events) == 300
     assert sum(e.type == "declaration.flagged" for e in events) == 60
+    # Counted by screening result, once per commit.
+    counted = {r: n - before[r] for r, n in stored_by_result().items()}
+    assert counted["red"] == 60 and sum(counted.values()) == 300
     if database.sqlite:  # stored in the very text forms SQLAlchemy itself writes (ranges compare as text)
         async with database.transaction(readonly=True) as session:
             raw = (await session.execute(text("SELECT id, submitted_at, birth_date FROM declarations LIMIT 1"))).one()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
@@ -56,7 +57,9 @@ async def test_personal_data_is_erased_after_the_period_and_counts_stay(declarat
 
     # Day 22, in batches of 2: the cursor moves, each batch is done once.
     later = now + timedelta(days=22)
+    counted = REGISTRY.get_sample_value("khaibao_retention_erased_total", {"service": "declaration"}) or 0
     assert await erase_batch(database, now=later, days=21, batch=2) == 2
+    assert REGISTRY.get_sample_value("khaibao_retention_erased_total", {"service": "declaration"}) == counted + 2
     stored = await rows(service)
     assert [r.erased_at is not None for r in stored] == [True, True, False]
     async with database.transaction(readonly=True) as session:

@@ -1,7 +1,10 @@
-"""Shared by the tests of the deployment files: paths, the metric contract, and helpers
-to read YAML, run tools and take PromQL expressions apart."""
+"""Shared by the tests of the deployment files: paths, the metrics the code exports, and
+helpers to read YAML, run tools and take PromQL expressions apart."""
 from __future__ import annotations
 
+import functools
+import importlib
+import json
 import os
 import re
 import shutil
@@ -15,6 +18,8 @@ yaml = pytest.importorskip("yaml")
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 PROMETHEUS = DEPLOY / "prometheus"
+ALERTMANAGER = DEPLOY / "alertmanager"
+RUNBOOK = DEPLOY / "RUNBOOK.md"
 
 SERVICES = {
     "intake": 8101,
@@ -24,29 +29,45 @@ SERVICES = {
     "reporting": 8105,
 }
 
-# The metric names every service exposes (the contract), plus `up`, which Prometheus
-# itself writes for every scraped target.
-CONTRACT_METRICS = {
-    "khaibao_http_requests_total",
-    "khaibao_http_request_duration_seconds",
-    "khaibao_events_published_total",
-    "khaibao_events_consumed_total",
-    "khaibao_events_failed_total",
-    "khaibao_events_dead_lettered_total",
-    "khaibao_outbox_backlog",
-    "khaibao_consumer_lag",
-}
-PROMETHEUS_METRICS = {"up"}
-HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+# The metrics the services export are not listed by hand: they are what the code registers
+# in prometheus_client's default registry once the shared observability module and every
+# service's application (which imports its routes, workers and handlers) are imported.
+SERVICE_MODULES = ("libs.common.observability", *(f"services.{s}.app" for s in SERVICES))
+# Series a scraped sample may carry, by metric type (a family "x" of type counter is
+# exported as x_total, a histogram as x_bucket, x_sum and x_count).
+SERIES_SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count"),
+                   "summary": ("", "_sum", "_count"), "info": ("_info",)}
+# Series Prometheus writes itself: `up` for every target, ALERTS for the alerting rules.
+PROMETHEUS_METRICS = {"up", "ALERTS", "ALERTS_FOR_STATE"}
+
+
+@functools.cache
+def exported_metrics() -> dict[str, str]:
+    """Every khaibao_* metric family the code registers: name -> type."""
+    for module in SERVICE_MODULES:
+        importlib.import_module(module)
+    from prometheus_client import REGISTRY
+
+    return {family.name: family.type for family in REGISTRY.collect() if family.name.startswith("khaibao_")}
+
+
+def exported_series() -> set[str]:
+    """The series names a query may select: each family with its type's suffixes."""
+    return {name + suffix for name, kind in exported_metrics().items() for suffix in SERIES_SUFFIXES[kind]}
+
+
+def unknown_metrics(expr: str) -> set[str]:
+    """The metric names of a PromQL expression that neither the code nor Prometheus exports."""
+    return promql_metric_names(expr) - exported_series() - PROMETHEUS_METRICS
 
 
 # --- helpers -------------------------------------------------------------------------
 
-def _require_tool(name: str) -> str:
+def _require_tool(name: str, package: str = "prometheus") -> str:
     path = shutil.which(name)
     if path:
         return path
-    message = f"{name} is not on PATH (Debian: apt-get install prometheus)"
+    message = f"{name} is not on PATH (Debian: apt-get install {package})"
     if os.environ.get("KHAIBAO_REQUIRE_ENGINES") == "1":
         pytest.fail(f"{message}, and KHAIBAO_REQUIRE_ENGINES=1 forbids skipping")
     pytest.skip(message)
@@ -101,13 +122,6 @@ def promql_metric_names(expr: str) -> set[str]:
     return names
 
 
-def _base_metric(name: str) -> str:
-    for suffix in HISTOGRAM_SUFFIXES:
-        if name.endswith(suffix) and name[: -len(suffix)] in CONTRACT_METRICS:
-            return name[: -len(suffix)]
-    return name
-
-
 def _dashboard_queries(dashboard: dict) -> list[str]:
     queries = []
 
@@ -127,6 +141,10 @@ def _dashboard_queries(dashboard: dict) -> list[str]:
             inner = re.fullmatch(r"\s*label_values\((.*),\s*\w+\s*\)\s*", query)
             queries.append(inner.group(1) if inner else query)
     return queries
+
+
+def _dashboard() -> dict:
+    return json.loads((DEPLOY / "grafana/dashboards/khaibao.json").read_text(encoding="utf-8"))
 
 
 def _alert_rules() -> list[dict]:

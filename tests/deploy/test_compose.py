@@ -205,6 +205,21 @@ def test_prometheus_mounts_config_and_rules(compose):
         assert (PROMETHEUS / rule_file).is_file()
 
 
+def test_alertmanager_runs_with_the_repository_config(compose):
+    alertmanager = compose["services"]["alertmanager"]
+    assert alertmanager["image"].startswith("prom/alertmanager:")
+    command = " ".join(alertmanager["command"])
+    config = re.search(r"--config\.file=(\S+)", command).group(1)
+    mounts = dict(str(v).split(":")[1::-1] for v in alertmanager["volumes"])  # target -> source
+    assert mounts["/etc/alertmanager"] == "./deploy/alertmanager"
+    assert config == "/etc/alertmanager/alertmanager.yml" and (DEPLOY / "alertmanager/alertmanager.yml").is_file()
+    assert "alertmanager-data" in compose["volumes"] and mounts["/alertmanager"] == "alertmanager-data"
+    # Prometheus reaches it by its compose name (deploy/prometheus/prometheus.yml `alerting:`).
+    targets = [t for m in _load_yaml(PROMETHEUS / "prometheus.yml")["alerting"]["alertmanagers"]
+               for c in m["static_configs"] for t in c["targets"]]
+    assert targets == ["alertmanager:9093"]
+
+
 def test_prometheus_discovers_every_replica_through_dns():
     config = _load_yaml(PROMETHEUS / "prometheus.yml")
     discovered = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from libs.common.auth import Principal, Role
@@ -74,9 +75,15 @@ async def test_the_running_service_erases_by_itself(keys):
         now = datetime.now(UTC)
         old: DeclarationSubmitted = submitted(venue, at=now - timedelta(days=22), name="Người cũ")
         fresh = submitted(venue, at=now - timedelta(hours=1), name="Người mới")
+        counted = REGISTRY.get_sample_value("khaibao_retention_erased_total", {"service": "reporting"}) or 0
         await apply(database, HANDLERS, venue, old, fresh)
 
         async def erased():  # noqa: ANN202
             rows = await _rows(database)
             return [r.full_name for r in rows] == [None, "Người mới"]
         await eventually(erased, timeout=10, what="the old visit erased by the retention loop")
+
+        async def counted_up():  # noqa: ANN202 - the loop counts after its commit
+            erased_now = REGISTRY.get_sample_value("khaibao_retention_erased_total", {"service": "reporting"})
+            return (erased_now or 0) > counted
+        await eventually(counted_up, timeout=5, what="khaibao_retention_erased_total{service=reporting}")

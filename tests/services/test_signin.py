@@ -12,6 +12,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from libs.common.auth import SESSION_COOKIE, Role
@@ -176,8 +177,14 @@ async def test_wrong_password_page(provisioning):
     assert unknown.status_code == 401 and WRONG in unknown.text
 
 
+def _signins() -> dict[str, float]:
+    return {o: REGISTRY.get_sample_value("khaibao_signins_total", {"service": "provisioning", "outcome": o}) or 0.0
+            for o in ("success", "failure", "locked")}
+
+
 async def test_five_failures_lock_the_account(system, provisioning):
     await _new_account(system, "khoa.thu", "dung-mat-khau-123", must_change=False)
+    before = _signins()
     for attempt in range(5):
         response = await _signin(provisioning, "khoa.thu", f"sai-{attempt}")
         assert response.status_code == 401, attempt
@@ -193,6 +200,10 @@ async def test_five_failures_lock_the_account(system, provisioning):
     assert token.status_code == 401 and LOCKED in token.json()["detail"]
     # Other accounts are not affected.
     assert (await _signin(provisioning, COMMUNE_USER, DEMO_PASSWORD)).status_code == 303
+    # Counted by outcome (console and API alike), never by user name.
+    assert {o: n - before[o] for o, n in _signins().items()} == {"success": 1, "failure": 5, "locked": 2}
+    samples = [s for m in REGISTRY.collect() if m.name == "khaibao_signins" for s in m.samples]
+    assert samples and all(set(s.labels) <= {"service", "outcome"} for s in samples)
 
 
 async def test_failures_below_the_limit_are_forgiven_by_a_success(system, provisioning):
