@@ -210,6 +210,7 @@ async def area_dashboard(reader: Reader, tree: AdminTree, path: str, period: Per
     index = {r.path: r for r in rows}
     for area, result, count in by_area:
         _add(index[area], result, int(count))
+    _count_alerts(totals, alerts)
     return Dashboard(path, totals.name, period, rows, totals, per_day, per_hour, alerts, venues)
 
 
@@ -226,7 +227,13 @@ async def unit_dashboard(reader: Reader, tree: AdminTree, unit_id: UUID, period:
     per_day, per_hour = await _timeline(session, unit_area(unit_id), period, totals)
     alerts = await _alerts(session, alert_facts.c.unit_id == unit_id, period, [])
     venues = await _venues(session, venue_day.c.unit_id == unit_id, period, 200)
+    _count_alerts(totals, alerts)
     return Dashboard(unit_area(unit_id), totals.name, period, [], totals, per_day, per_hour, alerts, venues)
+
+
+def _count_alerts(totals: AreaRow, alerts: AlertStats) -> None:
+    """The totals row counts the alerts of the whole area (the rows count their communes')."""
+    totals.alerts, totals.acknowledged = alerts.raised, alerts.acknowledged
 
 
 def _add(row: AreaRow, result: str, count: int) -> None:

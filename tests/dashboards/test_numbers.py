@@ -39,6 +39,9 @@ async def test_dashboard_numbers_equal_the_events(backend, keys, mint):
         ordered = sorted(world.waits)  # the 90th percentile by nearest rank
         assert city["alerts"]["p90_minutes"] == round(ordered[math.ceil(0.9 * len(ordered)) - 1], 1)
         assert city["alerts"]["open"] == city["alerts"]["raised"] - city["alerts"]["acknowledged"]
+        # The totals row counts the whole area's alerts, like its rows count their communes'.
+        assert (city["totals"]["alerts"], city["totals"]["acknowledged"]) == (
+            sum(world.alerts.values()), sum(world.acked.values()))
         assert city["venues"][0]["declarations"] == max(world.per_venue.values())
         assert sum(city["per_hour"]) == sum(world.declarations.values())
         assert [d["declarations"] for d in city["per_day"]] == [sum(world.declarations.values())]
