@@ -99,7 +99,7 @@ def _keys(args: argparse.Namespace) -> int:
 
     try:
         if args.keys_command == "init":
-            keys.init(Path(args.directory))
+            keys.init(Path(args.directory), compose_owners=args.compose_owners)
         else:
             keys.rotate(args.kind, Path(args.directory))
     except keys.KeysError as exc:
@@ -385,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
                     "Refuses (exit 1, nothing written) if any of them exists. Give each file to the uid "
                     "of the container that reads it (deploy/README.md).")
     init.add_argument("directory")
+    init.add_argument("--compose-owners", action="store_true",
+                      help="as root: give each file to the uid of the docker-compose.yml container that reads "
+                           "it (services 10001, PostgreSQL 999 with db_password 0440 for both, Grafana 472)")
     rotate = keys_commands.add_parser(
         "rotate", help="a new key pair of one kind; the old public key kept as <kind>_public.previous.pem",
         description="Replaces <kind>_private.pem and <kind>_public.pem with a new pair and keeps the old "

@@ -28,6 +28,15 @@ KINDS = ("token", "pass", "credentials")
 SECRET_FILES = ("secret_key", "db_password", "grafana_admin_password")
 FILES = tuple(f"{kind}_{half}.pem" for kind in KINDS for half in ("private", "public")) + SECRET_FILES
 MODE = 0o600
+# ``init --compose-owners``: (uid, gid, mode) of each file for the container that reads it in
+# docker-compose.yml: the services run as 10001 (deploy/Dockerfile), PostgreSQL as 999 (the
+# postgres image; it reads db_password too, hence the group), Grafana as 472.
+SERVICE_UID = 10001
+COMPOSE_OWNERS = {
+    **{name: (SERVICE_UID, SERVICE_UID, MODE) for name in FILES},
+    "db_password": (999, SERVICE_UID, 0o440),
+    "grafana_admin_password": (472, 472, MODE),
+}
 
 
 class KeysError(Exception):
@@ -73,9 +82,13 @@ def _replace(path: Path, data: bytes, owner: Path | None = None) -> None:
     os.replace(tmp, path)
 
 
-def init(directory: Path, echo: Callable[[str], None] = print) -> list[str]:
-    """Write every file of FILES into ``directory`` (created if missing); nothing if one exists."""
+def init(directory: Path, echo: Callable[[str], None] = print, compose_owners: bool = False) -> list[str]:
+    """Write every file of FILES into ``directory`` (created if missing); nothing if one exists.
+    With ``compose_owners`` (as root), each file is given to the uid of its container."""
     directory = Path(directory)
+    if compose_owners and os.geteuid() != 0:
+        raise KeysError("--compose-owners changes the files' owners: run it as root (sudo, or the image "
+                        "with --user 0). Nothing was written.")
     existing = [name for name in FILES if (directory / name).exists()]
     if existing:
         raise KeysError(f"Đã có tệp, không ghi đè / refusing to overwrite existing files in {directory}: "
@@ -96,6 +109,11 @@ def init(directory: Path, echo: Callable[[str], None] = print) -> list[str]:
         for name in written:
             (directory / name).unlink(missing_ok=True)
         raise KeysError(f"a file appeared in {directory} while writing; nothing was written") from None
+    if compose_owners:
+        for name in written:
+            uid, gid, mode = COMPOSE_OWNERS[name]
+            os.chown(directory / name, uid, gid)
+            os.chmod(directory / name, mode)
     for name in written:
         echo(f"wrote {name}")
     return written

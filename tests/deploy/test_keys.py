@@ -62,6 +62,19 @@ def test_init_writes_every_file_with_mode_0600(tmp_path, capsys):
     assert (directory / "secret_key").read_text() != (directory / "db_password").read_text()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing owners needs root")
+def test_init_gives_each_file_to_its_container(tmp_path, capsys):
+    """--compose-owners: the three first steps of deploy/README.md need no chown by hand."""
+    directory = tmp_path / "out"
+    assert main(["keys", "init", "--compose-owners", str(directory)]) == 0
+    owners = {name: (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode))
+              for name in FILES for st in [(directory / name).stat()]}
+    assert owners["token_private.pem"] == (10001, 10001, 0o600)
+    assert owners["secret_key"] == (10001, 10001, 0o600)
+    assert owners["db_password"] == (999, 10001, 0o440)
+    assert owners["grafana_admin_password"] == (472, 472, 0o600)
+
+
 def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path, capsys):
     directory = tmp_path / "out"
     directory.mkdir()
