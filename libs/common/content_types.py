@@ -37,6 +37,7 @@ from fastapi import params
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import compile_path
 
 from .ui import N_
 from .ui.templates import wants_html
@@ -97,6 +98,15 @@ def default_kind(path: str) -> str:
     return JSON if path.startswith("/api/") else FORM
 
 
+def _routes_with_paths(routes: Sequence[object]) -> list[tuple[str | None, frozenset[str], object]]:
+    """(effective path, methods, route) of every route, those of included routers too."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # an older FastAPI flattens included routers into the app's routes
+        return [(getattr(r, "path", None), frozenset(getattr(r, "methods", None) or ()), r) for r in routes]
+    return [(rc.path, frozenset(rc.methods or ()), rc.original_route) for rc in iter_route_contexts(routes)]
+
+
 class ContentTypeMiddleware:
     """See the module docstring. ``routes`` is the app's route list, read on the first request."""
 
@@ -108,11 +118,11 @@ class ContentTypeMiddleware:
     def _exceptions(self) -> list[tuple[re.Pattern, frozenset[str], str]]:
         if self.exceptions is None:
             found = []
-            for route in self.routes:
+            for path, methods, route in _routes_with_paths(self.routes):
                 kind = route_kind(route)
-                methods = frozenset(getattr(route, "methods", None) or ()) & UNSAFE_METHODS
-                if kind is not None and methods and kind != default_kind(route.path):
-                    found.append((route.path_regex, methods, kind))
+                methods = methods & UNSAFE_METHODS
+                if path and kind is not None and methods and kind != default_kind(path):
+                    found.append((compile_path(path)[0], methods, kind))
             self.exceptions = found
         return self.exceptions
 
