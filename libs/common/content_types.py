@@ -140,7 +140,10 @@ class ContentTypeMiddleware:
         if not has_body:
             await self.app(scope, receive, send)
             return
-        kind = self.kind_of(scope["method"], scope["path"])
+        path, root = scope["path"], scope.get("root_path", "")
+        if root and path.startswith(root):  # behind a proxy's prefix: the route's own path
+            path = path[len(root):]
+        kind = self.kind_of(scope["method"], path)
         if (json_type_allowed if kind == JSON else form_type_allowed)(content_type):
             await self.app(scope, receive, send)
             return

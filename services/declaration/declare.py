@@ -87,7 +87,9 @@ def request_digest(data: DeclarationIn, channel: str, declared_by: str | None) -
     (the model's field order, normalised values), the door and who declared on the
     visitor's behalf. The parsed form rather than the raw body: the JSON API and the HTML
     forms build the same input, and a client that re-serialises its retry (another key
-    order, spacing) still sends the same declaration. A few µs for a ≤32 KiB body."""
+    order, spacing) still sends the same declaration; the fields that are not the
+    declaration (the CSRF token, the form's action) stay out. One serialisation (in Rust,
+    about a third of the validation's cost) and one hash."""
     text = to_json(data) + b"\0" + channel.encode() + b"\0" + (declared_by or "").encode()
     return hashlib.sha256(text).hexdigest()
 
