@@ -28,6 +28,7 @@ from .apidocs import install_api_docs
 from .auth import PasswordChangeRequired, load_public_key
 from .bus import BusUnavailable, create_bus
 from .consumer import EventConsumer, Handler, is_transient
+from .content_types import ContentTypeMiddleware
 from .csrf import TEXTS as CSRF_TEXTS
 from .csrf import CsrfMiddleware, CsrfRejected, origins_of
 from .db import Database
@@ -41,8 +42,19 @@ from .ui.templates import _wants_html
 
 log = logging.getLogger(__name__)
 
+# Answers that may be stored by browsers and proxies: the static assets (no personal data).
+# Every other answer defaults to ``Cache-Control: no-store`` (see SecurityHeadersMiddleware).
+CACHEABLE_PREFIX = "/static/"
+
+
 def security_headers_for(settings: ServiceSettings) -> dict[str, str]:
-    """Headers on every response; forms may post to the other consoles (sign-out)."""
+    """Headers on every response; forms may post to the other consoles (sign-out).
+
+    ``Cache-Control: no-store`` by default: pages and API answers carry personal data, a
+    pass, or a capability in their URL (a declaration's result page), and must stay out of
+    shared and browser caches (a kiosk, the back button, a proxy). A route that may be
+    cached says so itself (the places' JSON, the pass keys); static assets are exempt.
+    """
     origins = sorted({f"{urlsplit(u).scheme}://{urlsplit(u).netloc}"
                       for u in [*settings.service_urls.values(), settings.public_base_url] if u})
     headers = {
@@ -52,6 +64,7 @@ def security_headers_for(settings: ServiceSettings) -> dict[str, str]:
         # "same-origin" a form posted to another console says "Origin: null".
         "referrer-policy": "strict-origin-when-cross-origin",
         "x-frame-options": "DENY",
+        "cache-control": "no-store",
         "content-security-policy": (
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
             f"form-action 'self' {' '.join(origins)}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
@@ -71,17 +84,19 @@ class SecurityHeadersMiddleware:
     def __init__(self, app, headers: Mapping[str, str]) -> None:  # noqa: ANN001
         self.app = app
         self.headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self.static_headers = [item for item in self.headers if item[0] != b"cache-control"]
 
     async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        defaults = self.static_headers if scope["path"].startswith(CACHEABLE_PREFIX) else self.headers
 
         async def send_with_headers(message) -> None:  # noqa: ANN001
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", ())}
                 message["headers"] = [*message.get("headers", ()),
-                                      *(item for item in self.headers if item[0] not in present)]
+                                      *(item for item in defaults if item[0] not in present)]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -190,6 +205,9 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     app.state.signout_url = settings.service_urls.get("provisioning", "") + "/signout"
     app.state.service_title = title_vi
     mount_static(app)
+    # Inside the locale (its error page speaks the visitor's language) and the CSRF check,
+    # outside the routes: a body of the wrong type is refused before anything reads it.
+    app.add_middleware(ContentTypeMiddleware, routes=app.router.routes)
     install_locale(app)
 
     app.state.csrf_trusted_origins = origins_of([*settings.service_urls.values(), settings.public_base_url])

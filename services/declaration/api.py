@@ -29,6 +29,7 @@ from .web import BadBody, read_body
 
 router = APIRouter(prefix="/api")
 
+REFUSED_FIELD = {"too_many": ["people"], "key_reused": ["idempotency_key"]}
 BUSY = "Hệ thống đang bận, vui lòng gửi lại sau ít giây / The system is busy, please send again in a few seconds"
 
 
@@ -43,7 +44,10 @@ def problem(status: int, loc: list, kind: str, message: str, **params: object) -
 
 @router.post(
     "/declarations", tags=["declarations"], status_code=201, response_model=DeclarationOut,
-    responses={200: {"description": "the same idempotency key was sent before: the first answer"},
+    responses={200: {"description": "the same idempotency key was sent before with the same request: "
+                                    "the first answer"},
+               409: {"description": "the idempotency key was sent before with another request"},
+               415: {"description": "the body is not sent as application/json"},
                404: {"description": "unknown venue code"}, 410: {"description": "venue disabled or code replaced"},
                413: {"description": "body too large"}, 422: {"description": "invalid fields, each with a message"},
                503: {"description": "busy or the database is unavailable: nothing stored, send again"}},
@@ -73,8 +77,8 @@ async def declare_json(runtime, body: bytes) -> tuple[int, bytes, list[tuple[str
         answer = await accept(runtime.extras["declaration"], data,
                               session_factory=partial(runtime.database.transaction, readonly=True))
     except DeclarationRefused as exc:
-        return problem_bytes(exc.status, ["venue_code"] if exc.code != "too_many" else ["people"], exc.code,
-                             exc.message, **exc.params)
+        return problem_bytes(exc.status, REFUSED_FIELD.get(exc.code, ["venue_code"]), exc.code, exc.message,
+                             **exc.params)
     except (Overloaded, StoreUnavailable):
         return 503, _dumps({"detail": BUSY}), [("retry-after", "2")]
     return (200 if answer["duplicate"] else 201), _dumps(answer), []

@@ -12,10 +12,13 @@ What the common middleware gives every answer, this door gives its own, cheaply 
 identically: the trace id (``X-Trace-Id`` taken from the request or made, set for the
 logs and the events, echoed in the answer), the request metrics by route template
 (``khaibao_http_requests_total``, ``khaibao_http_request_duration_seconds``), the security
-headers, ``Content-Language`` and a JSON 500 (logged with its trace id, never the body)
-if the handler fails. CSRF does not apply: the route is public, anonymous, and takes no
-authority from a cookie. The bench routes' reference points go through this same door,
-so the comparison holds.
+headers (``Cache-Control: no-store`` among them: the answer carries names and passes),
+``Content-Language`` and a JSON 500 (logged with its trace id, never the body) if the
+handler fails. Like every JSON route (libs/common/content_types.py) it takes a body only
+as ``application/json`` (415 otherwise, before the body is read): a page of another site
+cannot make its visitors' browsers declare without a CORS preflight. CSRF does not apply:
+the route is public, anonymous, and takes no authority from a cookie. The bench routes'
+reference points go through this same door, so the comparison holds.
 """
 from __future__ import annotations
 
@@ -23,6 +26,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
+from pydantic_core import to_json
+
+from libs.common.content_types import JSON_REQUIRED, json_type_allowed
 from libs.common.observability import HTTP_LATENCY, HTTP_REQUESTS, new_trace_id, reset_trace_id, set_trace_id
 
 from .web import TOO_LARGE
@@ -31,6 +37,7 @@ Handler = Callable[[object, bytes], Awaitable[tuple[int, bytes, list[tuple[str, 
 log = logging.getLogger(__name__)
 FAILED = ('{"detail":"Lỗi hệ thống, vui lòng gửi lại sau ít phút / '
           'Internal error, please send again in a few minutes"}').encode()
+WRONG_TYPE = to_json({"detail": JSON_REQUIRED})
 
 
 class FastPath:
@@ -53,19 +60,25 @@ class FastPath:
             return
         started = time.perf_counter()
         path = scope["path"]
-        incoming = None
-        limit_exceeded = False
+        incoming = content_type = None
+        limit_exceeded = has_body = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 limit_exceeded = not value.isdigit() or int(value) > self.limit
+                has_body = has_body or limit_exceeded or int(value) > 0
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"transfer-encoding":
+                has_body = True
             elif name == b"x-trace-id":
                 incoming = value.decode("latin-1")[:64]
         trace_id = incoming if incoming and incoming.replace("-", "").isalnum() else new_trace_id()
         token = set_trace_id(trace_id)
         status = 500
         try:
-            body = None if limit_exceeded else await self._body(receive)
-            if body is None:
+            if has_body and not json_type_allowed(content_type):
+                status, payload, extra = 415, WRONG_TYPE, []
+            elif (body := None if limit_exceeded else await self._body(receive)) is None:
                 from .api import problem_bytes
 
                 status, payload, extra = problem_bytes(413, [], "body", TOO_LARGE)

@@ -28,7 +28,7 @@ from .forms import apply_action, declaration_input, form_errors, new_form_state,
 from .casework import read_case
 from .idcards import parse_identity
 from .messages import translate
-from .pages import BUSY, render_form, render_result
+from .pages import BUSY, SENT_WITH_OTHER_DETAILS, render_form, render_result
 from .places import load_places
 from .schemas import DeclarationIn
 from .screening import SYMPTOMS
@@ -179,6 +179,10 @@ async def assisted_declare(request: Request, venue_id: UUID, principal: Principa
         answer = await accept(ports, data, channel="gate", declared_by=principal.account_id,
                               session_factory=partial(runtime.database.transaction, readonly=True))
     except DeclarationRefused as exc:
+        if exc.code == "key_reused":
+            state["key"] = new_form_state()["key"]
+            return render_form(request, venue, state, {"form": SENT_WITH_OTHER_DETAILS}, mode="gate",
+                               action=action_url, status=exc.status, extra=extra)
         return render_form(request, venue, state, {"form": translate(exc.message, _lang(request), **exc.params)},
                            mode="gate", action=action_url, status=exc.status, extra=extra)
     except (Overloaded, StoreUnavailable):

@@ -94,7 +94,8 @@ class RetentionCursor(DeclarationTable, table=True):
 
 class Submission(DeclarationTable, table=True):
     """One form sent (one person or a group), by its idempotency key: a double submit is
-    answered with the declarations of the first."""
+    answered with the declarations of the first; the key sent with another request
+    (another ``digest``, see declare.request_digest) is refused."""
 
     __tablename__ = "submissions"
 
@@ -103,6 +104,8 @@ class Submission(DeclarationTable, table=True):
     venue_id: UUID
     size: int
     created_at: datetime
+    # SHA-256 (hex) of the request; NULL for submissions stored before it was kept.
+    digest: str | None = Field(default=None, max_length=64)
 
 
 class RuleSet(DeclarationTable, table=True):

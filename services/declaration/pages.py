@@ -18,6 +18,10 @@ from .screening import EXPOSURES, SYMPTOMS
 from .web import local_text
 
 BUSY = N_("The system is busy and your declaration was not saved. Please press Send again in a few seconds.")
+# The form's idempotency key was sent before with other details (Back, a change, Send):
+# nothing of the first is shown; the form comes back with a new key.
+SENT_WITH_OTHER_DETAILS = N_("This form had already been sent with other details, so nothing was saved. "
+                             "Check the details and press Send again to make a new declaration.")
 ID_TYPES = (("cccd", N_("Citizen ID card (CCCD, 12 digits)")), ("cmnd", N_("Old ID card (CMND, 9 digits)")),
             ("passport", N_("Passport")))
 STATUS = {

@@ -21,7 +21,7 @@ from .declare import DeclarationRefused, accept, answer_for_submission, find_ven
 from .directory import VenueInfo
 from .messages import translate
 from .forms import apply_action, declaration_input, form_errors, new_form_state, read_people
-from .pages import BUSY, render_form, render_result, render_venue_problem
+from .pages import BUSY, SENT_WITH_OTHER_DETAILS, render_form, render_result, render_venue_problem
 from .schemas import DeclarationIn
 from .web import BadBody, check_result_token, read_form, result_token
 
@@ -86,6 +86,10 @@ async def declare(request: Request, code: str):
     try:
         answer = await accept(ports, data, session_factory=partial(runtime.database.transaction, readonly=True))
     except DeclarationRefused as exc:
+        if exc.code == "key_reused":  # e.g. Back, details changed, Send: a new declaration
+            state["key"] = new_form_state()["key"]
+            return render_form(request, venue, state, {"form": SENT_WITH_OTHER_DETAILS}, mode="public",
+                               action=action_url, status=exc.status)
         if exc.code == "too_many":
             return render_form(request, venue, state, {"form": translate(exc.message, _lang(request), **exc.params)},
                                mode="public", action=action_url, status=422)

@@ -53,6 +53,15 @@ VI = {
         "Mã địa điểm không hợp lệ: vui lòng quét lại mã QR tại cổng.",
     "The form has expired: open it again and send it once more.":
         "Biểu mẫu đã hết hiệu lực: vui lòng mở lại và gửi lần nữa.",
+    # an idempotency key sent again with another request (declare.py, pages.py)
+    "This idempotency key was already used for a declaration with other details. "
+    "Send a new key for a new declaration.":
+        "Khóa chống gửi trùng (idempotency key) này đã được dùng cho một tờ khai có thông tin khác. "
+        "Hãy gửi khóa mới cho tờ khai mới.",
+    "This form had already been sent with other details, so nothing was saved. "
+    "Check the details and press Send again to make a new declaration.":
+        "Biểu mẫu này đã được gửi trước đó với thông tin khác nên lần này chưa được lưu. "
+        "Vui lòng kiểm tra lại thông tin và bấm Gửi lần nữa để khai báo mới.",
     # the venue (declare.py)
     "This venue code does not exist. Scan the QR code at the gate again, or type the code printed under it.":
         "Mã địa điểm không tồn tại. Vui lòng quét lại mã QR tại cổng, hoặc nhập mã in bên dưới mã QR.",

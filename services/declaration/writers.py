@@ -27,7 +27,7 @@ from .models import declarations_table, submissions_table
 
 # Every column the hot path fills (erased_at is retention's, NULL until then).
 DECLARATION_COLUMNS = tuple(c.name for c in declarations_table.columns if c.name != "erased_at")
-SUBMISSION_COLUMNS = ("key", "submission_id", "venue_id", "size", "created_at")
+SUBMISSION_COLUMNS = ("key", "submission_id", "venue_id", "size", "created_at", "digest")
 OUTBOX_COLUMNS = ("event_id", "event_type", "topic", "key", "payload", "trace_id", "created_at")
 
 
@@ -187,7 +187,8 @@ class SqliteWriter:
         self.lock = None
         cols = ", ".join(f'"{c}"' for c in DECLARATION_COLUMNS)
         self.insert_declarations = f"INSERT INTO declarations ({cols}) VALUES ({', '.join('?' * len(DECLARATION_COLUMNS))})"
-        self.insert_submissions = f"INSERT INTO submissions ({', '.join(SUBMISSION_COLUMNS)}) VALUES (?, ?, ?, ?, ?)"
+        self.insert_submissions = (f"INSERT INTO submissions ({', '.join(SUBMISSION_COLUMNS)}) "
+                                   f"VALUES ({', '.join('?' * len(SUBMISSION_COLUMNS))})")
         self.insert_outbox = f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
     encode = RowEncoder(declarations_table, DECLARATION_COLUMNS, sqlite=True)

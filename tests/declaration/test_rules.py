@@ -13,6 +13,8 @@ from services.declaration.screening import DEFAULT_RULES
 
 from .conftest import CITY, DEMO_DISTRICT, declaration, person
 
+JSON_BODY = {"content-type": "application/json"}
+
 
 def stricter(version: str) -> dict:
     """The shipped rules, plus: fatigue alone is red (a city decision during a wave)."""
@@ -30,8 +32,8 @@ async def test_the_city_publishes_a_rule_set_and_declarations_follow_it(declarat
     before = await client.post("/api/declarations", json=declaration(code, person(symptoms=["fatigue"])))
     assert before.json()["declarations"][0]["result"] == "yellow"
 
-    district = mint.headers(Role.DISTRICT_FOCAL, DEMO_DISTRICT)
-    city = mint.headers(Role.CITY_DIC, CITY)
+    district = {**mint.headers(Role.DISTRICT_FOCAL, DEMO_DISTRICT), **JSON_BODY}
+    city = {**mint.headers(Role.CITY_DIC, CITY), **JSON_BODY}
     refused = await client.post("/api/rule-sets", content=json.dumps(stricter("2021-07")), headers=district)
     assert refused.status_code == 403
     published = await client.post("/api/rule-sets", content=json.dumps(stricter("2021-07")), headers=city)
@@ -53,7 +55,7 @@ async def test_the_city_publishes_a_rule_set_and_declarations_follow_it(declarat
 
 async def test_a_broken_rule_set_is_refused_with_the_reason(declaration_app, mint):
     client = declaration_app.client
-    city = mint.headers(Role.CITY_DIC, CITY)
+    city = {**mint.headers(Role.CITY_DIC, CITY), **JSON_BODY}
     broken = stricter("2021-08")
     broken["rules"][0]["any"] = ["sneezing"]
     response = await client.post("/api/rule-sets", content=json.dumps(broken), headers=city)

@@ -3,8 +3,11 @@
 Every GET route of every service that answers HTML (discovered from the route tables,
 asked as a signed-in official or unit admitted by the route, or anonymously when public)
 must carry a strict CSP (no 'unsafe-inline', frame-ancestors 'none'), X-Frame-Options,
-nosniff and a referrer policy, and contain no inline script or style attribute (the CSP
-would block them). HSTS in production only. The session cookie is HttpOnly, SameSite and
+nosniff, a referrer policy and ``Cache-Control: no-store`` (pages carry personal data,
+passes, or a capability in their URL), and contain no inline script or style attribute
+(the CSP would block them). Every JSON answer is ``no-store`` too, the declaration's
+answers and result pages first among them; only static assets and the public reference
+data (the places, the pass keys) may be cached. HSTS in production only. The session cookie is HttpOnly, SameSite and
 Secure over HTTPS. A console form posted without the page's token, or from another site,
 is refused with a Vietnamese page (English with ?lang=en) and changes nothing.
 """
@@ -72,6 +75,9 @@ def check_headers(where: str, response: httpx.Response) -> list[str]:
         problems.append(f"{where}: Referrer-Policy")
     if "strict-transport-security" in response.headers:
         problems.append(f"{where}: HSTS outside production")
+    # Swagger UI (no personal data) asks to be revalidated: no-cache.
+    if "no-store" not in response.headers.get("cache-control", "") and " GET /api/docs" not in where:
+        problems.append(f"{where}: Cache-Control {response.headers.get('cache-control')!r}")
     body = response.text
     for name, pattern in (("inline script", INLINE_SCRIPT), ("style attribute", STYLE_ATTRIBUTE),
                           ("event handler attribute", HANDLER_ATTRIBUTE)):
@@ -212,3 +218,106 @@ async def test_console_forms_need_the_page_token(system):
                             headers={**HTML, "authorization": f"Bearer {token}"})
     assert api.status_code == 303 and await name() == "Cổng API"
     record_figure("web hardening", csrf_cases=len(refused) + 4)
+
+
+# Public reference data, the same for everyone: the only JSON that may be cached.
+CACHEABLE = {"declaration GET /api/places/{code}.json": "public, max-age=86400",
+             "declaration GET /api/pass-keys": "public, max-age=3600"}
+
+
+def no_store(response: httpx.Response) -> bool:
+    return "no-store" in response.headers.get("cache-control", "")
+
+
+@pytest.mark.slow
+async def test_every_api_answer_is_no_store(system):
+    """Every GET under /api/ of every service, asked with a token its route admits."""
+    minter: Minter = system.extra["minter"]
+    ids = {"unit_id": "00000000-0000-4000-8000-000000000001"}
+    answers, problems = 0, []
+    for service in SERVICES:
+        app = system.apps[service]
+        protected = {(r.method, r.path): r for r in protected_routes(service, app)}
+        for path, route in _route_contexts(app):
+            if path is None or not path.startswith("/api/") or "GET" not in (getattr(route, "methods", None) or ()):
+                continue
+            guarded = protected.get(("GET", path))
+            headers = {"accept": "application/json"}
+            if guarded is not None:
+                role = next(r for r in (Role.CITY_DIC, Role.DISTRICT_FOCAL, Role.COMMUNE_FOCAL, *Role)
+                            if not guarded.roles or r in guarded.roles)
+                headers["authorization"] = f"Bearer {principal_token(minter, role, 'own', ids)}"
+                url, _ = fill(guarded, ids, real=False)
+            else:
+                from tests.services.test_auth import Protected
+                url = Protected(service, "GET", path, frozenset(), False).url()
+            response = await system[service].get(url, headers=headers)
+            answers += 1
+            cacheable = CACHEABLE.get(f"{service} GET {path}")
+            if cacheable is not None and response.status_code == 200:
+                if response.headers.get("cache-control") != cacheable:
+                    problems.append(f"{service} GET {url}: lost its caching {response.headers.get('cache-control')}")
+            elif path != "/api/docs" and not no_store(response):
+                problems.append(f"{service} GET {url} ({response.status_code}): "
+                                f"Cache-Control {response.headers.get('cache-control')!r}")
+    record_figure("web hardening", api_answers_no_store=answers)
+    assert answers >= 25, answers
+    assert not problems, "\n".join(problems)
+
+
+async def test_declaration_answers_and_result_pages_are_no_store(system):
+    """The answers that carry a person's data or pass, HTML and JSON, every status; the
+    result page whose URL holds its capability token; the gate's pages showing a person."""
+    from services.provisioning.models import Venue
+
+    from .test_content_types import declaration_body, demo_venue_code
+
+    code = await demo_venue_code(system)
+    async with system.runtime("provisioning").database.transaction(readonly=True) as session:
+        venue = (await session.execute(select(Venue).where(Venue.code == code))).scalars().one()
+    client = system["declaration"]
+    client.cookies.clear()
+    json_type = {"content-type": "application/json"}
+    body = declaration_body(code)
+    answers = {
+        "201": await client.post("/api/declarations", content=body, headers=json_type),
+        "200 duplicate": await client.post("/api/declarations", content=body, headers=json_type),
+        "409 key reused": await client.post("/api/declarations", headers=json_type, content=body.replace(
+            "Nguyễn Văn An".encode(), "Trần Thị Bình".encode())),
+        "422": await client.post("/api/declarations", content=b"{}", headers=json_type),
+        "415": await client.post("/api/declarations", content=body, headers={"content-type": "text/plain"}),
+    }
+    assert [r.status_code for r in answers.values()] == [201, 200, 409, 422, 415]
+    html = {"accept": "text/html"}
+    form = {"count": "1", "p0.full_name": "Nguyễn Văn An", "p0.id_type": "cccd", "p0.id_number": "079099012345",
+            "p0.birth": "01/02/1990", "p0.gender": "male", "p0.nationality": "Việt Nam", "p0.phone": "0909123456",
+            "p0.province_code": "79", "p0.district_code": "787", "p0.commune_code": "27664",
+            "p0.street": "12 Lương Văn Nho", "consent": "1", "action": "submit", "key": "nostore-form-1"}
+    answers["public form"] = await client.get(f"/v/{code}", headers=html)
+    answers["public form sent (303 to the result)"] = sent = await client.post(f"/v/{code}", data=form, headers=html)
+    assert sent.status_code == 303 and "?t=" in sent.headers["location"]
+    answers["result page"] = result = await client.get(sent.headers["location"], headers=html)
+    assert result.status_code == 200 and "Nguyễn Văn An" in result.text
+    gate_token = system.extra["minter"].token(Role.GATE_STAFF, venue.commune_path, unit_id=str(venue.unit_id))
+    client.cookies.set(SESSION_COOKIE, gate_token)
+    try:
+        answers["gate"] = gate = await client.get(f"/gate/{venue.id}", headers=html)
+        assert gate.status_code == 200, gate.text[:300]
+        csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', gate.text).group(1)
+        answers["gate assisted form"] = await client.get(f"/gate/{venue.id}/declare", headers=html)
+        answers["gate assisted result"] = assisted = await client.post(
+            f"/gate/{venue.id}/declare", headers=html, data={**form, "key": "nostore-gate-1", "csrf_token": csrf})
+        assert assisted.status_code == 200 and "Nguyễn Văn An" in assisted.text
+        answers["gate scan prefill"] = await client.post(
+            f"/gate/{venue.id}/scan", headers=html, data={"csrf_token": csrf,
+                                                          "code": "079099012345|123456789|Nguyễn Văn An|01021990|Nam|"
+                                                                  "12 Lương Văn Nho, Cần Thạnh, Cần Giờ, TP.HCM|01012021"})
+    finally:
+        client.cookies.clear()
+    missing = {name: r.headers.get("cache-control") for name, r in answers.items() if not no_store(r)}
+    assert not missing, missing
+    # Static assets stay cacheable (no personal data).
+    for service in SERVICES:
+        asset = await system[service].get("/static/common/khaibao.css")
+        assert asset.status_code == 200 and not no_store(asset), service
+    record_figure("web hardening", declaration_answers_no_store=len(answers))

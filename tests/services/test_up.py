@@ -63,6 +63,14 @@ def test_khaibao_up_runs_the_system_and_stops_on_ctrl_c(tmp_path):
         assert me.json()["jurisdiction"] == "79/787/27664"
         created = httpx.post(f"{up.urls['intake']}/api/registrations", json=registration(), timeout=10)
         assert created.status_code == 201, created.text
+        # Over real HTTP: a JSON route refuses a "simple" cross-site body (text/plain, the type
+        # a page of another site can send without a preflight) and allows no other origin.
+        forged = httpx.post(f"{up.urls['declaration']}/api/declarations", content=b'{"venue_code": "X"}',
+                            headers={"content-type": "text/plain", "origin": "https://evil.example"}, timeout=10)
+        assert forged.status_code == 415 and forged.headers["cache-control"] == "no-store", forged.text
+        preflight = httpx.options(f"{up.urls['declaration']}/api/declarations", timeout=10, headers={
+            "origin": "https://evil.example", "access-control-request-method": "POST"})
+        assert not [h for h in preflight.headers if h.lower().startswith("access-control-allow")]
         listed = httpx.get(f"{up.urls['intake']}/api/registrations", headers=bearer, timeout=5)
         assert listed.status_code == 200
         assert [r["reference"] for r in listed.json()] == [created.json()["reference"]]
