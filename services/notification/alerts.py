@@ -384,13 +384,15 @@ async def escalate_due(session: AsyncSession, settings: NotificationSettings, no
 
 
 async def erase_expired(session: AsyncSession, settings: NotificationSettings, now: datetime | None = None) -> int:
-    """Erase the person details of alerts older than the retention period (issue 7)."""
+    """Erase the person details of alerts older than the retention period (issue 7), and of the
+    red declarations counted in them; the number of alerts erased."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=settings.retention_days)
     result = await session.execute(
         update(Alert).where(Alert.received_at < cutoff, Alert.erased_at.is_(None))
         .values(person=None, initials="", note=None, phone_key=None, id_key=None, erased_at=now))
-    reds = await session.execute(
+    # The red declarations counted in alerts (the people of a burst, a person's repeats).
+    await session.execute(
         update(AlertDeclaration).where(AlertDeclaration.received_at < cutoff, AlertDeclaration.erased_at.is_(None))
         .values(person=None, initials="", erased_at=now))
-    return (result.rowcount or 0) + (reds.rowcount or 0)
+    return result.rowcount or 0
