@@ -172,3 +172,28 @@ async def _gte(value: int, bound: int) -> bool:
 
 async def len_is(fetch, count: int) -> bool:  # noqa: ANN001
     return len(await fetch()) == count
+
+
+async def test_concurrent_reds_at_one_venue_make_one_burst(alerts_factory):
+    """20 reds of 20 people at one venue placed by 20 concurrent transactions (as replicas
+    sharing the partitions would): the venue's lock decides them one at a time, so exactly
+    the threshold's alerts of their own and one burst counting the rest."""
+    from services.notification import alerts
+    from services.notification.alert_models import Alert, AlertDeclaration
+
+    async with alerts_factory(alert_burst_threshold=3) as a:
+        runtime = a.runtime
+        reds = [red(DEMO_COMMUNE, MARKET, n) for n in range(20)]
+
+        async def place(event) -> None:  # noqa: ANN001
+            async with runtime.database.transaction() as session:
+                await alerts.raise_alert(session, runtime.settings, runtime.tree, event)
+
+        await asyncio.gather(*(place(e) for e in reds))
+        await asyncio.gather(*(place(e) for e in reds[:5]))  # delivered again: nothing changes
+        from sqlalchemy import func, select
+        async with runtime.database.transaction(readonly=True) as session:
+            rows = sorted((k, n) for k, n in await session.execute(select(Alert.kind, Alert.declarations)))
+            counted = (await session.execute(select(func.count()).select_from(AlertDeclaration))).scalar_one()
+        assert rows == [("burst", 17), ("single", 1), ("single", 1), ("single", 1)]
+        assert counted == 20
