@@ -141,6 +141,9 @@ async def test_a_flood_of_reds_makes_a_few_alerts_with_counts_and_every_declarat
         unit = await a.client.get(f"/alerts/{bursts[0]['id']}",
                                   headers=a.html(Role.UNIT_ADMIN, DEMO_COMMUNE))
         assert unit.status_code == 200 and others[0].data.person.phone not in unit.text
+        city = await a.client.get(f"/alerts/{bursts[0]['id']}", headers=a.html(Role.CITY_DIC, "79"))
+        assert city.status_code == 200 and 'id="storm"' in city.text
+        assert others[0].data.person.phone not in city.text and "Người khai" not in city.text
 
         # One webhook call per alert: 7, not 101.
         await eventually(lambda: _gte(len(hook.received), 7), what="the 7 webhook calls")
