@@ -7,6 +7,12 @@ DIC sees the alerts of its jurisdiction read-only; the district focal point sees
 alert once it is escalated. A unit sees the status of the alerts of its own venues.
 The person's contact details are shown to the recipients only, and erased after the
 retention period.
+
+Storms (README "Alert storms"): a red declaration repeating a person's (same phone or ID
+number, by keyed hash) at a venue within the dedup window is counted in that person's
+alert; past the burst threshold of reds at a venue within the burst window, the further
+reds are counted in the venue's one burst alert. Each red is placed under the lock of its
+venue's ``alert_venues`` row, so replicas and batches decide one venue's reds one at a time.
 """
 from __future__ import annotations
 

@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
 
 from libs.common.auth import Role
 from libs.common.events.declaration import DeclarationSubmitted, DeclarationSubmittedData, PersonDetails
+from services.notification import alerts
+from services.notification.alert_models import Alert, AlertDeclaration
 from tests.services.conftest import DEMO_COMMUNE, DEMO_DISTRICT, OTHER_COMMUNE, build_settings, eventually, run_services
 
 from .conftest import Alerts, start_alerts
@@ -181,9 +184,6 @@ async def test_concurrent_reds_at_one_venue_make_one_burst(alerts_factory):
     """20 reds of 20 people at one venue placed by 20 concurrent transactions (as replicas
     sharing the partitions would): the venue's lock decides them one at a time, so exactly
     the threshold's alerts of their own and one burst counting the rest."""
-    from services.notification import alerts
-    from services.notification.alert_models import Alert, AlertDeclaration
-
     async with alerts_factory(alert_burst_threshold=3) as a:
         runtime = a.runtime
         reds = [red(DEMO_COMMUNE, MARKET, n) for n in range(20)]
@@ -194,7 +194,6 @@ async def test_concurrent_reds_at_one_venue_make_one_burst(alerts_factory):
 
         await asyncio.gather(*(place(e) for e in reds))
         await asyncio.gather(*(place(e) for e in reds[:5]))  # delivered again: nothing changes
-        from sqlalchemy import func, select
         async with runtime.database.transaction(readonly=True) as session:
             rows = sorted((k, n) for k, n in await session.execute(select(Alert.kind, Alert.declarations)))
             counted = (await session.execute(select(func.count()).select_from(AlertDeclaration))).scalar_one()
