@@ -24,7 +24,7 @@ from services.notification.alert_models import Alert, AlertDeclaration
 from tests.services.conftest import DEMO_COMMUNE, DEMO_DISTRICT, OTHER_COMMUNE, build_settings, eventually, run_services
 
 from .conftest import Alerts, start_alerts
-from .support import EventSender, flagged
+from .support import EventSender, flagged, payload
 from .test_delivery import set_contacts
 
 MARKET = {"code": "CT7K2M9Q", "name": "Chợ Cần Thạnh"}
@@ -152,6 +152,9 @@ async def test_a_flood_of_reds_makes_a_few_alerts_with_counts_and_every_declarat
         await eventually(lambda: _gte(len(hook.received), 7), what="the 7 webhook calls")
         await asyncio.sleep(0.5)
         assert len(hook.received) == 7
+        sent = [payload(r)["alert"] for r in hook.received]
+        assert sorted(p["alert_kind"] for p in sent) == ["burst"] + ["single"] * 6
+        assert len({p["alert_id"] for p in sent}) == 7
 
         # Reporting: all 101 declarations counted, 7 alerts, the market's burst marked.
         reporting = a.system["reporting"]
