@@ -67,7 +67,9 @@ def _fail(exc: ReviewError, request: Request) -> HTTPException:
     return HTTPException(exc.status, exc.msg.both())
 
 
-@router.post("/registrations", status_code=201, response_model=RegistrationCreated)
+@router.post("/registrations", status_code=201, response_model=RegistrationCreated, responses={
+    429: {"description": "too many registrations from this address in the last hour, or for this tax code or "
+                         "e-mail awaiting review (Vietnamese and English; wait, or contact the commune)"}})
 async def create_registration(payload: RegistrationIn, request: Request) -> RegistrationCreated:
     """A unit registers itself (no sign-in); the answer carries its reference and its status page.
     Too many registrations from one address, or for one tax code or e-mail: 429 (README

@@ -22,6 +22,7 @@ libs/common.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -39,6 +40,8 @@ from .settings import IntakeSettings
 from .text import Msg, now_utc
 from .validation import UnitDetails
 
+log = logging.getLogger(__name__)
+
 # The hidden field of the public form: an innocuous name a form-filling robot fills in and a
 # person never sees (hidden by the style sheet, aria-hidden, out of the tab order).
 HONEYPOT_FIELD = "homepage"
@@ -51,7 +54,9 @@ REASONS = {
     VENUES: Msg("Số địa điểm bất thường", "Implausible number of venues"),
     SAME_NAME: Msg("Trùng tên với đăng ký khác trong phường/xã", "Same name as another registration in the commune"),
 }
-DISCARD_NOTE = "Nghi ngờ spam, loại bỏ: {reasons}"
+DISCARD_NOTE = "Nghi ngờ spam, loại bỏ: {reasons}"   # the history, for officials
+# What the unit's status page says (the heuristics are not told to a robot).
+UNIT_REASON = "Đăng ký bị loại vì nghi ngờ gửi tự động (spam); nếu đơn vị có thật, vui lòng liên hệ UBND phường/xã"
 
 CONTACT_COMMUNE = ("Nếu đơn vị thật sự cần đăng ký thêm, vui lòng liên hệ UBND phường/xã nơi đơn vị đặt trụ sở.",
                    "If the unit really needs to register more, contact the People's Committee of its commune.")
@@ -136,6 +141,8 @@ async def screen(session: AsyncSession, settings: IntakeSettings, details: UnitD
         if value and limit > 0:
             count = await _count(session, column == value, waiting, day)
             if count >= limit:
+                log.warning("registration refused: %s registrations waiting for one %s", count,
+                            "tax code" if column is Registration.tax_code else "e-mail")
                 raise RegistrationLimited(message.format(value=value, count=count))
 
     reasons = []
@@ -189,7 +196,8 @@ async def discard(session: AsyncSession, principal: Principal, ids: Sequence[UUI
                   now: datetime | None = None) -> list[Registration]:
     """Discard flagged registrations: each is returned with the spam reasons as its reason
     (history ``discarded``, who and when; ``intake.registration.returned`` so that reporting
-    counts it as returned). Ids the caller may not discard are skipped."""
+    counts it as returned; the unit's status page gives a general reason and the way to the
+    commune). Ids the caller may not discard are skipped."""
     from .service import Actor, history
 
     now = now or now_utc()
@@ -202,13 +210,14 @@ async def discard(session: AsyncSession, principal: Principal, ids: Sequence[UUI
     for registration in rows.scalars():
         if not principal.covers(registration.commune_path) or not may_discard(principal, registration):
             continue
-        reason = DISCARD_NOTE.format(reasons="; ".join(reason_labels(registration, "vi")))[:500]
+        note = DISCARD_NOTE.format(reasons="; ".join(reason_labels(registration, "vi")))[:500]
+        reason = UNIT_REASON
         registration.status = "returned"
         registration.reviewed_at = now
         registration.reviewed_by = actor.name
         registration.review_reason = reason
         registration.updated_at = now
-        session.add(history(registration, "discarded", now, actor, reason))
+        session.add(history(registration, "discarded", now, actor, note))
         events.append(RegistrationReturned(
             producer="intake", jurisdiction=registration.commune_path,
             data=RegistrationReviewedData(registration_id=registration.id, reference=registration.reference,
@@ -216,4 +225,6 @@ async def discard(session: AsyncSession, principal: Principal, ids: Sequence[UUI
                                           reviewer_path=principal.jurisdiction, reason=reason)))
         done.append(registration)
     await publish(session, *events)
+    log.info("suspected spam discarded: %s of %s asked, by %s (%s): %s", len(done), len(ids), actor.name,
+             principal.jurisdiction, ", ".join(r.reference for r in done))
     return done

@@ -133,6 +133,10 @@ async def test_a_burst_is_limited_flagged_shown_apart_and_discarded_in_one_click
     assert "nghi ngờ spam đang chờ riêng" not in text_of(await commune.get("/"))
     one = await commune.get(f"/registrations/{ids[0]}")
     assert "Loại bỏ vì nghi ngờ spam" in text_of(one) and "Đã trả lại" in text_of(one)
+    assert "Nghi ngờ spam, loại bỏ: Số địa điểm bất thường" in text_of(one)     # the history, with who
+    status = await intake.get(robot.headers["location"].split("?")[0])
+    assert "Bị trả lại" in text_of(status) and "nghi ngờ gửi tự động (spam)" in text_of(status)
+    assert "liên hệ UBND phường/xã" in text_of(status) and "trường ẩn" not in text_of(status)
     again = await commune.post("/spam/discard", {"registration_id": ids}, csrf_from="/spam")
     assert again.headers["location"].endswith("n=0")
 
