@@ -258,3 +258,26 @@ def nationality(value: str, label: str | tuple[str, str] = NATIONALITY) -> str:
     if found is None:
         raise TextRefused("nationality", label)
     return found.vi
+
+
+def json_errors_by_field(model, body: bytes, exc):  # noqa: ANN001, ANN201
+    """The errors of ``body`` against ``model``, by field, when the JSON parser refused it whole.
+
+    pydantic's parser refuses a lone surrogate escape (``"\\ud800"``) as invalid JSON,
+    without saying where; Python's parser reads it, and the model's checks (this policy)
+    then name the field. Only on that error path; anything else keeps ``exc``."""
+    import json
+
+    from pydantic import ValidationError
+
+    if not any(e.get("type") == "json_invalid" for e in exc.errors(include_url=False)):
+        return exc
+    try:
+        data = json.loads(body)
+    except Exception:  # noqa: BLE001 - truly invalid JSON (or nested too deep): the first answer stands
+        return exc
+    try:
+        model.model_validate(data)
+    except ValidationError as found:
+        return found
+    return exc
