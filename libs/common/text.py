@@ -281,3 +281,34 @@ def json_errors_by_field(model, body: bytes, exc):  # noqa: ANN001, ANN201
     except ValidationError as found:
         return found
     return exc
+
+
+def pydantic_error(exc: TextRefused):  # noqa: ANN201
+    """A refusal as a pydantic error: the message in Vietnamese / English, each alone in ``ctx``."""
+    from pydantic_core import PydanticCustomError
+
+    both = exc.both().replace("{", "(").replace("}", ")")
+    return PydanticCustomError(exc.code, both, {"msg_vi": exc.vi, "msg_en": exc.en})
+
+
+def for_model(check, value: object, label: str | tuple[str, str]) -> object:  # noqa: ANN001
+    """``check`` (a kind of this policy) in a pydantic "before" validator: a typed string is
+    checked as it came (before any stripping); anything else is left to the field's type."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return check(value, label)
+    except TextRefused as exc:
+        raise pydantic_error(exc) from None
+
+
+def scrub(value: str, limit: int | None = None) -> str:
+    """Text that came with a machine's message rather than typed in a form (an e-mail's
+    header, an attachment's file name): what this policy refuses is removed rather than
+    refused (line breaks and tabs become spaces), NFC, ends stripped, cut at ``limit``."""
+    if not value.isprintable():
+        value = _SPACES.sub(" ", value)
+        for pattern in (_CONTROL, _BIDI, _UNASSIGNED):
+            value = pattern.sub("", value)
+    value = _nfc(value).strip()
+    return value[:limit] if limit is not None else value
