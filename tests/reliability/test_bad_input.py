@@ -177,6 +177,11 @@ async def test_hostile_text_is_refused_naming_the_field_by_every_api_and_form(sy
                                       headers=HTML)
     assert response.status_code == 422 and "Quốc tịch không phải một quốc gia" in html_text(response.text)
     tried += 2
+    # A user name with a NUL (PostgreSQL cannot even compare it) names no account: 401, never a 500.
+    for username in ("admin\u0000", "\u202eadmin", "admin\ud800"):
+        response = await system["provisioning"].post("/api/token", **_json({"username": username, "password": "x"}))
+        assert response.status_code in (401, 422), (username, response.status_code)
+        tried += 1
     assert (await count(system, "intake", Registration), await count(system, "declaration", Declaration)) == before
     system.extra["tried"] += tried
     record_figure("bad input", kind="hostile text", tried=tried)
