@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_core import to_json
 
 from libs.common.auth import OFFICIALS, Principal, Role, require
+from libs.common.text import json_errors_by_field
 
 from .batcher import Overloaded, StoreUnavailable
 from .declare import DeclarationRefused, Ports, accept
@@ -72,7 +73,7 @@ async def declare_json(runtime, body: bytes) -> tuple[int, bytes, list[tuple[str
     try:
         data = DeclarationIn.model_validate_json(body)
     except ValidationError as exc:
-        return 422, _dumps({"detail": api_errors(exc)}), []
+        return 422, _dumps({"detail": api_errors(json_errors_by_field(DeclarationIn, body, exc))}), []
     try:
         answer = await accept(runtime.extras["declaration"], data,
                               session_factory=partial(runtime.database.transaction, readonly=True))

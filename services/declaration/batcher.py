@@ -14,7 +14,11 @@ same whatever its size, so fuller batches cost less CPU per declaration.
 A key already stored (a double submit) is reported as a duplicate, and the request
 answers with the first submission. A batch that fails on its data is retried one
 request at a time, so one bad request cannot fail the others; a database that is down
-fails the batch (the requests answer 503 and nothing was stored).
+fails the batch (the requests answer 503 and nothing was stored). Such a fallback costs
+every request of the batch its share of one statement: it is counted
+(``khaibao_declaration_batch_fallbacks_total``, ``fallbacks``); the text policy
+(libs/common/text.py) keeps what a database cannot store (a NUL, a lone surrogate) from
+ever reaching a writer.
 """
 from __future__ import annotations
 
@@ -31,6 +35,9 @@ BATCH_ROWS = Histogram("khaibao_declaration_batch_rows", "Declarations written p
                        buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000))
 STORED = Counter("khaibao_declarations_stored_total", "Declarations durably stored, by screening result",
                  ["service", "result"])
+FALLBACKS = Counter("khaibao_declaration_batch_fallbacks_total",
+                    "Group commits that failed on their data and were written again one request at a time",
+                    ["service"])
 WAITING = Gauge("khaibao_declaration_commit_queue", "Requests waiting for a group commit", ["service"],
                 multiprocess_mode="max")
 
@@ -105,6 +112,7 @@ class GroupCommitter:
         self.in_flight = 0
         self.batches = 0
         self.rows = 0
+        self.fallbacks = 0  # batches that failed on their data and were written one by one
 
     def start(self) -> None:
         self.tasks = [asyncio.create_task(self._run(w)) for w in self.writers]
@@ -169,6 +177,8 @@ class GroupCommitter:
                         work.future.set_exception(StoreUnavailable(type(exc).__name__))
                 return
             log.warning("declaration batch of %d failed (%s): writing one by one", len(batch), type(exc).__name__)
+            self.fallbacks += 1
+            FALLBACKS.labels("declaration").inc()
             for work in batch:
                 await self._write(writer, [work])
             return

@@ -49,7 +49,9 @@ def read_people(form: Form, max_group: int) -> list[dict]:
         prefix = f"p{index}."
         if index > 0 and not any(f"{prefix}{name}" in form for name in TEXT_FIELDS):
             continue
-        person = {name: form.get(prefix + name).strip() for name in TEXT_FIELDS}
+        # Only ASCII spaces stripped here: str.strip() would drop U+0085 and U+001C-U+001F
+        # that the text policy (libs/common/text.py) must see to refuse.
+        person = {name: form.get(prefix + name).strip(" \t\r\n") for name in TEXT_FIELDS}
         person.update(index=index, symptoms=form.getlist(prefix + "symptoms"),
                       exposures=form.getlist(prefix + "exposures"),
                       same_address=index > 0 and form.get(prefix + "same_address") == "1")

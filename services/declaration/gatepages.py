@@ -214,7 +214,8 @@ async def count_entry(request: Request, venue_id: UUID, principal: Principal = D
 def _case_page(request: Request, venue, values: dict, errors: dict, status: int = 200) -> Response:  # noqa: ANN001
     lang = _lang(request)
     return request.app.state.templates.render(request, "declaration/gate_case.html", {
-        "venue": venue, "values": values, "errors": {k: translate(v, lang) for k, v in errors.items()},
+        "venue": venue, "values": values, "errors": {k: translate(v, lang) if isinstance(v, str) else v.text(lang)
+                                                   for k, v in errors.items()},
         "symptoms": [(code, translate(label, lang)) for code, label in SYMPTOMS], "page_title": translate(N_("Report a suspected case"), lang),
     }, status_code=status)
 

@@ -70,6 +70,8 @@ def _location(item: dict) -> tuple:
 
 def _message(item: dict, loc: tuple, lang: str) -> str:
     ctx = {k: v for k, v in (item.get("ctx") or {}).items() if k != "field"}
+    if "text_vi" in ctx:  # the text policy's refusal (libs/common/text.py): both languages given
+        return str(ctx["text_vi"]) if lang == "vi" else str(item.get("msg", ""))
     kind = item.get("type", "")
     last = str(loc[-1]) if loc else ""
     if kind == "too_long" and last == "people":

@@ -18,13 +18,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from libs.common import text as typed
+
 from .places import load_places
 from .screening import EXPOSURE_CODES, SYMPTOM_CODES
 
 ADULT_AGE = 14  # younger children often have no ID document of their own
 CODE_PATTERN = r"^[A-Za-z0-9]{4,20}$"
 KEY_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
-NAME_PATTERN = re.compile(r"^[^\d<>{}\[\]\\/@#$%^*=+|~`\"]+$")
 _PASSPORT = re.compile(r"^[A-Z0-9]{6,9}$")
 _BIRTH = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
@@ -42,6 +43,28 @@ def today() -> date:
 
 def error(code: str, message: str, **ctx: object) -> PydanticCustomError:
     return PydanticCustomError(code, message, ctx or None)
+
+
+def refused(exc: typed.TextRefused) -> PydanticCustomError:
+    """A refusal of the text policy (libs/common/text.py), its field named in both languages."""
+    return PydanticCustomError(exc.code, exc.en.replace("{", "(").replace("}", ")"), {"text_vi": exc.vi})
+
+
+def checked(check, value: object, label: str | tuple[str, str]) -> object:  # noqa: ANN001
+    """``check`` (a kind of the text policy) applied to a typed string; anything else is
+    left to the field's own type check."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return check(value, label)
+    except typed.TextRefused as exc:
+        raise refused(exc) from None
+
+
+STREET = ("Số nhà, đường", "House number, street")
+OTHER_SIGN = ("Dấu hiệu khác", "Another sign")
+PHONE = ("Số điện thoại", "Phone number")
+ID_NUMBER = ("Số giấy tờ", "ID number")
 
 
 @dataclass(frozen=True)
@@ -105,7 +128,12 @@ def kind_of(number: str) -> str:
 
 
 def normalize_phone(value: str) -> str:
+    reason = typed.refusal(value)
+    if reason is not None:
+        raise refused(typed.TextRefused(reason, PHONE))
     compact = re.sub(r"[\s.()-]", "", value)
+    if not compact.isascii():  # digits of other scripts are digits to str.isdigit
+        raise error("phone", "Enter a phone number of 10 or 11 digits starting with 0, such as 0909 123 456.")
     if compact.startswith("+84"):
         compact = "0" + compact[3:]
     elif compact.startswith("84") and len(compact) == 11:
@@ -140,14 +168,38 @@ class PersonIn(BaseModel):
     exposures: list[str] = Field(default_factory=list, max_length=len(EXPOSURE_CODES))
     vaccine_doses: int | None = Field(default=None, ge=0, le=5)
 
+    # The text policy (libs/common/text.py) sees what was typed, before any stripping:
+    # str.strip() and str.split() would silently drop U+0085 and U+001C-U+001F.
+    @field_validator("full_name", mode="before")
+    @classmethod
+    def _typed_name(cls, value: object) -> object:
+        return checked(typed.name, value, typed.FULL_NAME)
+
+    @field_validator("nationality", mode="before")
+    @classmethod
+    def _typed_nationality(cls, value: object) -> object:
+        return checked(typed.nationality, value, typed.NATIONALITY)
+
+    @field_validator("street", mode="before")
+    @classmethod
+    def _typed_street(cls, value: object) -> object:
+        return checked(typed.short_text, value, STREET)
+
+    @field_validator("symptom_other", mode="before")
+    @classmethod
+    def _typed_other(cls, value: object) -> object:
+        return checked(typed.short_text, value, OTHER_SIGN)
+
+    @field_validator("id_number", mode="before")
+    @classmethod
+    def _typed_id(cls, value: object) -> object:
+        return checked(typed.short_text, value, ID_NUMBER)
+
     @field_validator("full_name")
     @classmethod
     def _name(cls, value: str) -> str:
-        value = " ".join(value.split())
         if len(value) < 2:
             raise error("name_short", "Write the full name as on the ID document.")
-        if not NAME_PATTERN.match(value):
-            raise error("name_chars", "A name has letters and spaces only, no digits or symbols.")
         return value
 
     @field_validator("id_number", "symptom_other", "phone", mode="before")
@@ -180,6 +232,8 @@ class PersonIn(BaseModel):
         if value is None:
             return None
         number = re.sub(r"[\s.-]", "", value).upper()
+        if not number.isascii():  # digits of other scripts are digits to str.isdigit
+            raise error("id_passport", "A passport number has 6 to 9 letters or digits, such as C1234567.")
         kind = info.data.get("id_type")
         if kind is None and number.isdigit() and len(number) not in (9, 12):
             raise error("id_digits", "An ID card number has 12 digits (CCCD) or 9 digits (CMND).")

@@ -46,7 +46,8 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 class Form:
-    """An ``application/x-www-form-urlencoded`` body: first value, all values."""
+    """An ``application/x-www-form-urlencoded`` body: first value, all values (as typed:
+    every value read is checked by the model or the check of its field)."""
 
     def __init__(self, body: bytes) -> None:
         try:
@@ -59,8 +60,10 @@ class Form:
             raise BadBody(413, TOO_LARGE) from None
         self.values: dict[str, list[str]] = {}
         for key, value in pairs:
-            if "\x00" in value:
+            if "\x00" in key:
                 raise BadBody(400, NOT_TEXT)
+            # A value is kept as typed: the text policy (libs/common/text.py) of the field's
+            # model refuses a NUL or any other control, naming the field (422).
             self.values.setdefault(key, []).append(value)
 
     def get(self, name: str, default: str = "") -> str:

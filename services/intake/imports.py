@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.adminunits import AdminTree
 from libs.common.auth import Principal, Role, within
+from libs.common.text import scrub
 
 from .excel.reader import FileRefused, Limits, ParsedList, RawRow, formula_message, parse_list
 from .models import Registration, Upload
@@ -90,7 +91,7 @@ async def create_upload(session: AsyncSession, *, scope_path: str, district_path
     now = now or now_utc()
     [reference] = await unique_references(session, Upload.reference, 1, now, "TL")
     upload = Upload(reference=reference, scope_path=scope_path, district_path=district_path, source=source,
-                    mode=mode, status=QUEUED, filename=filename[:255] or "danh-sach.xlsx", size=len(content),
+                    mode=mode, status=QUEUED, filename=scrub(filename, 255) or "danh-sach.xlsx", size=len(content),
                     content=content, uploaded_by=uploaded_by, sender_email=sender_email, message_id=message_id,
                     received_at=now, updated_at=now)
     session.add(upload)

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.adminunits import AdminTree, AdminUnit
 from libs.common.db import Database
+from libs.common.text import scrub
 
 from .excel.reader import Limits
 from .excel.report import registrations_sheet
@@ -45,7 +46,9 @@ REPORT_LINES = 20
 
 
 def _header(value: str | None, limit: int = 300) -> str | None:
-    return SAFE_HEADER.sub(" ", value)[:limit].strip() or None if value else None
+    """A header's text as it may be stored: no line break, no NUL, nothing the text
+    policy refuses (libs/common/text.py scrub)."""
+    return scrub(SAFE_HEADER.sub(" ", str(value)), limit) or None if value else None
 
 
 class Replies:
@@ -230,7 +233,7 @@ class InboundHandler:
         message_id = _header(message.get("Message-ID"))
         lists, ignored = [], []
         for part in message.iter_attachments():
-            filename = part.get_filename() or ""
+            filename = scrub(part.get_filename() or "", 200)
             if _is_xlsx(part):
                 lists.append((filename or "danh-sach.xlsx", part.get_payload(decode=True) or b""))
             elif filename:

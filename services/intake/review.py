@@ -13,6 +13,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common import text as typed
 from libs.common.auth import Principal, Role
 from libs.common.events.intake import (
     RegistrationAccepted,
@@ -130,8 +131,12 @@ async def review(session: AsyncSession, principal: Principal, registration: Regi
         raise ReviewError(Msg("Thao tác không hợp lệ", "Unknown action"), 422)
     _check(principal, registration, action)
     actor = Actor.of(principal)
-    reason = (reason or "").strip() or None
-    note = (note or "").strip() or None
+    try:  # the text policy (libs/common/text.py): typed by an official, stored and shown to the unit
+        reason = typed.free_text(reason or "", ("Lý do", "Reason")) or None
+        note = typed.free_text(note or "", ("Ghi chú", "Note")) or None
+        duplicate_of = typed.short_text(duplicate_of or "", ("Mã đăng ký trùng", "Duplicate of")) or None
+    except typed.TextRefused as exc:
+        raise ReviewError(Msg(exc.vi, exc.en), 422) from None
     if action == "accept":
         _decide(registration, principal, ACCEPTED, now)
         session.add(history(registration, "accepted", now, actor))

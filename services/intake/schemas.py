@@ -5,7 +5,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from libs.common import text as typed
+
 from .text import normalize_phone
+from .validation import FIELDS
 
 PHONE_DIGITS = (9, 11)
 
@@ -25,6 +28,30 @@ class RegistrationIn(BaseModel):
                                       pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     venue_count: int = Field(default=1, ge=1, le=500)
     notes: str | None = Field(default=None, max_length=500)
+
+    # The text policy (libs/common/text.py), on the values as they came, before stripping.
+    @field_validator("unit_name", "unit_type", "address", "tax_code", "contact_position", "contact_phone",
+                     mode="before")
+    @classmethod
+    def _typed_short(cls, value: object, info) -> object:  # noqa: ANN001
+        return typed.for_model(typed.short_text, value, FIELDS[info.field_name].labels)
+
+    @field_validator("contact_name", mode="before")
+    @classmethod
+    def _typed_name(cls, value: object) -> object:
+        return typed.for_model(typed.name, value, FIELDS["contact_name"].labels)
+
+    @field_validator("notes", mode="before")
+    @classmethod
+    def _typed_notes(cls, value: object) -> object:
+        return typed.for_model(typed.free_text, value, FIELDS["notes"].labels)
+
+    @field_validator("contact_email", mode="before")
+    @classmethod
+    def _typed_email(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return typed.for_model(typed.email, value, FIELDS["contact_email"].labels)
 
     @field_validator("contact_phone")
     @classmethod

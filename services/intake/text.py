@@ -60,9 +60,9 @@ def normalize_phone(value: str) -> str | None:
     starting with 3, 5, 7, 8 or 9 get it back.
     """
     raw = value.strip()
-    if not raw or not re.fullmatch(r"\+?[\d\s.\-()]+", raw):
+    if not raw or not re.fullmatch(r"\+?[\d\s\u00a0.\-()]+", raw, re.ASCII):  # ASCII digits only
         return None
-    digits = re.sub(r"\D", "", raw)
+    digits = re.sub(r"\D", "", raw, flags=re.ASCII)
     if raw.startswith("+84") or (digits.startswith("84") and len(digits) == 11):
         digits = "0" + digits[2:]
     if len(digits) == 9 and digits[0] in "35789":

@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from libs.common import text as typed
 from libs.common.adminunits import AdminTree, AdminUnit
 
 from .routing import EXEMPTIONS, Exemption, UnitType, exemption_by_label, unit_type_by_label
@@ -33,6 +34,10 @@ class Field:
     def label(self) -> Msg:
         return Msg(self.label_vi, self.label_en)
 
+    @property
+    def labels(self) -> tuple[str, str]:
+        return (self.label_vi, self.label_en)
+
 
 FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("unit_name", "Tên đơn vị", "Unit name", True, 300, "Tên đầy đủ, như trên con dấu hoặc giấy phép"),
@@ -51,6 +56,9 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("exemption", "Không phải triển khai (lý do, nếu có)", "Exempt (reason, if any)", False, 200,
           "Chỉ điền nếu đơn vị thuộc trường hợp không phải triển khai"),
 )}
+
+# The kind of each field in the text policy (libs/common/text.py); the others are short texts.
+KINDS = {"contact_name": typed.name, "notes": typed.free_text}
 
 REQUIRED = Msg("Chưa điền {label}", "{label_en} is required")
 TOO_LONG = Msg("{label} dài quá {max} ký tự", "{label_en} is longer than {max} characters")
@@ -125,9 +133,20 @@ def validate_unit(values: Mapping[str, object], tree: AdminTree, *, district: Ad
                   ) -> tuple[UnitDetails | None, dict[str, Msg]]:
     """Clean and check one unit. ``district`` limits the communes (None: any of the city);
     ``commune_scope`` limits them to one commune (a commune focal point's own list)."""
-    text = {name: clean(values.get(name)) for name in FIELDS}
     errors: dict[str, Msg] = {}
+    typed_values = {}
     for name, field in FIELDS.items():
+        raw = values.get(name)
+        if isinstance(raw, str):  # the text policy (libs/common/text.py) on what was typed
+            try:
+                raw = KINDS.get(name, typed.short_text)(raw, field.labels)
+            except typed.TextRefused as exc:
+                errors[name], raw = Msg(exc.vi, exc.en), ""
+        typed_values[name] = raw
+    text = {name: clean(typed_values[name]) for name in FIELDS}
+    for name, field in FIELDS.items():
+        if name in errors:
+            continue
         if field.required and not text[name] and name != "venue_count":
             if name == "commune" and commune_scope is not None:
                 continue  # a commune's own list may leave its commune out

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common import text as typed
 from libs.common.auth import Principal, Role
 
 from . import webhook_guard
@@ -59,6 +60,8 @@ async def parse_webhook(raw: str, *, allow_private: bool) -> str | None:
     url = (raw or "").strip()
     if not url:
         return None
+    if typed.refusal(url) is not None:  # the text policy (libs/common/text.py): no control or invisible character
+        raise ContactRefused("bad_webhook")
     try:
         if allow_private:  # nothing to refuse by address: the form only (the name may not resolve yet)
             webhook_guard.split(url, allow_private=True)

@@ -17,6 +17,7 @@ from uuid import UUID
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common import text as typed
 from libs.common.auth import Principal, Role, within
 
 from .models import Attachment, Delivery, Message, Thread, ThreadRead
@@ -91,7 +92,7 @@ async def post_system(session: AsyncSession, district_path: str, *, kind: str, s
 
 def clean_filename(name: str) -> str:
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = re.sub(r"[\x00-\x1f\x7f\"<>|:*?]", "", name).strip() or "tep-dinh-kem"
+    name = typed.scrub(re.sub(r"[\x00-\x1f\x7f\"<>|:*?]", "", name)) or "tep-dinh-kem"
     return name[-150:]
 
 
@@ -100,7 +101,10 @@ async def post_text(session: AsyncSession, principal: Principal, thread: Thread,
     """A message written by an official, with an optional attachment (name, bytes)."""
     if not may_access(principal, thread.district_path):
         raise SupportRefused("not_allowed")
-    body = body.replace("\r\n", "\n").strip()
+    try:  # the text policy (libs/common/text.py): a free text, its line breaks kept
+        body = typed.free_text(body, typed.MESSAGE)
+    except typed.TextRefused:
+        raise SupportRefused("body_text") from None
     if len(body) > MAX_BODY:
         raise SupportRefused("body_too_long")
     if not body and attachment is None:

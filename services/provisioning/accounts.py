@@ -17,6 +17,7 @@ from uuid import UUID
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common import text as typed
 from libs.common.auth import Principal, Role
 from libs.common.events.provisioning import (
     AccountDisabled, AccountEnabled, AccountPasswordReset, AccountStateData, PasswordResetData, SealedCredentials,
@@ -129,7 +130,10 @@ async def create_gate_staff(session: AsyncSession, settings: ProvisioningSetting
     """A gate staff account of ``unit``; its password is returned to be shown once."""
     if not access.may_manage_staff(principal, unit.id, unit.commune_path):
         raise AccountActionRefused("not_allowed")
-    name = " ".join(name.split())
+    try:  # the text policy (libs/common/text.py): a person's name
+        name = typed.name(name, typed.FULL_NAME)
+    except typed.TextRefused:
+        raise AccountActionRefused("staff_name_text") from None
     if not 2 <= len(name) <= 200:
         raise AccountActionRefused("staff_name")
     staff = (await session.execute(select(func.count()).where(

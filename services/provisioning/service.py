@@ -9,6 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common import text as typed
 from libs.common.adminunits import AdminTree
 from libs.common.auth import Principal, Role
 from libs.common.events.provisioning import VENUE_CODE_ALPHABET, VenueCreated, VenueCreatedData
@@ -60,7 +61,8 @@ async def authenticate(session: AsyncSession, username: str, password: str, *, m
                        lockout: timedelta, now: datetime | None = None) -> Account:
     """The account for these credentials, counting failures and locking after ``max_failed``."""
     now = now or datetime.now(UTC)
-    account = (await session.execute(
+    # A user name the text policy refuses (a NUL: PostgreSQL cannot even compare it) names no account.
+    account = None if typed.refusal(username) is not None else (await session.execute(
         select(Account).where(Account.username == username.strip().lower()))).scalar_one_or_none()
     generic = "Tên đăng nhập hoặc mật khẩu không đúng / Wrong username or password"
     if account is None:

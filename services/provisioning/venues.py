@@ -12,6 +12,7 @@ from uuid import UUID
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common import text as typed
 from libs.common.auth import Principal
 from libs.common.events.provisioning import (
     VenueCodeRotated, VenueCodeRotatedData, VenueCreated, VenueCreatedData, VenueDisabled, VenueDisabledData,
@@ -91,8 +92,16 @@ def _check(principal: Principal, unit: Unit) -> None:
         raise VenueActionRefused("not_allowed")
 
 
+def _typed(value: str, code: str, check=typed.short_text) -> str:  # noqa: ANN001
+    """The text policy (libs/common/text.py) on what was typed; ``code`` names the field."""
+    try:
+        return check(value, code)
+    except typed.TextRefused:
+        raise VenueActionRefused(code) from None
+
+
 def _clean_name(name: str) -> str:
-    name = " ".join(name.split())
+    name = " ".join(_typed(name, "venue_name_text").split())
     if not 2 <= len(name) <= 200:
         raise VenueActionRefused("venue_name")
     return name
@@ -102,7 +111,7 @@ async def add_venue(session: AsyncSession, principal: Principal, unit: Unit, nam
                     address: str | None = None) -> Venue:
     _check(principal, unit)
     name = _clean_name(name)
-    address = " ".join((address or "").split()) or unit.address
+    address = " ".join(_typed(address or "", "venue_address_text").split()) or unit.address
     if len(address) > 300:
         raise VenueActionRefused("venue_address")
     count = (await session.execute(select(func.count()).where(Venue.unit_id == unit.id))).scalar_one()
@@ -123,7 +132,7 @@ async def rename_venue(session: AsyncSession, principal: Principal, unit: Unit, 
                        address: str | None = None) -> None:
     _check(principal, unit)
     name = _clean_name(name)
-    address = " ".join((address or "").split()) or venue.address
+    address = " ".join(_typed(address or "", "venue_address_text").split()) or venue.address
     if len(address) > 300:
         raise VenueActionRefused("venue_address")
     if (name, address) == (venue.name, venue.address):
@@ -139,7 +148,7 @@ async def set_venue_active(session: AsyncSession, principal: Principal, unit: Un
     _check(principal, unit)
     if venue.active == active:
         return
-    reason = " ".join(reason.split())[:300]
+    reason = " ".join(_typed(reason, "venue_reason_text", typed.free_text).split())[:300]
     venue.active, venue.updated_at = active, datetime.now(UTC)
     venue.disabled_reason = None if active else (reason or None)
     audit.record(session, principal, "venue_enabled" if active else "venue_disabled", target=venue.name,

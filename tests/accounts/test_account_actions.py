@@ -61,6 +61,12 @@ async def test_gate_staff_get_a_one_time_password_and_choose_their_own(accounts:
     admin = accounts.html(Role.UNIT_ADMIN, detail["commune_path"], unit_id=detail["id"])
     empty = await accounts.provisioning.post(f"/units/{detail['id']}/staff", headers=admin, data={"name": " "})
     assert "error=staff_name" in empty.headers["location"]
+    for hostile in ("𝕳𝖊𝖑𝖑𝖔", "Lê\u0000Văn", "Lê \u202eVăn", "Robert'); DROP TABLE accounts;--"):
+        refused = await accounts.provisioning.post(f"/units/{detail['id']}/staff", headers=admin,
+                                                   data={"name": hostile})
+        assert "error=staff_name_text" in refused.headers["location"], hostile
+    shown = await accounts.provisioning.get(refused.headers["location"], headers=admin)
+    assert "Tên nhân viên chỉ gồm chữ cái, khoảng trắng" in shown.text
     page = await accounts.provisioning.post(f"/units/{detail['id']}/staff", headers=admin,
                                             data={"name": "Lê Văn Cổng"})
     assert page.status_code == 200 and page.headers["cache-control"] == "no-store"

@@ -126,6 +126,9 @@ async def test_messages_unread_counts_and_acknowledgement(channel: Accounts):
 @pytest.mark.parametrize("data,files,message", [
     ({"body": "   "}, None, "Hãy viết tin nhắn hoặc đính kèm tệp."),
     ({"body": "x" * 5001}, None, "Tin nhắn dài quá 5.000 ký tự."),
+    ({"body": "Kính gửi\u0000Sở"}, None, "Nội dung tin nhắn có ký tự điều khiển, ký tự ẩn"),
+    ({"body": "Kính gửi \u202eSở"}, None, "Nội dung tin nhắn có ký tự điều khiển, ký tự ẩn"),
+    ({"body": "Kính gửi\u0085Sở"}, None, "Nội dung tin nhắn có ký tự điều khiển, ký tự ẩn"),
     ({"body": "Tệp chạy"}, {"file": ("virus.exe", b"MZ...", "application/octet-stream")},
      "Không đính kèm được loại tệp này."),
     ({"body": "Tệp lớn"}, {"file": ("lon.pdf", b"%PDF" + b"0" * 5000, "application/pdf")}, "Tệp quá lớn."),

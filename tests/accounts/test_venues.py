@@ -30,6 +30,14 @@ async def test_venue_changes_are_events_with_the_full_state(accounts: Accounts):
     assert "error=venue_name" in short.headers["location"]
     page = await accounts.provisioning.get(short.headers["location"], headers=admin)
     assert "Tên địa điểm cần từ 2 đến 200 ký tự." in page.text
+    # The text policy (libs/common/text.py): each refusal names its field.
+    for data, code, message in [
+            ({"name": "Cổng\u0000chính"}, "venue_name_text", "Tên địa điểm có ký tự điều khiển"),
+            ({"name": "Cổng \u202echính"}, "venue_name_text", "Tên địa điểm có ký tự điều khiển, ký tự ẩn"),
+            ({"name": "Cổng phụ", "address": "12 Đường\ue000 Số 3"}, "venue_address_text", "Địa chỉ địa điểm có")]:
+        refused = await accounts.provisioning.post(f"/units/{hospital['id']}/venues", headers=admin, data=data)
+        assert f"error={code}" in refused.headers["location"], (data, refused.headers["location"])
+        assert message in (await accounts.provisioning.get(refused.headers["location"], headers=admin)).text
 
     renamed = await accounts.provisioning.post(f"/venues/{gate['id']}/rename", headers=admin,
                                                data={"name": "Cổng chính – khu khám bệnh", "address": ""})

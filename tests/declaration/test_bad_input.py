@@ -27,7 +27,22 @@ def _messages(response) -> dict[str, str]:  # noqa: ANN001
 
 @pytest.mark.parametrize(("change", "field", "message"), [
     ({"full_name": ""}, "people.0.full_name", "Vui lòng điền thông tin này."),
-    ({"full_name": "An 2"}, "people.0.full_name", "Họ tên chỉ gồm chữ cái"),
+    ({"full_name": "An 2"}, "people.0.full_name", "Họ và tên chỉ gồm chữ cái"),
+    # The text policy (libs/common/text.py): each refusal names its field.
+    ({"full_name": "Nguyễn\u0000An"}, "people.0.full_name", "Họ và tên có ký tự điều khiển"),
+    ({"full_name": "Nguyễn\u0085An"}, "people.0.full_name", "Họ và tên có ký tự điều khiển"),
+    ({"full_name": "Nguyễn An\u0085"}, "people.0.full_name", "Họ và tên có ký tự điều khiển"),
+    ({"full_name": "\u202enA nễyugN"}, "people.0.full_name", "Họ và tên có ký tự ẩn"),
+    ({"full_name": "Nguyễn \u2066An\u2069"}, "people.0.full_name", "Họ và tên có ký tự ẩn"),
+    ({"full_name": "𝕳𝖊𝖑𝖑𝖔"}, "people.0.full_name", "Họ và tên được viết bằng chữ trang trí"),
+    ({"full_name": "An'; ( )"}, "people.0.full_name", "Họ và tên chỉ gồm chữ cái"),
+    ({"full_name": "Nguyễn\ue000An"}, "people.0.full_name", "Họ và tên có ký tự không thuộc bảng chữ cái"),
+    ({"full_name": "Nguyễn\u0378An"}, "people.0.full_name", "Họ và tên có ký tự không thuộc bảng chữ cái"),
+    ({"nationality": "Atlantis"}, "people.0.nationality", "Quốc tịch không phải một quốc gia"),
+    ({"street": "12 Lương\u0000Văn Nho"}, "people.0.street", "Số nhà, đường có ký tự điều khiển"),
+    ({"symptom_other": "ho \u202e"}, "people.0.symptom_other", "Dấu hiệu khác có ký tự ẩn"),
+    ({"phone": "٠٩٠٩١٢٣٤٥٦"}, "people.0.phone", "Nhập số điện thoại 10 hoặc 11 chữ số"),
+    ({"id_number": "٠٧٩٠٩٩٠١٢٣٤٥"}, "people.0.id_number", "Số hộ chiếu gồm 6 đến 9"),
     ({"birth": "31/02/1990"}, "people.0.birth", "Ngày này không có thật"),
     ({"birth": "29/02/2021"}, "people.0.birth", "Ngày này không có thật"),
     ({"birth": "12/13/1990"}, "people.0.birth", "Ngày này không có thật"),

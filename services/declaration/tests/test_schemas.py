@@ -92,3 +92,39 @@ def test_messages_are_vietnamese_first_and_english_on_request():
     items = api_errors(caught.value)
     assert {tuple(i["loc"]) for i in items} == {("people", 0, "birth"), ("people", 0, "phone"), ("consent",)}
     assert all(i["msg"] and i["msg_en"] and i["type"] for i in items)
+
+
+def test_the_gate_case_report_applies_the_text_policy():
+    from urllib.parse import urlencode
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from services.declaration.casework import read_case
+    from services.declaration.passes import PassKeys
+    from services.declaration.web import Form
+
+    keys = PassKeys(Ed25519PrivateKey.generate())
+
+    def read(**fields: str):  # noqa: ANN202
+        values = {"full_name": "Nguyễn Văn An", "phone": "", "id_number": "", "note": "Ho, sốt", "declaration": ""}
+        return read_case(Form(urlencode({**values, **fields}).encode()), keys)
+
+    _, errors, parsed = read(note="Ho nhiều\r\nsốt cao")
+    assert errors == {} and parsed["note"] == "Ho nhiều\nsốt cao"
+    for field, value in [("full_name", "Nguyễn\x00An"), ("full_name", "𝕳𝖊𝖑𝖑𝖔"), ("full_name", "An'; ( )"),
+                         ("note", "sốt\u202e"), ("note", "sốt\x85"), ("phone", "0909\x00123456"),
+                         ("id_number", "0790\ue000"), ("declaration", "KB1.\x00")]:
+        _, errors, _ = read(**{field: value})
+        assert list(errors) == [field], (field, value, errors)
+        assert not isinstance(errors[field], str) and errors[field].vi and errors[field].en
+
+
+@pytest.mark.parametrize(("typed", "stored"), [("Việt Nam", "Việt Nam"), ("VN", "Việt Nam"), ("viet nam", "Việt Nam"),
+                                               ("Korea", "Hàn Quốc"), ("Mỹ", "Hoa Kỳ"), ("JP", "Nhật Bản")])
+def test_a_nationality_is_stored_by_its_vietnamese_name(typed, stored):
+    assert PersonIn.model_validate(person(nationality=typed)).nationality == stored
+
+
+def test_a_name_is_stored_in_nfc_with_single_spaces():
+    data = PersonIn.model_validate(person(full_name="  Nguye\u0301n   Va\u0306n  An "))
+    assert data.full_name == "Nguy\u00e9n V\u0103n An"  # precomposed é and ă

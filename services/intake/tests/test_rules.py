@@ -25,7 +25,8 @@ def test_phone_numbers(raw, digits):
     assert normalize_phone(raw) == digits
 
 
-@pytest.mark.parametrize("raw", ["12345", "0909abc123", "", "++84", "0909 123 456 789 0"])
+@pytest.mark.parametrize("raw", ["12345", "0909abc123", "", "++84", "0909 123 456 789 0", "٠٩٠٩١٢٣٤٥٦",
+                                 "0909\x00123456", "0909\x85123456"])
 def test_not_phone_numbers(raw):
     assert normalize_phone(raw) is None
 
@@ -83,3 +84,34 @@ async def test_references_carry_the_day_in_the_city(database, tree):
         [early] = await register_units(session, [details], deadline=None, now=evening)
     assert re.fullmatch(r"DK210615-[0-9A-Z]{6}", late.reference), late.reference
     assert re.fullmatch(r"DK210614-[0-9A-Z]{6}", early.reference), early.reference
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("contact_name", "Nguyễn\x00Văn An", "Người liên hệ có ký tự điều khiển"),
+    ("contact_name", "𝕳𝖊𝖑𝖑𝖔", "Người liên hệ được viết bằng chữ trang trí"),
+    ("contact_name", "An'; ( )", "Người liên hệ chỉ gồm chữ cái"),
+    ("unit_name", "Chợ\u202e Bình Khánh", "Tên đơn vị có ký tự ẩn"),
+    ("unit_name", "Chợ Bình Khánh\x85", "Tên đơn vị có ký tự điều khiển"),
+    ("address", "1 Đường\ue000 A", "Địa chỉ (số nhà, đường) có ký tự không thuộc bảng chữ cái"),
+    ("contact_position", "Hiệu\u2066 trưởng", "Chức vụ có ký tự ẩn"),
+    ("notes", "Ghi chú\x1b[31m", "Ghi chú có ký tự điều khiển"),
+])
+def test_a_row_or_a_form_with_hostile_text_is_refused_naming_the_column(tree, field, value, message):
+    """The form, the Excel import and the e-mailed lists share validate_unit: the text policy
+    (libs/common/text.py) refuses, naming the field, in Vietnamese and English."""
+    base = {"unit_name": "Chợ Bình Khánh", "unit_type": "Chợ", "address": "1 Đường A", "commune": "27667",
+            "contact_name": "Lê Thị Hoa", "contact_phone": "0909123456"}
+    details, errors = validate_unit({**base, field: value}, tree, district=tree.get("79/787"))
+    assert details is None and list(errors) == [field]
+    assert errors[field].vi.startswith(message), errors[field].vi
+    assert errors[field].en
+
+
+def test_a_row_keeps_ordinary_text_and_line_breaks_of_a_cell(tree):
+    base = {"unit_name": "Chợ Bình Khánh\n(khu A)", "unit_type": "Chợ", "address": "1 Đường A\tấp 2",
+            "commune": "27667", "contact_name": "O'Neil Lê-Hoa", "contact_phone": "0909123456",
+            "notes": "Dòng 1\r\nDòng 2"}
+    details, errors = validate_unit(base, tree, district=tree.get("79/787"))
+    assert errors == {}
+    assert (details.unit_name, details.address, details.contact_name) == (
+        "Chợ Bình Khánh (khu A)", "1 Đường A ấp 2", "O'Neil Lê-Hoa")
