@@ -34,10 +34,15 @@ per-address limits to every route but the probes (/healthz, /readyz, /metrics), 
 
 A refused request gets 429 with ``Retry-After`` (whole seconds) and a message in
 Vietnamese then English: JSON ``{"detail": ...}`` for API clients, the error page for a
-browser. Nothing behind the check runs: nothing is read, stored or sent.
+browser. Nothing behind the check runs: nothing is read, stored or sent. The answer is
+held for ``HOLD_SECONDS`` first (at most ``MAX_HELD`` answers at once per worker, beyond
+that at once): a client that sends its next request when the last one is answered (any
+ordinary client, most flood tools) then gets one refusal per second per connection
+instead of thousands, which would cost the legitimate visitors their CPU (bench/flood.py).
 """
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import ipaddress
 import logging
@@ -64,6 +69,8 @@ SLOTS = 65_536          # keys held at once (16 bytes each: 1 MiB)
 WAYS = 4                # slots looked at per key (one 64-byte line)
 _LINE = struct.Struct("<" + "Qd" * WAYS)
 _SLOT = struct.Struct("<Qd")
+HOLD_SECONDS = 1.0
+MAX_HELD = 1000
 EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
 SIGNIN_PATHS = frozenset({"/signin", "/api/token"})
 DECLARE_PATHS = re.compile(r"^/(api/declarations|v/[^/]+)$")
@@ -201,10 +208,23 @@ def too_many_json(wait: float) -> bytes:
 class AddressLimits:
     """The per-address limits of one service, by class, over one ``SharedBuckets``."""
 
-    def __init__(self, buckets: SharedBuckets, limits: Mapping[str, Limit | None]) -> None:
+    def __init__(self, buckets: SharedBuckets, limits: Mapping[str, Limit | None],
+                 hold_seconds: float = HOLD_SECONDS) -> None:
         self.buckets = buckets
         self.limits = dict(limits)
+        self.hold_seconds = hold_seconds
+        self.held = 0
         self._keys: dict[tuple[str, str], bytes] = {}
+
+    async def hold(self) -> None:
+        """Wait before answering a refusal (see the module docstring), unless too many wait."""
+        if self.held >= MAX_HELD or not self.hold_seconds:
+            return
+        self.held += 1
+        try:
+            await asyncio.sleep(self.hold_seconds)
+        finally:
+            self.held -= 1
 
     def check(self, kind: str, scope: Mapping) -> float:
         limit = self.limits.get(kind)
@@ -255,6 +275,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         log.warning("rate limit %s: 429 for %s %s", kind, scope["method"], path)
+        await self.limits.hold()
         headers = {"Retry-After": retry_after(wait)}
         request = Request(scope, receive)
         if wants_html(request) and "app" in scope and hasattr(request.app.state, "templates"):

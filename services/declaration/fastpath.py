@@ -83,6 +83,7 @@ class FastPath:
         try:
             if self.limits is not None and (wait := self.limits.check("declare", scope)):
                 # Too many from this address: refused before the body is read, nothing stored.
+                await self.limits.hold()
                 status, payload, extra = 429, too_many_json(wait), [("retry-after", retry_after(wait))]
             elif has_body and not json_type_allowed(content_type):
                 status, payload, extra = 415, WRONG_TYPE, []

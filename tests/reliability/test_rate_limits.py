@@ -161,8 +161,11 @@ async def test_a_flood_from_one_address_is_refused_and_nothing_refused_is_stored
         for i in range(80):  # the bucket refilled meanwhile: empty it again
             if (await client.post("/api/declarations", json=_declaration(VENUES[0], 500 + i))).status_code == 429:
                 break
-        page = await client.post(f"/v/{VENUES[0]}", data={"action": "submit"}, headers={"accept": "text/html"})
-    assert page.status_code == 429 and int(page.headers["retry-after"]) >= 1
+        # (the refusal was held a second, a few tokens came back: send more than those at once)
+        pages = await asyncio.gather(*(client.post(f"/v/{VENUES[0]}", data={"action": "submit"},
+                                                   headers={"accept": "text/html"}) for _ in range(12)))
+    page = next(p for p in pages if p.status_code == 429)
+    assert int(page.headers["retry-after"]) >= 1
     assert page.headers["content-type"].startswith("text/html") and "Quá nhiều yêu cầu" in page.text
 
 
