@@ -96,7 +96,9 @@ async def measure(target: Target, args: argparse.Namespace) -> dict:
     generate = officer_token(target.data_dir)
     declaration = start("declaration", target, decl_port, {"KHAIBAO_DECLARATION_DATABASE_URL": target.declaration_db})
     notification = start("notification", target, notif_port,
-                         {"KHAIBAO_NOTIFICATION_DATABASE_URL": target.notification_db})
+                         {"KHAIBAO_NOTIFICATION_DATABASE_URL": target.notification_db,
+                          # Each red must make its own alert to be timed: no burst (README "Alert storms").
+                          "KHAIBAO_NOTIFICATION_ALERT_BURST_THRESHOLD": "1000000"})
     rng = random.Random(6)
     submitted: dict[str, float] = {}
     seen: dict[str, dict[str, float]] = {"feed": {}, "console": {}}

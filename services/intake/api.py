@@ -47,6 +47,7 @@ from .schemas import (
     UploadOut,
 )
 from .service import Filters, RegistrationRejected, find_by_token, get_registration, list_registrations, submit_registration
+from .spam import RegistrationLimited, client_address
 from .stages import headline, stage
 from .web import lang_of
 from .worker import wake
@@ -66,16 +67,23 @@ def _fail(exc: ReviewError, request: Request) -> HTTPException:
     return HTTPException(exc.status, exc.msg.both())
 
 
-@router.post("/registrations", status_code=201, response_model=RegistrationCreated)
+@router.post("/registrations", status_code=201, response_model=RegistrationCreated, responses={
+    429: {"description": "too many registrations from this address in the last hour, or for this tax code or "
+                         "e-mail awaiting review (Vietnamese and English; wait, or contact the commune)"}})
 async def create_registration(payload: RegistrationIn, request: Request) -> RegistrationCreated:
-    """A unit registers itself (no sign-in); the answer carries its reference and its status page."""
+    """A unit registers itself (no sign-in); the answer carries its reference and its status page.
+    Too many registrations from one address, or for one tax code or e-mail: 429 (README
+    "Registration spam")."""
     runtime = request.app.state.runtime
     try:
         async with runtime.database.transaction() as session:
             registration = await submit_registration(
-                session, runtime.tree, payload, deadline=runtime.settings.campaign_deadline)
+                session, runtime.tree, payload, deadline=runtime.settings.campaign_deadline,
+                settings=runtime.settings, client_address=client_address(request))
     except RegistrationRejected as exc:
         raise HTTPException(422, str(exc)) from None
+    except RegistrationLimited as exc:
+        raise HTTPException(429, exc.msg.both(), headers={"retry-after": "3600"}) from None
     return RegistrationCreated(**RegistrationOut.model_validate(registration, from_attributes=True).model_dump(),
                                status_url=_status_url(request, registration.reference, registration.status_token))
 

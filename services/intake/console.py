@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from urllib.parse import urlencode
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
@@ -20,6 +21,7 @@ from .service import (
     possible_duplicates,
     registration_history,
 )
+from .spam import count_suspected, discard, list_suspected, may_discard, reason_labels
 from .web import lang_of, official, parse_id, render, runtime_of, with_done
 
 router = APIRouter(include_in_schema=False)
@@ -59,6 +61,7 @@ async def home(request: Request, principal: Principal = Depends(official(*OFFICI
         total = await count_registrations(session, principal, filters)
         registrations = await list_registrations(session, principal, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
                                                  filters=filters)
+        suspected = await count_suspected(session, principal)
     node = runtime.tree.get(principal.jurisdiction)
     communes = [u for u in runtime.tree.within(principal.jurisdiction) if not u.children and u.depth >= 2] if node else []
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "done", "lang")]
@@ -67,8 +70,44 @@ async def home(request: Request, principal: Principal = Depends(official(*OFFICI
         "pages": max(1, -(-total // PAGE_SIZE)), "base_url": "/?" + urlencode(params) if params else "/",
         "export_url": "/registrations.xlsx" + ("?" + urlencode(params) if params else ""),
         "area": runtime.tree.label(principal.jurisdiction), "filters": filters, "communes": communes,
-        "statuses": STATUS_FILTERS, "principal": principal,
+        "statuses": STATUS_FILTERS, "principal": principal, "suspected": suspected,
     })
+
+
+SPAM_LIMIT = 500
+
+
+@router.get("/spam")
+async def spam(request: Request, principal: Principal = Depends(official(*OFFICIALS))):
+    """Suspected spam ("Nghi ngờ spam"): flagged registrations awaiting review, apart from the
+    queue, with their reasons; the focal point discards a batch of them in one click."""
+    runtime = runtime_of(request)
+    async with runtime.database.transaction(readonly=True) as session:
+        total = await count_suspected(session, principal)
+        registrations = await list_suspected(session, principal, limit=SPAM_LIMIT)
+    lang = lang_of(request)
+    rows = [(r, reason_labels(r, lang), may_discard(principal, r)) for r in registrations]
+    return render(request, "intake/spam.html", {
+        "rows": rows, "total": total, "shown": len(rows), "area": runtime.tree.label(principal.jurisdiction),
+        "can_discard": any(row[2] for row in rows), "unit_types": UNIT_TYPES,
+    })
+
+
+@router.post("/spam/discard")
+async def discard_spam(request: Request,
+                       principal: Principal = Depends(official(Role.COMMUNE_FOCAL, Role.DISTRICT_FOCAL))):
+    """Discard the selected suspected registrations (returned with the reason, recorded)."""
+    runtime = runtime_of(request)
+    form = await request.form()
+    ids = []
+    for value in form.getlist("registration_id")[:SPAM_LIMIT]:
+        try:
+            ids.append(UUID(str(value)))
+        except ValueError:
+            continue
+    async with runtime.database.transaction() as session:
+        done = await discard(session, principal, ids)
+    return RedirectResponse(f"/spam?{urlencode({'done': 'discarded', 'n': len(done)})}", status_code=303)
 
 
 @router.get("/registrations.xlsx")

@@ -30,7 +30,7 @@ class Registration(IntakeTable, table=True):
     contact_name: str = Field(max_length=120)
     contact_position: str | None = Field(default=None, max_length=120)
     contact_phone: str = Field(max_length=20)
-    contact_email: str | None = Field(default=None, max_length=254)
+    contact_email: str | None = Field(default=None, max_length=254, index=True)
     venue_count: int = 1
     notes: str | None = Field(default=None, max_length=500)
     source: str = Field(default="form", max_length=10)  # form, console, email
@@ -50,6 +50,11 @@ class Registration(IntakeTable, table=True):
     batch_id: UUID | None = Field(default=None, index=True)
     forwarded_at: datetime | None = None
     updated_at: datetime | None = None
+    # The public edge (services/intake/spam.py): the client address a form or API
+    # registration came from, and why it looks like spam (comma-separated codes; none: not
+    # suspected). A suspected registration waits apart from the review queue.
+    client_address: str | None = Field(default=None, max_length=64, index=True)
+    spam_reasons: str | None = Field(default=None, max_length=200)
 
 
 class RegistrationHistory(IntakeTable, table=True):

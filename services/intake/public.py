@@ -15,9 +15,10 @@ from .contacts import district_contacts
 from .excel.template import build_template
 from .routing import COMMUNE, DISTRICT, EXEMPTIONS, UNIT_TYPES, district_by_code
 from .service import find_by_reference_and_phone, find_by_token, register_units
+from .spam import HONEYPOT_FIELD, RegistrationLimited, client_address, screen
 from .stages import headline, stage, steps
 from .text import LOCAL_TZ, normalize_phone, now_utc
-from .validation import FIELDS, validate_unit
+from .validation import BAD_FORM_VENUES, FIELDS, validate_unit
 from .web import lang_of, render, runtime_of, with_done
 
 
@@ -80,6 +81,7 @@ def _form_context(request: Request, district: AdminUnit, values: dict, errors: d
         "fields": FIELDS,
         "type_options": [(t.code, t.label(lang)) for t in UNIT_TYPES.values()],
         "commune_options": [(c.code, c.name) for c in district.children],
+        "max_venues": runtime_of(request).settings.max_form_venues, "honeypot": HONEYPOT_FIELD,
         **_deadline_info(request),
     }
 
@@ -98,14 +100,29 @@ async def register_form(request: Request, code: str):
 async def register(request: Request, code: str):
     runtime = runtime_of(request)
     district = _district(request, code)
+    settings = runtime.settings
     form = await request.form()
     values = {name: str(form.get(name, ""))[:2000] for name in FORM_FIELDS}
     details, errors = validate_unit(values, runtime.tree, district=district)
+    if details is not None and details.venue_count > settings.max_form_venues:
+        details, errors = None, {"venue_count": BAD_FORM_VENUES.format(max=settings.max_form_venues)}
     if details is None:
         return public_page(request, "intake/register.html", _form_context(request, district, values, errors),
                       status_code=422)
-    async with runtime.database.transaction() as session:
-        [registration] = await register_units(session, [details], deadline=runtime.settings.campaign_deadline)
+    # The hidden field filled: answered as any registration, kept and flagged (spam.py).
+    honeypot = bool(str(form.get(HONEYPOT_FIELD, "")).strip())
+    address = client_address(request)
+    try:
+        async with runtime.database.transaction() as session:
+            reasons = await screen(session, settings, details, client_address=address, honeypot=honeypot)
+            [registration] = await register_units(session, [details], deadline=settings.campaign_deadline,
+                                                  client_address=address, spam_reasons=reasons)
+    except RegistrationLimited as refused:
+        context = _form_context(request, district, values, {})
+        context["refusal"] = refused.msg.text(lang_of(request))
+        response = public_page(request, "intake/register.html", context, status_code=429)
+        response.headers["retry-after"] = "3600"
+        return response
     return RedirectResponse(with_done(f"/status/{registration.reference}/{registration.status_token}", "registered"),
                             status_code=303)
 

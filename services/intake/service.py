@@ -37,7 +37,7 @@ from .routing import (  # noqa: F401 - UNIT_TYPES is part of this module's inter
 )
 from .schemas import RegistrationIn
 from .text import Msg, is_late, local_date, now_utc
-from .validation import UnitDetails
+from .validation import BAD_FORM_VENUES, UnitDetails
 
 # Crockford's base32 without look-alikes: references are read out over the phone.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -113,13 +113,15 @@ def history(registration: Registration, action: str, at: datetime, actor: Actor 
 
 async def register_units(session: AsyncSession, units: Sequence[UnitDetails], *, deadline: date | None,
                          source: str = "form", received_at: datetime | None = None, upload_id: UUID | None = None,
-                         actor: Actor | None = None, now: datetime | None = None) -> list[SimpleNamespace]:
+                         actor: Actor | None = None, now: datetime | None = None, client_address: str | None = None,
+                         spam_reasons: str | None = None) -> list[SimpleNamespace]:
     """Register units, each routed to its receiving focal point (point 1.2).
 
     ``received_at`` is when the unit sent its details (an e-mailed list reviewed later is
     late only if the mail came after the deadline). A unit listed as exempt is recorded
     with its reason and never forwarded. Rows are inserted in bulk (a list may hold
     thousands); the answer holds each new registration's columns as attributes.
+    ``client_address`` and ``spam_reasons`` come from the public edge (spam.py).
     """
     now = now or now_utc()
     received_at = received_at or now
@@ -142,6 +144,7 @@ async def register_units(session: AsyncSession, units: Sequence[UnitDetails], *,
             "reviewed_at": now if exemption else None, "reviewed_by": who[0] if exemption else None,
             "review_reason": None, "duplicate_of": None, "exempt_reason": exemption.code if exemption else None,
             "list_id": None, "sent_at": None, "batch_id": None, "forwarded_at": None, "updated_at": now,
+            "client_address": client_address, "spam_reasons": spam_reasons,
         }
         rows.append(row)
         registration = SimpleNamespace(**row)
@@ -165,8 +168,10 @@ async def register_units(session: AsyncSession, units: Sequence[UnitDetails], *,
 
 
 async def submit_registration(session: AsyncSession, tree: AdminTree, data: RegistrationIn, *,
-                              deadline: date | None, now: datetime | None = None) -> SimpleNamespace:
-    """The JSON API's registration (the unit's own, no sign-in)."""
+                              deadline: date | None, now: datetime | None = None, settings=None,  # noqa: ANN001
+                              client_address: str | None = None) -> SimpleNamespace:
+    """The JSON API's registration (the unit's own, no sign-in). With ``settings``, the
+    registration spam limits and heuristics apply (spam.py)."""
     from .routing import UNIT_TYPES as types
 
     unit_type = types.get(data.unit_type)
@@ -183,7 +188,15 @@ async def submit_registration(session: AsyncSession, tree: AdminTree, data: Regi
         contact_email=data.contact_email.lower() if data.contact_email else None, venue_count=data.venue_count,
         notes=data.notes,
     )
-    [registration] = await register_units(session, [details], deadline=deadline, source="form", now=now)
+    spam_reasons = None
+    if settings is not None:
+        from .spam import screen
+
+        if details.venue_count > settings.max_form_venues:
+            raise RegistrationRejected(BAD_FORM_VENUES.format(max=settings.max_form_venues))
+        spam_reasons = await screen(session, settings, details, client_address=client_address, now=now)
+    [registration] = await register_units(session, [details], deadline=deadline, source="form", now=now,
+                                          client_address=client_address, spam_reasons=spam_reasons)
     return registration
 
 
@@ -246,6 +259,7 @@ class Filters:
     to_me: bool = False              # only those the caller receives
     query: str | None = None         # reference, name or tax code
     late: bool = False
+    hide_suspected: bool = True      # suspected spam waits in its own tab (spam.py)
 
 
 def _filtered(principal: Principal, filters: Filters):  # noqa: ANN202
@@ -262,6 +276,9 @@ def _filtered(principal: Principal, filters: Filters):  # noqa: ANN202
         statement = statement.where(Registration.receiver_path == principal.jurisdiction)
     if filters.late:
         statement = statement.where(Registration.late.is_(True))
+    if filters.hide_suspected:
+        statement = statement.where(or_(Registration.spam_reasons.is_(None), Registration.status != SUBMITTED,
+                                        Registration.list_id.is_not(None)))
     if filters.query:
         from .text import fold
 

@@ -40,6 +40,25 @@ class IntakeSettings(ServiceSettings):
     smtp_relay_timeout: float = 30.0
     mail_max_attempts: int = 12
 
+    # Registration spam at the public form and API (services/intake/spam.py; README
+    # "Registration spam"). Counted in intake's database, so shared by every worker and
+    # replica. Refusals are 429 with a Vietnamese message that says to contact the commune.
+    # At most this many registrations per client address per hour (0: no limit).
+    registrations_per_address_hour: int = 10
+    # A tax code, or a contact e-mail, with this many registrations still awaiting review
+    # from the last 24 hours takes no more until they are reviewed (0: no limit).
+    pending_per_tax_code: int = 3
+    pending_per_email: int = 5
+    # Suspected spam (kept, shown apart in the review queue): the Nth registration from one
+    # address within the burst window, and a venue count above the plausible maximum.
+    spam_burst_count: int = 5
+    spam_burst_seconds: int = 600
+    spam_venue_count: int = 50
+    # ... and the same unit name again in the commune within a day (awaiting review).
+    spam_same_name: bool = True
+    # The most venues the public form and API take for one unit (lists take up to 500).
+    max_form_venues: int = 200
+
     @property
     def receives_mail(self) -> bool:
         """Whether the lists' e-mail addresses are live (and shown on the pages)."""

@@ -64,6 +64,10 @@ BAD_PHONE = Msg("Số điện thoại không hợp lệ (9 đến 11 chữ số,
 BAD_EMAIL = Msg("E-mail không hợp lệ", "Invalid e-mail address")
 BAD_TAX = Msg("Mã số thuế chỉ gồm chữ số, chữ cái và dấu gạch ngang", "A tax code has only digits, letters and hyphens")
 BAD_VENUES = Msg("Số địa điểm phải là số nguyên từ 1 đến {max}", "The number of venues must be a whole number from 1 to {max}")
+BAD_FORM_VENUES = Msg("Biểu mẫu nhận tối đa {max} địa điểm cho một đơn vị. Đơn vị có nhiều địa điểm hơn xin liên hệ "
+                      "UBND phường/xã để được nhập theo danh sách.",
+                      "The form takes at most {max} venues for one unit. A unit with more should contact its commune "
+                      "to be entered from a list.")
 BAD_EXEMPTION = Msg("Lý do không phải triển khai không có trong danh sách", "Unknown exemption reason")
 
 

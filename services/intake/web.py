@@ -15,6 +15,7 @@ from libs.common.auth import Role
 from libs.common.console import console_user
 from libs.common.runtime import Runtime
 
+from .spam import reason_labels
 from .routing import EXEMPTIONS, STATUS_LABELS, STATUS_TONES, UNIT_TYPES
 from .text import Msg, local_time
 
@@ -33,6 +34,8 @@ DONE = {
     "approved": Msg("Đã tiếp nhận danh sách; hệ thống đang nhập.", "List accepted; it is being imported."),
     "dismissed": Msg("Đã không tiếp nhận danh sách; người gửi sẽ nhận thư báo lý do.",
                      "List dismissed; the sender is told why by e-mail."),
+    "discarded": Msg("Đã loại bỏ các đăng ký nghi ngờ spam đã chọn (ghi nhận người thực hiện và thời điểm).",
+                     "The selected suspected spam was discarded (who and when are recorded)."),
     "registered": Msg("Đăng ký đã được gửi. Hãy lưu lại đường dẫn của trang này để theo dõi kết quả.",
                       "Registration sent. Keep the address of this page to follow the answer."),
 }
@@ -77,6 +80,7 @@ def labels(lang: str) -> dict:
         "status_tone": lambda status: STATUS_TONES.get(status, "grey"),
         "exemption_label": lambda code: EXEMPTIONS[code].label(lang) if code in EXEMPTIONS else (code or ""),
         "when": local_time,
+        "spam_labels": lambda r: reason_labels(r, lang),
         "msg": lambda m: m.text(lang) if isinstance(m, Msg) else (m or ""),
     }
 

@@ -76,24 +76,32 @@ def summary(runtime: Runtime, alert: Alert, kind: str) -> dict:
     reasons = [REASON_LABELS.get(code, code) for code in json.loads(alert.reasons or "[]")]
     raised = aware(alert.raised_at).astimezone(VIETNAM).strftime("%H:%M %d/%m/%Y")
     lead = "CHUYỂN CẤP – chưa ai xác nhận: " if kind == "escalated" else ""
-    text = (f"{lead}Ca nghi ngờ tại {alert.venue_name} ({alert.unit_name}), {tree.label(alert.commune_path)}, "
-            f"lúc {raised}. Xem và xác nhận: {alert_url(runtime.settings, alert)}")
+    what = ("Số khai báo đỏ bất thường (đợt tăng đột biến, từ" if alert.kind == "burst" else "Ca nghi ngờ")
+    text = (f"{lead}{what} tại {alert.venue_name} ({alert.unit_name}), {tree.label(alert.commune_path)}, "
+            f"lúc {raised}{')' if alert.kind == 'burst' else ''}. Xem và xác nhận: {alert_url(runtime.settings, alert)}")
     return {"kind": kind, "alert_id": str(alert.id), "source": alert.source, "venue_code": alert.venue_code,
             "venue_name": alert.venue_name, "unit_name": alert.unit_name, "address": alert.address,
             "commune_path": alert.commune_path, "commune": tree.label(alert.commune_path),
             "district_path": alert.district_path, "raised_at": aware(alert.raised_at).isoformat(),
-            "reasons": reasons, "status": alert.status, "url": alert_url(runtime.settings, alert), "text": text}
+            "reasons": reasons, "status": alert.status, "url": alert_url(runtime.settings, alert), "text": text,
+            "alert_kind": alert.kind, "declarations": alert.declarations,
+            "latest_at": aware(alert.latest_at or alert.raised_at).isoformat()}
 
 
 def compose_email(settings: NotificationSettings, dispatch: AlertDispatch, info: dict) -> MIMEText:
     escalated = dispatch.kind == "escalated"
+    burst = info.get("alert_kind") == "burst"
     subject = (f"[CHUYỂN CẤP] Cảnh báo ca nghi ngờ chưa được xác nhận – {info['venue_name']}" if escalated
+               else f"[Cảnh báo] Số khai báo đỏ bất thường tại {info['venue_name']} – {info['commune']}" if burst
                else f"[Cảnh báo] Ca nghi ngờ tại {info['venue_name']} – {info['commune']}")
     lines = [
         "Kính gửi " + ("Quận/Huyện" if escalated else "Trung tâm Y tế và UBND phường/xã") + ",",
         "",
         ("Cảnh báo dưới đây chưa được xác nhận trong thời hạn quy định và được chuyển cấp lên quận/huyện."
-         if escalated else "Một đơn vị vừa phát hiện một trường hợp nghi ngờ mắc COVID-19 (mục 2.1 của văn bản)."),
+         if escalated else
+         "Một địa điểm vừa nhận số khai báo đỏ nhiều bất thường trong thời gian ngắn; các khai báo được gom vào một "
+         "cảnh báo (số lượng và danh sách trong trang quản trị). Vui lòng kiểm tra trước khi liên hệ." if burst else
+         "Một đơn vị vừa phát hiện một trường hợp nghi ngờ mắc COVID-19 (mục 2.1 của văn bản)."),
         "",
         f"Địa điểm: {info['venue_name']} (mã {info['venue_code']})",
         f"Đơn vị: {info['unit_name']}",

@@ -2,7 +2,11 @@
 and the durable e-mail and webhook deliveries of each alert.
 
 An alert is unique on (``source``, ``source_id``): the same flagged declaration or gate
-case delivered twice makes one alert. The person's contact details (``person``, JSON)
+case delivered twice makes one alert. Red declarations do not all make alerts of their
+own (``alerts.py``, "storms"): the reds of one person at one venue within the dedup
+window fold into one alert with a count, and beyond the burst threshold the reds of a
+venue fold into one ``burst`` alert; every red declaration that reached an alert is a
+row of ``alert_declarations``, so the alert's page lists them. The person's contact details (``person``, JSON)
 are shown only to the recipients and erased after the retention period; the venue, the
 times and the status stay for the statistics.
 """
@@ -52,6 +56,45 @@ class Alert(NotificationTable, table=True):
     acknowledged_by_role: str | None = Field(default=None, max_length=30)
     escalated_at: datetime | None = None
     erased_at: datetime | None = None
+    # Storms: ``single`` (one person) or ``burst`` (the unusual burst of a venue); the number
+    # of red declarations folded in and the latest one's time; the keyed hashes (HMAC under
+    # the secret key) of the person's phone and ID number, to recognise a repeat (erased
+    # with the person's details).
+    kind: str = Field(default="single", max_length=10)
+    declarations: int = 1
+    latest_at: datetime | None = None
+    phone_key: str | None = Field(default=None, max_length=64)
+    id_key: str | None = Field(default=None, max_length=64)
+
+
+class AlertDeclaration(NotificationTable, table=True):
+    """A red declaration and the alert it is counted in (its own, a person's or a burst's):
+    the same details as an alert shows of its person, erased with them after retention."""
+
+    __tablename__ = "alert_declarations"
+
+    declaration_id: UUID = Field(primary_key=True)
+    alert_id: UUID = Field(index=True)
+    venue_id: UUID
+    submitted_at: datetime
+    received_at: datetime
+    channel: str = Field(default="self", max_length=10)
+    reasons: str = Field(default="[]", max_length=2000)
+    symptoms: str = Field(default="[]", max_length=2000)
+    initials: str = Field(default="", max_length=20)
+    person: str | None = Field(default=None, max_length=4000)  # JSON, erased after retention
+    erased_at: datetime | None = None
+
+
+class AlertVenue(NotificationTable, table=True):
+    """One row per venue that had a red: locked (upsert) while a red of the venue is placed,
+    so that replicas and batches decide one at a time; names the venue's current burst."""
+
+    __tablename__ = "alert_venues"
+
+    venue_id: UUID = Field(primary_key=True)
+    burst_alert_id: UUID | None = None
+    touched_at: datetime
 
 
 class AlertContact(NotificationTable, table=True):

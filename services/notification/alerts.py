@@ -7,16 +7,25 @@ DIC sees the alerts of its jurisdiction read-only; the district focal point sees
 alert once it is escalated. A unit sees the status of the alerts of its own venues.
 The person's contact details are shown to the recipients only, and erased after the
 retention period.
+
+Storms (README "Alert storms"): a red declaration repeating a person's (same phone or ID
+number, by keyed hash) at a venue within the dedup window is counted in that person's
+alert; past the burst threshold of reds at a venue within the burst window, the further
+reds are counted in the venue's one burst alert. Each red is placed under the lock of its
+venue's ``alert_venues`` row, so replicas and batches decide one venue's reds one at a time.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import and_, false, select, update
+from sqlalchemy import and_, false, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.adminunits import AdminTree
@@ -27,10 +36,12 @@ from libs.common.events.notification import (
 )
 from libs.common.outbox import publish
 
-from .alert_models import Alert, AlertContact, AlertDispatch
+from .alert_models import Alert, AlertContact, AlertDeclaration, AlertDispatch, AlertVenue
 from .settings import NotificationSettings
 
 ALERTS_RAISED = Counter("khaibao_alerts_raised_total", "Suspected-case alerts raised", ["source"])
+ALERTS_FOLDED = Counter("khaibao_alert_reds_folded_total",
+                        "Red declarations counted in an existing alert (a person's repeat or a venue's burst)", ["kind"])
 ALERTS_ESCALATED = Counter("khaibao_alerts_escalated_total", "Alerts escalated to the district")
 ACK_SECONDS = Histogram("khaibao_alert_acknowledge_seconds", "From an alert's raising to its acknowledgement",
                         ["escalated"], buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400))
@@ -65,9 +76,103 @@ def district_of(tree: AdminTree, commune_path: str) -> str:
 
 # --- raising -------------------------------------------------------------------------
 
+def dedup_key(secret: str, kind: str, value: str | None) -> str | None:
+    """A keyed hash (HMAC-SHA256 under the secret key) of a phone or an ID number, normalised:
+    enough to recognise a repeat, useless without the key."""
+    if not value:
+        return None
+    normal = "".join(ch for ch in value if ch.isalnum()).upper()
+    if kind == "phone" and normal.startswith("84") and len(normal) > 9:
+        normal = "0" + normal[2:]
+    if not normal:
+        return None
+    return hmac.new(secret.encode(), f"alert-dedup:{kind}:{normal}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+async def lock_venue(session: AsyncSession, venue_id: UUID, now: datetime) -> AlertVenue:
+    """The venue's row, created if new, locked until the transaction ends (the upsert takes the
+    row lock on PostgreSQL; SQLite has one writer): the reds of one venue are placed one at a time."""
+    insert = (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)(AlertVenue)
+    await session.execute(insert.values(venue_id=venue_id, touched_at=now).on_conflict_do_update(
+        index_elements=["venue_id"], set_={"touched_at": insert.excluded.touched_at}))
+    return (await session.execute(select(AlertVenue).where(AlertVenue.venue_id == venue_id)
+                                  .execution_options(populate_existing=True))).scalar_one()
+
+
 async def raise_alert(session: AsyncSession, settings: NotificationSettings, tree: AdminTree,
                       event: DeclarationFlagged | CaseRaised, now: datetime | None = None) -> Alert | None:
-    """The alert of a flagged declaration or a gate case; None if it exists already."""
+    """The alert of a flagged declaration or a gate case; None if it exists already.
+
+    A flagged declaration is placed under its venue's lock (``lock_venue``): a repeat of a
+    person with an alert at the venue (same phone or ID number, within the dedup window of
+    their latest red) is counted in that alert; otherwise, past the burst threshold of reds
+    at the venue within the burst window, it is counted in the venue's burst alert (raised
+    by the first one past it); otherwise it becomes an alert of its own. Only a new alert
+    is published and e-mailed."""
+    data = event.data
+    now = now or datetime.now(UTC)
+    if isinstance(event, DeclarationFlagged):
+        if await session.get(AlertDeclaration, data.declaration_id) is not None:
+            return None  # delivered again: already counted
+        return await _place_red(session, settings, tree, event, now)
+    existing = (await session.execute(select(Alert.id).where(
+        Alert.source == "case_raised", Alert.source_id == data.case_id))).scalar_one_or_none()
+    if existing is not None:
+        return None
+    return await _new_alert(session, settings, tree, event, now)
+
+
+async def _place_red(session: AsyncSession, settings: NotificationSettings, tree: AdminTree,
+                     event: DeclarationFlagged, now: datetime) -> Alert | None:
+    data = event.data
+    at = aware(data.submitted_at)
+    venue = await lock_venue(session, data.venue.venue_id, now)
+    phone_key = dedup_key(settings.secret_key, "phone", data.person.phone)
+    id_key = dedup_key(settings.secret_key, "id", data.person.id_number)
+    same_person = [c for c in ((Alert.phone_key == phone_key) if phone_key else None,
+                               (Alert.id_key == id_key) if id_key else None) if c is not None]
+    target: Alert | None = None
+    if same_person:
+        target = (await session.execute(select(Alert).where(
+            Alert.venue_id == venue.venue_id, Alert.kind == "single", Alert.source == "flagged",
+            Alert.latest_at >= at - timedelta(seconds=settings.alert_dedup_window_seconds), or_(*same_person))
+            .order_by(Alert.latest_at.desc()).limit(1))).scalar_one_or_none()
+    if target is None:
+        recent = (await session.execute(select(func.count()).select_from(AlertDeclaration).where(
+            AlertDeclaration.venue_id == venue.venue_id,
+            AlertDeclaration.submitted_at > at - timedelta(seconds=settings.alert_burst_window_seconds),
+            AlertDeclaration.submitted_at <= at + timedelta(seconds=settings.alert_burst_window_seconds)))).scalar_one()
+        if recent >= settings.alert_burst_threshold:
+            burst = await session.get(Alert, venue.burst_alert_id) if venue.burst_alert_id else None
+            if burst is not None and aware(burst.latest_at or burst.raised_at) >= at - timedelta(
+                    seconds=settings.alert_burst_window_seconds):
+                target = burst
+            else:
+                burst = await _new_alert(session, settings, tree, event, now, kind="burst")
+                venue.burst_alert_id = burst.id
+                return burst
+    if target is None:
+        return await _new_alert(session, settings, tree, event, now, phone_key=phone_key, id_key=id_key)
+    target.declarations += 1
+    if at > aware(target.latest_at or target.raised_at):
+        target.latest_at = at
+    _count_red(session, target, event, now)
+    ALERTS_FOLDED.labels(target.kind).inc()
+    return None
+
+
+def _count_red(session: AsyncSession, alert: Alert, event: DeclarationFlagged, now: datetime) -> None:
+    data = event.data
+    session.add(AlertDeclaration(
+        declaration_id=data.declaration_id, alert_id=alert.id, venue_id=data.venue.venue_id,
+        submitted_at=data.submitted_at, received_at=now, channel=data.channel,
+        reasons=json.dumps(list(data.reasons)), symptoms=json.dumps(list(data.symptoms)),
+        initials=initials(data.person.full_name), person=data.person.model_dump_json(exclude_none=True)))
+
+
+async def _new_alert(session: AsyncSession, settings: NotificationSettings, tree: AdminTree,
+                     event: DeclarationFlagged | CaseRaised, now: datetime, *, kind: str = "single",
+                     phone_key: str | None = None, id_key: str | None = None) -> Alert:
     data = event.data
     if isinstance(event, DeclarationFlagged):
         source, source_id, raised_at = "flagged", data.declaration_id, data.submitted_at
@@ -75,31 +180,32 @@ async def raise_alert(session: AsyncSession, settings: NotificationSettings, tre
     else:
         source, source_id, raised_at = "case_raised", data.case_id, data.raised_at
         reasons, exposures, raised_by, note = ["gate_case"], [], data.raised_by_name, data.note
-    existing = (await session.execute(select(Alert.id).where(
-        Alert.source == source, Alert.source_id == source_id))).scalar_one_or_none()
-    if existing is not None:
-        return None
     venue: VenueRef = data.venue
     person: PersonDetails = data.person
     commune = venue.commune_path or data.commune_path
-    now = now or datetime.now(UTC)
+    burst = kind == "burst"  # the burst's people are its declarations' (alert_declarations)
     alert = Alert(
         source=source, source_id=source_id, venue_id=venue.venue_id, venue_code=venue.venue_code[:40],
         venue_name=venue.venue_name[:300], unit_id=venue.unit_id, unit_name=venue.unit_name[:300],
         address=venue.address[:300], commune_path=commune, district_path=district_of(tree, commune),
         raised_at=raised_at, received_at=now, channel=getattr(data, "channel", "gate"),
-        reasons=json.dumps(list(reasons)), symptoms=json.dumps(list(data.symptoms)),
-        exposures=json.dumps(list(exposures)), raised_by_name=raised_by, initials=initials(person.full_name),
-        person=person.model_dump_json(exclude_none=True), note=(note or None) and note[:2000], status="new",
+        reasons=json.dumps(list(reasons)), symptoms=json.dumps([] if burst else list(data.symptoms)),
+        exposures=json.dumps([] if burst else list(exposures)), raised_by_name=raised_by,
+        initials="" if burst else initials(person.full_name),
+        person=None if burst else person.model_dump_json(exclude_none=True),
+        note=None if burst else ((note or None) and note[:2000]), status="new",
+        kind=kind, declarations=1, latest_at=raised_at, phone_key=phone_key, id_key=id_key,
     )
     session.add(alert)
     await session.flush()
+    if isinstance(event, DeclarationFlagged):
+        _count_red(session, alert, event, now)
     await queue_dispatches(session, settings, alert, "raised", [alert.commune_path, alert.district_path], now)
     await publish(session, AlertRaised(producer="notification", jurisdiction=alert.commune_path, data=AlertRaisedData(
         alert_id=alert.id, source=source, source_id=source_id, venue_id=alert.venue_id, venue_code=alert.venue_code,
         unit_id=alert.unit_id, commune_path=alert.commune_path, district_path=alert.district_path,
-        raised_at=raised_at)))
-    ALERTS_RAISED.labels(source).inc()
+        raised_at=raised_at, kind=kind)))
+    ALERTS_RAISED.labels("burst" if burst else source).inc()
     return alert
 
 
@@ -200,12 +306,41 @@ def json_list(raw: str | None) -> list[str]:
 
 
 def person_of(alert: Alert) -> PersonView | None:
-    if not alert.person:
+    return _person_view(alert.person)
+
+
+def _person_view(raw: str | None) -> PersonView | None:
+    if not raw:
         return None
-    p = PersonDetails.model_validate_json(alert.person)
+    p = PersonDetails.model_validate_json(raw)
     birth = p.birth_date.strftime("%d/%m/%Y") if p.birth_date else (str(p.birth_year) if p.birth_year else None)
     address = p.address_label or p.street
     return PersonView(p.full_name, p.phone, p.id_number, birth, p.gender, address)
+
+
+@dataclass
+class RedView:
+    """One red declaration counted in an alert, as its page lists it."""
+
+    declaration_id: UUID
+    submitted_at: datetime
+    channel: str
+    reasons: list[str]
+    symptoms: list[str]
+    initials: str
+    person: PersonView | None
+    erased: bool
+
+
+async def declarations_of(session: AsyncSession, alert: Alert, *, with_person: bool,
+                          limit: int = 500) -> list[RedView]:
+    """The red declarations counted in an alert, latest first (the person's details only for
+    the recipients)."""
+    rows = await session.execute(select(AlertDeclaration).where(AlertDeclaration.alert_id == alert.id)
+                                 .order_by(AlertDeclaration.submitted_at.desc()).limit(limit))
+    return [RedView(r.declaration_id, aware(r.submitted_at), r.channel, json_list(r.reasons), json_list(r.symptoms),
+                    r.initials, _person_view(r.person) if with_person else None, r.erased_at is not None)
+            for r in rows.scalars()]
 
 
 # --- acting ---------------------------------------------------------------------------
@@ -255,10 +390,15 @@ async def escalate_due(session: AsyncSession, settings: NotificationSettings, no
 
 
 async def erase_expired(session: AsyncSession, settings: NotificationSettings, now: datetime | None = None) -> int:
-    """Erase the person details of alerts older than the retention period (issue 7)."""
+    """Erase the person details of alerts older than the retention period (issue 7), and of the
+    red declarations counted in them; the number of alerts erased."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=settings.retention_days)
     result = await session.execute(
         update(Alert).where(Alert.received_at < cutoff, Alert.erased_at.is_(None))
-        .values(person=None, initials="", note=None, erased_at=now))
+        .values(person=None, initials="", note=None, phone_key=None, id_key=None, erased_at=now))
+    # The red declarations counted in alerts (the people of a burst, a person's repeats).
+    await session.execute(
+        update(AlertDeclaration).where(AlertDeclaration.received_at < cutoff, AlertDeclaration.erased_at.is_(None))
+        .values(person=None, initials="", erased_at=now))
     return result.rowcount or 0

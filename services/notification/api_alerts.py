@@ -29,6 +29,9 @@ class AlertOut(BaseModel):
     received_at: datetime
     escalated_at: datetime | None
     acknowledged_at: datetime | None
+    kind: str  # single | burst (the unusual burst of a venue)
+    declarations: int  # red declarations counted in the alert
+    latest_at: datetime | None  # the latest of them
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -50,4 +53,5 @@ async def list_alerts(request: Request, status: str | None = Query(None, max_len
                      venue_code=a.venue_code, venue_name=a.venue_name, unit_name=a.unit_name,
                      commune_path=a.commune_path, district_path=a.district_path, raised_at=_aware(a.raised_at),
                      received_at=_aware(a.received_at), escalated_at=_aware(a.escalated_at),
-                     acknowledged_at=_aware(a.acknowledged_at)) for a in items]
+                     acknowledged_at=_aware(a.acknowledged_at), kind=a.kind, declarations=a.declarations,
+                     latest_at=_aware(a.latest_at or a.raised_at)) for a in items]

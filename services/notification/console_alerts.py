@@ -143,14 +143,18 @@ async def alert_page(request: Request, alert_id: str, principal: Principal = Dep
         except alerts.AlertRefused:
             return request.app.state.templates.render_error(request, 404)
         show_person = alerts.sees_person(principal, alert)
-        if show_person:
+        recipient = principal.role in alerts.RECIPIENT_ROLES and principal.covers(alert.commune_path)
+        reds = await alerts.declarations_of(session, alert, with_person=recipient) \
+            if alert.kind == "burst" or alert.declarations > 1 else []
+        if show_person or (recipient and reds):
             session.add(AlertAccess(alert_id=alert.id, account_id=principal.account_id[:64],
                                     account_name=principal.name[:200], role=str(principal.role), action="viewed",
                                     at=datetime.now(UTC)))
         dispatches = await alerts.dispatches_of(session, alert.id) if principal.role not in UNIT_ROLES else []
     return request.app.state.templates.render(request, "notification/alert.html", {
         "alert": alert, "person": alerts.person_of(alert) if show_person else None, "tree": runtime.tree,
-        "may_ack": alerts.may_acknowledge(principal, alert), "dispatches": dispatches,
+        "may_ack": alerts.may_acknowledge(principal, alert), "dispatches": dispatches, "reds": reds,
+        "span": (alerts.aware(alert.raised_at), alerts.aware(alert.latest_at or alert.raised_at)),
         "unit_view": principal.role in UNIT_ROLES, "messages": flash(request),
         "list_of": lambda raw: alerts.json_list(raw)}, headers=NO_STORE)
 

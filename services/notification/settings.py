@@ -49,6 +49,14 @@ class NotificationSettings(ServiceSettings):
     webhook_allow_private: bool = False
     # How often the alert inbox page asks for new alerts (milliseconds, for its script).
     alert_refresh_ms: int = Field(default=500, ge=250, le=60000)
+    # Alert storms (README "Alert storms"): the red declarations of one person (same phone
+    # or same ID number) at one venue within ``alert_dedup_window_seconds`` of the person's
+    # latest red make one alert with a count; beyond ``alert_burst_threshold`` reds at one
+    # venue within ``alert_burst_window_seconds``, the further reds make one "unusual burst"
+    # alert of the venue instead of an alert each.
+    alert_dedup_window_seconds: float = Field(default=4 * 3600, ge=0)
+    alert_burst_threshold: int = Field(default=5, ge=1)
+    alert_burst_window_seconds: float = Field(default=600, gt=0)
     # Person details of alerts older than this are erased (issue 7); checked hourly.
     retention_days: float = Field(default=21, gt=0)
     retention_check_interval: float = Field(default=3600.0, gt=0)

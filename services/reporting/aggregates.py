@@ -14,7 +14,9 @@
 - ``unit_issued``: units whose administrator account was issued (``issued``), with the
   registration they came from.
 - ``alert_facts``: each alert with the times it was raised, acknowledged, escalated, and
-  its district and commune (an area's alerts are read by equality, like its venues).
+  its district and commune (an area's alerts are read by equality, like its venues); its
+  ``kind`` (``burst`` for a venue's "unusual burst" alert: one alert however many reds it
+  gathers; NULL, read as ``single``, for the others and for events without the field).
 
 Counters are upserts (``count = count + n``); the consumer records each processed event
 id in the same transaction, so a redelivered event is never counted twice. Everything is
@@ -96,6 +98,7 @@ alert_facts = Table(
     Column("unit_id", Uuid()),
     Column("venue_id", Uuid()),
     Column("source", String(20)),
+    Column("kind", String(10)),  # burst | single (NULL: single)
     Column("raised_at", DateTime(), nullable=False),
     Column("acknowledged_at", DateTime()),
     Column("escalated_at", DateTime()),
@@ -103,6 +106,7 @@ alert_facts = Table(
     Index("alert_facts_district_raised", "district_path", "raised_at"),
     Index("alert_facts_commune_raised", "commune_path", "raised_at"),
     Index("alert_facts_unit_raised", "unit_id", "raised_at"),
+    Index("alert_facts_venue_kind", "venue_id", "kind"),
 )
 
 READ_MODEL_TABLES = (declaration_hourly, venue_day, unit_live, unit_issued, alert_facts)
@@ -226,7 +230,8 @@ def _alert_rows(rows: list[dict], merge: Callable[[dict, dict], None]) -> list[d
 def _alert_row(alert_id: object, commune_path: str, raised_at: datetime, **changes: object) -> dict:
     return {"alert_id": alert_id, "district_path": district_of(commune_path), "commune_path": commune_path,
             "raised_at": naive_utc(raised_at),
-            "unit_id": None, "venue_id": None, "source": None, "acknowledged_at": None, "escalated_at": None,
+            "unit_id": None, "venue_id": None, "source": None, "kind": None, "acknowledged_at": None,
+            "escalated_at": None,
             **changes}
 
 
@@ -235,7 +240,7 @@ async def _upsert_alerts(session: AsyncSession, rows: list[dict], set_: Callable
     await session.execute(statement.on_conflict_do_update(index_elements=["alert_id"], set_=set_(statement)), rows)
 
 
-RAISED = ("unit_id", "venue_id", "source")
+RAISED = ("unit_id", "venue_id", "source", "kind")
 
 
 @batch_handler
@@ -245,7 +250,8 @@ async def on_alert_raised(session: AsyncSession, events: list[AlertRaised]) -> N
         kept.update({name: row[name] for name in RAISED})
 
     rows = _alert_rows([_alert_row(e.data.alert_id, e.data.commune_path, e.data.raised_at, unit_id=e.data.unit_id,
-                                   venue_id=e.data.venue_id, source=e.data.source) for e in events], later)
+                                   venue_id=e.data.venue_id, source=e.data.source, kind=e.data.kind)
+                        for e in events], later)
     await _upsert_alerts(session, rows, lambda statement: {name: statement.excluded[name] for name in RAISED})
 
 

@@ -55,6 +55,7 @@ class VenueOut(BaseModel):
     commune_path: str
     declarations: int
     red: int
+    burst: bool  # an "unusual burst" of red declarations was raised as one alert here in the period
 
 
 class DashboardOut(BaseModel):

@@ -34,7 +34,7 @@ async def _render(request: Request, board: Dashboard, *, area_options: list, are
         "venue_bars": [(v.name, v.declarations) for v in board.venues],
         "day_rows": [(d.strftime("%d/%m/%Y"), n, f) for d, n, f in board.per_day],
         "hour_rows": [(f"{h:02d}:00–{h:02d}:59", n) for h, n in enumerate(board.per_hour)],
-        "venue_rows": [(v.name, v.unit_name, v.code, v.declarations, v.red) for v in board.venues],
+        "venue_rows": [(v.name, v.unit_name, v.code, v.declarations, v.red, v.burst) for v in board.venues],
     })
 
 

@@ -110,6 +110,7 @@ class VenueRow:
     commune_path: str
     declarations: int
     red: int
+    burst: bool = False  # an "unusual burst" alert was raised at the venue in the period
 
 
 @dataclass
@@ -338,10 +339,14 @@ async def _venues(session: AsyncSession, where: ColumnElement[bool], period: Per
         select(venue_day.c.venue_id, func.max(venue_day.c.venue_code), func.max(venue_day.c.commune_path))
         .where(venue_day.c.venue_id.in_(ids)).group_by(venue_day.c.venue_id))} if ids else {}
     info = await directory.venues_by_id(session, ids)
+    start, after = period.utc_bounds
+    bursts = set((await session.execute(select(alert_facts.c.venue_id).distinct().where(
+        alert_facts.c.venue_id.in_(ids), alert_facts.c.kind == "burst", alert_facts.c.raised_at >= start,
+        alert_facts.c.raised_at < after))).scalars()) if ids else set()
     result = []
     for venue_id, count, reds in found:
         code, commune = labels[venue_id]
         known = info.get(venue_id)
         result.append(VenueRow(venue_id, code, known.name if known else code, known.unit_name if known else "",
-                               commune, int(count), int(reds or 0)))
+                               commune, int(count), int(reds or 0), venue_id in bursts))
     return result

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from libs.common.auth import Role
-from services.notification.alert_models import Alert, AlertAccess
+from services.notification.alert_models import Alert, AlertAccess, AlertDeclaration
 from services.notification.alerts import erase_expired, escalate_due
 from tests.services.conftest import DEMO_COMMUNE, DEMO_DISTRICT, eventually
 
@@ -104,7 +104,10 @@ async def test_person_details_are_erased_after_the_retention_period(alerts_facto
             assert await erase_expired(session, settings, now=datetime.now(UTC) + timedelta(days=22)) == 1
         async with a.runtime.database.transaction(readonly=True) as session:
             row = (await session.execute(select(Alert))).scalar_one()
+            red = (await session.execute(select(AlertDeclaration))).scalar_one()
         assert row.person is None and row.initials == "" and row.note is None and row.erased_at is not None
+        assert row.phone_key is None and row.id_key is None
+        assert red.person is None and red.initials == "" and red.erased_at is not None
         page = await a.client.get(f"/alerts/{alert['id']}", headers=officer)
         assert "0909" not in page.text and "Ngọc" not in page.text and "đã được xóa" in page.text
         assert "Cổng chính chợ Cần Thạnh" in page.text  # the alert itself stays for the statistics

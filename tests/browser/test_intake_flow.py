@@ -145,3 +145,61 @@ def test_the_import_page_on_a_phone(system, new_context, screenshots):
     _no_horizontal_scroll(home)
     home.screenshot(path=str(screenshots / "intake-home-district-phone.png"), full_page=True)
     assert context.errors == [], context.errors
+
+
+def test_suspected_spam_is_invisible_on_the_form_and_discarded_from_the_console(system, new_context, screenshots):
+    intake = system.urls["intake"]
+    unit = new_context(phone=True)
+    phone = unit.new_page()
+    phone.goto(intake + "/d/787/register", wait_until="load")
+    # The hidden field: not seen, not in the accessibility tree, never reached with the keyboard.
+    extra = phone.locator("input[name=homepage]")
+    assert extra.count() == 1
+    box = extra.bounding_box()
+    assert box is None or box["x"] + box["width"] <= 0, box
+    assert phone.get_by_role("textbox", name="Để trống ô này").count() == 0
+    phone.focus("#f-unit_name")
+    reached = []
+    for _ in range(40):
+        phone.keyboard.press("Tab")
+        reached.append(phone.evaluate("() => document.activeElement.name || document.activeElement.tagName"))
+        if reached[-1] == "BUTTON":
+            break
+    assert reached[-1] == "BUTTON" and "homepage" not in reached and "contact_email" in reached, reached
+    _no_horizontal_scroll(phone)
+    phone.screenshot(path=str(screenshots / "intake-register-phone.png"), full_page=True)
+
+    # A robot fills every field, the hidden one too: it gets the same answer as anyone.
+    name = f"Cửa hàng Quảng Cáo {uuid.uuid4().hex[:4].upper()}"
+    phone.fill("#f-unit_name", name)
+    phone.select_option("#f-unit_type", label="Cửa hàng cung cấp dịch vụ thiết yếu")
+    phone.select_option("#f-commune", label="Thị trấn Cần Thạnh")
+    phone.fill("#f-address", "99 Đường Lương Văn Nho")
+    phone.fill("#f-contact_name", "Trần Văn Bot")
+    phone.fill("#f-contact_phone", "0909 000 111")
+    phone.evaluate("() => { document.querySelector('input[name=homepage]').value = 'http://quangcao.example'; }")
+    phone.get_by_role("button", name="Gửi đăng ký").click()
+    phone.wait_for_load_state("load")
+    assert "/status/DK" in phone.url
+    reference = phone.locator("#reference").inner_text()
+    assert unit.errors == [], unit.errors
+
+    # The commune finds it under "Nghi ngờ spam", not in its queue, and discards it in one click.
+    commune = new_context()
+    console = _signed_in(commune, system, "ubnd.canthanh", "/?status=submitted")
+    assert reference not in console.locator("main").inner_text()
+    console.get_by_role("link", name="Nghi ngờ spam").first.click()
+    console.wait_for_load_state("load")
+    assert console.url == intake + "/spam"
+    row = console.locator("tr.spam-row", has_text=reference)
+    assert "Điền vào trường ẩn của biểu mẫu" in row.inner_text()
+    assert row.locator("input[type=checkbox]").is_checked()
+    console.screenshot(path=str(screenshots / "intake-spam-commune.png"), full_page=True)
+    console.get_by_role("button", name="Loại bỏ các đăng ký đã chọn").click()
+    console.wait_for_load_state("load")
+    assert "Đã loại bỏ các đăng ký nghi ngờ spam" in console.locator(".flash").inner_text()
+    assert reference not in console.locator("main").inner_text()
+    assert commune.errors == [], commune.errors
+
+    phone.reload(wait_until="load")
+    assert phone.locator("#status-title").get_attribute("data-stage") == "returned"

@@ -172,6 +172,8 @@ ACTIONS = {  # decisions, tested in test_decisions_stay_within_the_office
     "POST /forward", "POST /api/imports", "POST /imports", "POST /api/imports/{upload_id}/approve",
     "POST /api/imports/{upload_id}/dismiss", "POST /imports/{upload_id}/{decision}",
     "GET /api/imports/{upload_id}/report.xlsx", "GET /imports/{upload_id}/report.xlsx", "GET /template.xlsx",
+    # suspected spam: who sees and who discards, in tests/intake/test_spam.py
+    "GET /spam", "POST /spam/discard",
 }
 
 

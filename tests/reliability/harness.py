@@ -254,6 +254,13 @@ class FaultSystem:
             "KHAIBAO_LOG_LEVEL": "WARNING",
             # The load comes from one address (loopback): the per-address limits are not under test.
             "KHAIBAO_RATE_LIMIT_ENABLED": "false",
+            # Every registration of the load comes from one address, with one e-mail domain
+            # and similar names: the spam checks (tests/intake/test_spam.py) are off here.
+            "KHAIBAO_INTAKE_REGISTRATIONS_PER_ADDRESS_HOUR": "0",
+            "KHAIBAO_INTAKE_PENDING_PER_TAX_CODE": "0",
+            "KHAIBAO_INTAKE_PENDING_PER_EMAIL": "0",
+            "KHAIBAO_INTAKE_SPAM_BURST_COUNT": "0",
+            "KHAIBAO_INTAKE_SPAM_SAME_NAME": "false",
             "KHAIBAO_NOTIFICATION_SMTP_HOST": "127.0.0.1",
             "KHAIBAO_NOTIFICATION_SMTP_PORT": str(self.mail.port),
             "KHAIBAO_NOTIFICATION_SMTP_TIMEOUT": "5",

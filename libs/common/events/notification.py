@@ -20,7 +20,11 @@ alert's person details stay in notification; reporting counts alerts and their
 acknowledgement times from these:
 
 - ``notification.alert.raised``: a flagged declaration or a case raised at a gate became
-  an alert to the district health center and the commune focal point.
+  an alert to the district health center and the commune focal point. ``kind`` (optional,
+  ``single`` when absent, as in the events before it existed) is ``burst`` for the one
+  "unusual burst" alert of a venue flooded with reds (its ``source_id`` is the first red
+  past the threshold); the later reds of a burst, or repeats of one person, are counted in
+  their alert and raise no event.
 - ``notification.alert.acknowledged``: an officer acknowledged it.
 - ``notification.alert.escalated``: nobody acknowledged it in time; escalated to the district.
 """
@@ -71,6 +75,7 @@ class CredentialsHandedOver(_CredentialsEvent):
 
 
 AlertSource = Literal["flagged", "case_raised"]
+AlertKind = Literal["single", "burst"]
 
 
 class AlertRaisedData(EventData):
@@ -83,6 +88,7 @@ class AlertRaisedData(EventData):
     commune_path: str
     district_path: str
     raised_at: datetime
+    kind: AlertKind = "single"  # optional: added with alert storms, absent before
 
 
 @register
