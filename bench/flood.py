@@ -40,13 +40,13 @@ from bench.declare import REPO, Target, free_port, person, seed, start_server, s
 ATTACKER = "127.0.0.2"
 
 
-def write_flood_bodies(path: Path, venue: str, count: int = 500) -> None:
+def write_flood_bodies(path: Path, venue: str, count: int = 500, red: bool = True) -> None:
     rng = random.Random(7)
     lines = []
     for _ in range(count):
         someone = person(rng)
-        someone["symptoms"] = ["fever", "cough"]
-        someone["exposures"] = ["close_contact"]
+        someone["symptoms"] = ["fever", "cough"] if red else []
+        someone["exposures"] = ["close_contact"] if red else []
         lines.append(json.dumps({"venue_code": venue, "people": [someone], "consent": True,
                                  "idempotency_key": "@@KEY@@"}, ensure_ascii=False))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -96,7 +96,7 @@ async def bench_target(target: Target, args: argparse.Namespace, work: Path) -> 
     await seed(target)
     legit_bodies, flood_bodies = work / "legit.jsonl", work / "flood.jsonl"
     write_bodies(legit_bodies, target.venue_codes)
-    write_flood_bodies(flood_bodies, target.venue_codes[0])
+    write_flood_bodies(flood_bodies, target.venue_codes[0], red=not args.flood_green)
     port = free_port()
     server = start_server(target, args.workers, port, work / "server.log", args.ready_timeout)
     rows = []
@@ -142,6 +142,7 @@ async def main() -> None:
     parser.add_argument("--legit-connections", type=int, default=100)
     parser.add_argument("--flood-connections", type=int, default=16)
     parser.add_argument("--flood-count", type=int, default=200_000)
+    parser.add_argument("--flood-green", action="store_true", help="the flood's declarations are green, not red")
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--rounds", type=int, default=1)
