@@ -118,6 +118,20 @@ class CommonSettings(BaseSettings):
         parse_limit(value)
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        import ipaddress
+
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        for part in parts:
+            if part != "*":
+                try:
+                    ipaddress.ip_network(part, strict=False)
+                except ValueError:
+                    raise ValueError(f"{part!r} is not an address or a CIDR (or '*')") from None
+        return ",".join(parts)
+
     def rate_limits_on(self) -> bool:
         return self.environment != "test" if self.rate_limit_enabled is None else self.rate_limit_enabled
 

@@ -252,6 +252,19 @@ def test_limits_are_written_as_rate_and_burst():
         parse_limit("60 per minute")
 
 
+def test_trusted_proxies_are_addresses_and_nobody_by_default():
+    from libs.common.cli import trusted_proxies
+    from services.declaration.settings import DeclarationSettings
+
+    assert trusted_proxies("declaration", {}) == ""  # not uvicorn's default (127.0.0.1)
+    assert trusted_proxies("declaration", {"FORWARDED_ALLOW_IPS": "*"}) == "*"
+    assert trusted_proxies("declaration", {"KHAIBAO_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1",
+                                           "FORWARDED_ALLOW_IPS": "*"}) == "10.0.0.0/8,127.0.0.1"
+    assert DeclarationSettings(trusted_proxies="10.0.0.0/8, ::1").trusted_proxies == "10.0.0.0/8,::1"
+    with pytest.raises(ValueError):
+        DeclarationSettings(trusted_proxies="nginx")
+
+
 # --- the other services, in process ---------------------------------------------------------------
 
 def _asgi(app, address: str) -> httpx.AsyncClient:  # noqa: ANN001
