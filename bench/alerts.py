@@ -62,7 +62,9 @@ def start(service: str, target: Target, port: int, env_extra: dict[str, str]) ->
     env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
     env.update({"KHAIBAO_ENVIRONMENT": "development", "KHAIBAO_DATA_DIR": str(target.data_dir),
                 "KHAIBAO_BUS_URL": target.bus_url, "KHAIBAO_BUS_NAMESPACE": target.namespace,
-                "KHAIBAO_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", **env_extra})
+                "KHAIBAO_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
+                # one load generator on one address: the per-address limits are not measured here
+                "KHAIBAO_RATE_LIMIT_ENABLED": "false", **env_extra})
     log = (target.data_dir / f"{service}.log").open("ab")
     process = subprocess.Popen([sys.executable, "-m", "libs.common.cli", "serve", service, "--port", str(port)],
                                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -39,9 +39,23 @@ class Stats:
         self.ids: list[str] = []
 
 
+def addresses(text: str) -> list[str]:
+    """"127.0.0.10-127.0.0.109" or "127.0.0.2,127.0.0.3": the client addresses to bind."""
+    found: list[str] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, _, last = part.partition("-")
+        if not last:
+            found.append(first)
+            continue
+        stem, start = first.rsplit(".", 1)
+        found += [f"{stem}.{n}" for n in range(int(start), int(last.rsplit(".", 1)[1]) + 1)]
+    return found
+
+
 async def connection(host: str, port: int, path: str, bodies: list[bytes], offset: int, stats: Stats,
-                     state: dict, keep_ids: bool) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
+                     state: dict, keep_ids: bool, local: str | None = None) -> None:
+    bind = {"local_addr": (local, 0)} if local else {}
+    reader, writer = await asyncio.open_connection(host, port, **bind)
     head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
             f"Accept: application/json\r\n").encode()
     index = offset
@@ -97,7 +111,7 @@ async def connection(host: str, port: int, path: str, bodies: list[bytes], offse
                     stats.measured_ok += 1
             if close:
                 writer.close()
-                reader, writer = await asyncio.open_connection(host, port)
+                reader, writer = await asyncio.open_connection(host, port, **bind)
     finally:
         writer.close()
 
@@ -108,8 +122,9 @@ async def run(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     state = {"stop": False, "remaining": args.count, "measure_from": started + args.warmup,
              "interval": 1.0 / args.rate if args.rate else 0.0, "next": started}
+    local = addresses(args.local_addresses)
     tasks = [asyncio.create_task(connection(args.host, args.port, args.path, bodies, i * 997, stats, state,
-                                            bool(args.ids_out)))
+                                            bool(args.ids_out), local[i % len(local)] if local else None))
              for i in range(args.connections)]
 
     async def stopper() -> None:
@@ -151,6 +166,9 @@ def main() -> None:
     parser.add_argument("--ids-out", default="")
     parser.add_argument("--rate", type=float, default=0.0,
                         help="offer at most this many requests per second in all (0: as fast as answered)")
+    parser.add_argument("--local-addresses", default="",
+                        help="bind the connections to these loopback addresses in turn "
+                             "(127.0.0.10-127.0.0.109, or a comma-separated list): many simulated clients")
     args = parser.parse_args()
     try:
         import uvloop

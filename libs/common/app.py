@@ -35,6 +35,7 @@ from .db import Database
 from .lifecycle import pause, stop_tasks
 from .observability import ObservabilityMiddleware, log_format_for, setup_logging
 from .outbox import OutboxRelay
+from .ratelimit import RateLimitMiddleware, address_limits_for
 from .runtime import Runtime
 from .settings import SERVICES, ServiceSettings
 from .ui import install_locale, make_templates, mount_static
@@ -208,6 +209,10 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     # Inside the locale (its error page speaks the visitor's language) and the CSRF check,
     # outside the routes: a body of the wrong type is refused before anything reads it.
     app.add_middleware(ContentTypeMiddleware, routes=app.router.routes)
+    # Per-address limits (shared by the service's workers): inside the locale (its 429 page
+    # speaks the visitor's language), outside everything that reads a body.
+    app.state.rate_limits = address_limits_for(settings)
+    app.add_middleware(RateLimitMiddleware, limits=app.state.rate_limits)
     install_locale(app)
 
     app.state.csrf_trusted_origins = origins_of([*settings.service_urls.values(), settings.public_base_url])

@@ -65,12 +65,26 @@ def _serve(args: argparse.Namespace) -> int:
             return 1
     import uvicorn
 
+    trusted = trusted_proxies(args.service, os.environ)
     uvicorn.run(
         f"services.{args.service}.app:create_app", factory=True, host=args.host,
         port=args.port or DEFAULT_PORTS[args.service], workers=args.workers, log_config=None,
-        access_log=False, timeout_graceful_shutdown=HTTP_GRACE_SECONDS, proxy_headers=True,
+        access_log=False, timeout_graceful_shutdown=HTTP_GRACE_SECONDS,
+        proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
     )
     return 0
+
+
+def trusted_proxies(service: str, env: Mapping[str, str]) -> str:
+    """The peers whose X-Forwarded-For / -Proto uvicorn believes (comma-separated addresses
+    or CIDRs, "*" for any): KHAIBAO_<SERVICE>_TRUSTED_PROXIES, else KHAIBAO_TRUSTED_PROXIES,
+    else uvicorn's FORWARDED_ALLOW_IPS; nobody when none is set. (uvicorn's own default
+    trusts 127.0.0.1: on a machine shared with `khaibao up`, any local program could then
+    choose the address the per-address rate limits count.)"""
+    for name in (f"KHAIBAO_{service.upper()}_TRUSTED_PROXIES", "KHAIBAO_TRUSTED_PROXIES", "FORWARDED_ALLOW_IPS"):
+        if name in env:
+            return ",".join(part.strip() for part in env[name].split(",") if part.strip())
+    return ""
 
 
 def _run_checks(service: str, *, timeout: float, connect: bool = True):  # noqa: ANN202 - checks.Report

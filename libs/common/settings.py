@@ -87,6 +87,19 @@ class CommonSettings(BaseSettings):
     # event). Unset (or "auto"): text when stderr is a terminal outside production, else
     # json (observability.log_format_for).
     log_format: Literal["json", "text"] | None = None
+    # Proxies whose X-Forwarded-For names the client (addresses or CIDRs, comma-separated;
+    # "*": any peer, only where nothing but the proxy reaches the service). Empty: the
+    # peer is the client. `khaibao serve` hands it to uvicorn (FORWARDED_ALLOW_IPS when unset).
+    trusted_proxies: str = ""
+    # Per-address request limits, "R/s burst B" or "off" (libs/common/ratelimit.py; sizing
+    # in README.md "Public edge"). Off under KHAIBAO_ENVIRONMENT=test unless set to true.
+    rate_limit_enabled: bool | None = None
+    rate_limit_general: str = "30/s burst 300"   # pages, assets, consoles: a generous cap
+    rate_limit_submit: str = "1/s burst 30"      # public forms other than the declaration
+    rate_limit_signin: str = "0.5/s burst 20"    # POST /signin, POST /api/token
+    rate_limit_declare: str = "5/s burst 60"     # a declaration (API or form)
+    # The table the workers of a service share (default <data_dir>/ratelimit/<service>.bin).
+    rate_limit_file: Path | None = None
 
     @field_validator("log_format", mode="before")
     @classmethod
@@ -95,6 +108,32 @@ class CommonSettings(BaseSettings):
             value = value.strip().lower()
             return None if value in ("", "auto") else value
         return value
+
+    @field_validator("rate_limit_general", "rate_limit_submit", "rate_limit_signin", "rate_limit_declare",
+                     "rate_limit_venue", check_fields=False)
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        from .ratelimit import parse_limit
+
+        parse_limit(value)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        import ipaddress
+
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        for part in parts:
+            if part != "*":
+                try:
+                    ipaddress.ip_network(part, strict=False)
+                except ValueError:
+                    raise ValueError(f"{part!r} is not an address or a CIDR (or '*')") from None
+        return ",".join(parts)
+
+    def rate_limits_on(self) -> bool:
+        return self.environment != "test" if self.rate_limit_enabled is None else self.rate_limit_enabled
 
     @model_validator(mode="after")
     def _refuse_problems(self) -> "CommonSettings":

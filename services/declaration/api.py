@@ -20,7 +20,7 @@ from libs.common.auth import OFFICIALS, Principal, Role, require
 from libs.common.text import json_errors_by_field
 
 from .batcher import Overloaded, StoreUnavailable
-from .declare import DeclarationRefused, Ports, accept
+from .declare import DeclarationRefused, Ports, VenueRateLimited, accept
 from .messages import api_errors, translate
 from .places import load_places
 from .schemas import DeclarationIn, DeclarationOut
@@ -50,7 +50,9 @@ def problem(status: int, loc: list, kind: str, message: str, **params: object) -
                409: {"description": "the idempotency key was sent before with another request"},
                415: {"description": "the body is not sent as application/json"},
                404: {"description": "unknown venue code"}, 410: {"description": "venue disabled or code replaced"},
-               413: {"description": "body too large"}, 422: {"description": "invalid fields, each with a message"},
+               413: {"description": "body too large"},
+               429: {"description": "too many requests from this address, or declarations at this venue: "
+                                    "nothing stored, send again after Retry-After seconds"}, 422: {"description": "invalid fields, each with a message"},
                503: {"description": "busy or the database is unavailable: nothing stored, send again"}},
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/DeclarationIn"}}}}},
@@ -78,8 +80,11 @@ async def declare_json(runtime, body: bytes) -> tuple[int, bytes, list[tuple[str
         answer = await accept(runtime.extras["declaration"], data,
                               session_factory=partial(runtime.database.transaction, readonly=True))
     except DeclarationRefused as exc:
-        return problem_bytes(exc.status, REFUSED_FIELD.get(exc.code, ["venue_code"]), exc.code, exc.message,
-                             **exc.params)
+        status, payload, headers = problem_bytes(exc.status, REFUSED_FIELD.get(exc.code, ["venue_code"]), exc.code,
+                                                 exc.message, **exc.params)
+        if isinstance(exc, VenueRateLimited):
+            headers = [("retry-after", exc.retry_after)]
+        return status, payload, headers
     except (Overloaded, StoreUnavailable):
         return 503, _dumps({"detail": BUSY}), [("retry-after", "2")]
     return (200 if answer["duplicate"] else 201), _dumps(answer), []

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from libs.common.app import ServiceDefinition, create_service_app, security_headers_for
+from libs.common.ratelimit import AddressLimits, parse_limit
 from libs.common.runtime import Runtime
 
 from . import api, bench_routes, console, fastpath, gatepages, public
@@ -29,7 +30,7 @@ HERE = Path(__file__).parent
 STATIC_PREFIX = "/static/declaration"
 
 
-async def start_ports(runtime: Runtime) -> Ports:
+async def start_ports(runtime: Runtime, venue_limit=None) -> Ports:  # noqa: ANN001
     settings: DeclarationSettings = runtime.settings  # type: ignore[assignment]
     database = runtime.database
     async with database.transaction() as session:
@@ -55,7 +56,8 @@ async def start_ports(runtime: Runtime) -> Ports:
         # (a latency spike every few thousand requests).
         gc.freeze()
     return Ports(directory=directory, committer=committer, keys=keys,
-                 valid_for=timedelta(hours=settings.pass_valid_hours), max_group=settings.max_group_size)
+                 valid_for=timedelta(hours=settings.pass_valid_hours), max_group=settings.max_group_size,
+                 venue_limit=venue_limit)
 
 
 def create_app(settings: DeclarationSettings | None = None) -> FastAPI:
@@ -74,14 +76,16 @@ def create_app(settings: DeclarationSettings | None = None) -> FastAPI:
     app.mount(STATIC_PREFIX, StaticFiles(directory=HERE / "static"), name="declaration_static")
     hot = {"/api/declarations": api.declare_json, **(bench_routes.HANDLERS if settings.bench_routes else {})}
     # In front of the whole stack; it gives its answers the trace id, metrics and headers.
-    fastpath.install(app, hot, settings.max_body_bytes, settings.service_name, security_headers_for(settings))
+    fastpath.install(app, hot, settings.max_body_bytes, settings.service_name, security_headers_for(settings),
+                     limits=app.state.rate_limits)
+    venue_limit = _venue_limit(app.state.rate_limits, settings)
     common_lifespan = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
         async with common_lifespan(app) as state:
             runtime: Runtime = app.state.runtime
-            ports = await start_ports(runtime)
+            ports = await start_ports(runtime, venue_limit)
             runtime.extras["declaration"] = ports
             try:
                 yield state
@@ -92,6 +96,20 @@ def create_app(settings: DeclarationSettings | None = None) -> FastAPI:
     app.router.lifespan_context = lifespan
     _document_request_bodies(app)
     return app
+
+
+def _venue_limit(limits: AddressLimits | None, settings: DeclarationSettings):  # noqa: ANN202
+    """People per venue (the code), in the table the per-address limits use (one per service,
+    shared by its workers); None when limits are off."""
+    limit = parse_limit(settings.rate_limit_venue) if limits is not None else None
+    if limit is None:
+        return None
+    take = limits.buckets.take
+
+    def venue_limit(code: str, people: int) -> float:
+        return take(b"venue\0" + code.encode(), limit, people)
+
+    return venue_limit
 
 
 def _document_request_bodies(app: FastAPI) -> None:

@@ -11,6 +11,7 @@ import hashlib
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -67,8 +68,20 @@ VENUE_DISABLED = ("venue_disabled", N_("This venue no longer takes declarations.
 CODE_RETIRED = ("code_retired", N_("This QR code has been replaced by a new one. Scan the new poster at the gate, "
                                     "or ask the staff."), 410)
 TOO_MANY = ("too_many", N_("At most %(max)s people can declare together: send the others in a second form."), 422)
+TOO_FAST = ("too_fast", N_("Too many declarations are arriving at this venue right now. Wait %(seconds)s seconds, "
+                           "then send again."), 429)
 KEY_REUSED = ("key_reused", N_("This idempotency key was already used for a declaration with other details. "
                                "Send a new key for a new declaration."), 409)
+
+
+class VenueRateLimited(DeclarationRefused):
+    """Too many people declared at this venue just now (429, ``retry_after`` seconds): nothing stored."""
+
+    def __init__(self, wait: float) -> None:
+        from libs.common.ratelimit import retry_after
+
+        self.retry_after = retry_after(wait)
+        super().__init__(*TOO_FAST, seconds=self.retry_after)
 
 
 @dataclass
@@ -80,6 +93,9 @@ class Ports:
     keys: PassKeys
     valid_for: timedelta
     max_group: int
+    # (venue code, people) -> 0.0 or the seconds to wait: the per-venue limit, shared by
+    # the service's workers (libs/common/ratelimit.py); None: no limit.
+    venue_limit: Callable[[str, int], float] | None = None
 
 
 def request_digest(data: DeclarationIn, channel: str, declared_by: str | None) -> str:
@@ -252,6 +268,8 @@ async def accept(ports: Ports, data: DeclarationIn, *, channel: str = "self", de
     venue = await find_venue(ports.directory, data.venue_code)
     if len(data.people) > ports.max_group:
         raise DeclarationRefused(*TOO_MANY, max=ports.max_group)
+    if ports.venue_limit is not None and (wait := ports.venue_limit(venue.code, len(data.people))):
+        raise VenueRateLimited(wait)
     book = await ports.directory.rules()
     prepared = prepare(data, venue, book, ports.keys, now=datetime.now(UTC), valid_for=ports.valid_for,
                        channel=channel, declared_by=declared_by)

@@ -15,7 +15,9 @@ logs and the events, echoed in the answer), the request metrics by route templat
 headers (``Cache-Control: no-store`` among them: the answer carries names and passes),
 ``Content-Language`` and a JSON 500 (logged with its trace id, never the body) if the
 handler fails. Like every JSON route (libs/common/content_types.py) it takes a body only
-as ``application/json`` (415 otherwise, before the body is read): a page of another site
+as ``application/json`` (415 otherwise, before the body is read), and within the
+per-address limit of a declaration (429 with ``Retry-After`` before the body is read,
+libs/common/ratelimit.py; the per-venue limit is in ``declare.accept``): a page of another site
 cannot make its visitors' browsers declare without a CORS preflight. CSRF does not apply:
 the route is public, anonymous, and takes no authority from a cookie. The bench routes'
 reference points go through this same door, so the comparison holds.
@@ -30,6 +32,7 @@ from pydantic_core import to_json
 
 from libs.common.content_types import JSON_REQUIRED, json_type_allowed
 from libs.common.observability import HTTP_LATENCY, HTTP_REQUESTS, new_trace_id, reset_trace_id, set_trace_id
+from libs.common.ratelimit import AddressLimits, retry_after, too_many_json
 
 from .web import TOO_LARGE
 
@@ -42,8 +45,10 @@ WRONG_TYPE = to_json({"detail": JSON_REQUIRED})
 
 class FastPath:
     def __init__(self, app, handlers: dict[str, Handler], limit: int, service: str,  # noqa: ANN001
-                 headers: Mapping[str, str], runtime: Callable[[], object]) -> None:
+                 headers: Mapping[str, str], runtime: Callable[[], object],
+                 limits: AddressLimits | None = None) -> None:
         self.app = app
+        self.limits = limits
         self.handlers = handlers
         self.limit = limit
         self.service = service
@@ -76,7 +81,11 @@ class FastPath:
         token = set_trace_id(trace_id)
         status = 500
         try:
-            if has_body and not json_type_allowed(content_type):
+            if self.limits is not None and (wait := self.limits.check("declare", scope)):
+                # Too many from this address: refused before the body is read, nothing stored.
+                await self.limits.hold()
+                status, payload, extra = 429, too_many_json(wait), [("retry-after", retry_after(wait))]
+            elif has_body and not json_type_allowed(content_type):
                 status, payload, extra = 415, WRONG_TYPE, []
             elif (body := None if limit_exceeded else await self._body(receive)) is None:
                 from .api import problem_bytes
@@ -117,14 +126,14 @@ class FastPath:
 
 
 def install(app, handlers: dict[str, Handler], limit: int, service: str,  # noqa: ANN001
-            headers: Mapping[str, str]) -> None:
+            headers: Mapping[str, str], limits: AddressLimits | None = None) -> None:
     """Put the door in front of ``app``'s middleware stack (built on the first request), and
     let the hot POSTs reach it without FastAPI's own per-request work (its telemetry
     check looks up the OpenTelemetry providers on every request)."""
     build = app.build_middleware_stack
 
     def build_with_door():  # noqa: ANN202
-        return FastPath(build(), handlers, limit, service, headers, lambda: app.state.runtime)
+        return FastPath(build(), handlers, limit, service, headers, lambda: app.state.runtime, limits)
 
     app.build_middleware_stack = build_with_door
     base = type(app)

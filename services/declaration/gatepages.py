@@ -23,7 +23,7 @@ from libs.common.console import console_user
 from libs.common.ui import N_
 
 from .batcher import Overloaded, StoreUnavailable
-from .declare import DeclarationRefused, accept
+from .declare import DeclarationRefused, VenueRateLimited, accept
 from .forms import apply_action, declaration_input, form_errors, new_form_state, read_people
 from .casework import read_case
 from .idcards import parse_identity
@@ -183,8 +183,11 @@ async def assisted_declare(request: Request, venue_id: UUID, principal: Principa
             state["key"] = new_form_state()["key"]
             return render_form(request, venue, state, {"form": SENT_WITH_OTHER_DETAILS}, mode="gate",
                                action=action_url, status=exc.status, extra=extra)
-        return render_form(request, venue, state, {"form": translate(exc.message, _lang(request), **exc.params)},
+        page = render_form(request, venue, state, {"form": translate(exc.message, _lang(request), **exc.params)},
                            mode="gate", action=action_url, status=exc.status, extra=extra)
+        if isinstance(exc, VenueRateLimited):
+            page.headers["retry-after"] = exc.retry_after
+        return page
     except (Overloaded, StoreUnavailable):
         return render_form(request, venue, state, {"form": BUSY}, mode="gate", action=action_url, status=503,
                            extra=extra)

@@ -17,7 +17,7 @@ from libs.common.events.provisioning import normalise_venue_code
 from libs.common.ui import N_
 
 from .batcher import Overloaded, StoreUnavailable
-from .declare import DeclarationRefused, accept, answer_for_submission, find_venue
+from .declare import DeclarationRefused, VenueRateLimited, accept, answer_for_submission, find_venue
 from .directory import VenueInfo
 from .messages import translate
 from .forms import apply_action, declaration_input, form_errors, new_form_state, read_people
@@ -90,6 +90,11 @@ async def declare(request: Request, code: str):
             state["key"] = new_form_state()["key"]
             return render_form(request, venue, state, {"form": SENT_WITH_OTHER_DETAILS}, mode="public",
                                action=action_url, status=exc.status)
+        if isinstance(exc, VenueRateLimited):  # the visitor's input stays in the form
+            page = render_form(request, venue, state, {"form": translate(exc.message, _lang(request), **exc.params)},
+                               mode="public", action=action_url, status=429)
+            page.headers["retry-after"] = exc.retry_after
+            return page
         if exc.code == "too_many":
             return render_form(request, venue, state, {"form": translate(exc.message, _lang(request), **exc.params)},
                                mode="public", action=action_url, status=422)

@@ -44,6 +44,11 @@ class DeclarationSettings(ServiceSettings):
     retention_days: float = Field(default=21.0, gt=0, description="days a declaration's personal data is kept")
     retention_batch_size: int = Field(default=500, ge=1, le=10000)
     retention_interval_seconds: float = Field(default=300.0, gt=0)
+    # People declared per venue, whatever their addresses (the API and both forms): a flood
+    # at one venue is refused with 429 before anything is stored. Sized on a large market's
+    # morning peak (README.md "Public edge"): 10 people/s sustained is 600/min, several
+    # times what its gates can let in; the burst holds a few minutes of a crowd at opening.
+    rate_limit_venue: str = "10/s burst 600"
     # bench/declare.py only: /api/bench/validate (the validation ceiling) and
     # /api/bench/naive (an ORM session per request).
     bench_routes: bool = False

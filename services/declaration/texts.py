@@ -65,6 +65,8 @@ VI = {
     # the venue (declare.py)
     "This venue code does not exist. Scan the QR code at the gate again, or type the code printed under it.":
         "Mã địa điểm không tồn tại. Vui lòng quét lại mã QR tại cổng, hoặc nhập mã in bên dưới mã QR.",
+    "Too many declarations are arriving at this venue right now. Wait %(seconds)s seconds, then send again.":
+        "Địa điểm này đang nhận quá nhiều khai báo cùng lúc. Vui lòng đợi %(seconds)s giây rồi gửi lại.",
     "This venue no longer takes declarations. Ask the staff at the gate.":
         "Địa điểm này đã ngừng nhận khai báo. Vui lòng hỏi nhân viên tại cổng.",
     "This QR code has been replaced by a new one. Scan the new poster at the gate, or ask the staff.":

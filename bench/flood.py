@@ -1,0 +1,184 @@
+"""A flood from one address against legitimate declarations: does the public edge hold?
+
+    python -m bench.flood                            # SQLite + embedded bus
+    KHAIBAO_TEST_POSTGRES_URL=postgresql://u:p@127.0.0.1:5432/postgres \\
+    KHAIBAO_TEST_KAFKA_BOOTSTRAP=127.0.0.1:9092 python -m bench.flood --only kafka
+
+For each backend the real declaration service runs as in bench/declare.py
+(``khaibao serve declaration --workers 2``, development mode), with its rate limits ON at
+their defaults (5/s burst 60 per address, 10 people/s burst 600 per venue). Two load
+generators (bench/declare_load.py, each its own process, loopback only):
+
+- the legitimate load: --rate declarations per second (paced, one person each, spread over
+  50 venues), from --legit-addresses (100 simulated clients, 127.0.0.10 to 127.0.0.109:
+  about 1.5 declarations/s each at 150/s, well within the per-address limit);
+- the flood: one address (127.0.0.2), as fast as it is answered on --flood-connections
+  connections, every declaration red and at the same venue; bounded by --duration seconds
+  and --flood-count requests.
+
+Each backend runs the legitimate load alone, then again with the flood; the table shows the
+attacker's accepted and refused (429) requests per second, and the legitimate requests'
+success rate (2xx of those sent), refusals and p99 latency with and without the flood.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench import declare
+from bench.declare import REPO, Target, free_port, person, seed, start_server, stop_server, write_bodies
+
+ATTACKER = "127.0.0.2"
+
+
+def write_flood_bodies(path: Path, venue: str, count: int = 500, red: bool = True) -> None:
+    rng = random.Random(7)
+    lines = []
+    for _ in range(count):
+        someone = person(rng)
+        someone["symptoms"] = ["fever", "cough"] if red else []
+        someone["exposures"] = ["close_contact"] if red else []
+        lines.append(json.dumps({"venue_code": venue, "people": [someone], "consent": True,
+                                 "idempotency_key": "@@KEY@@"}, ensure_ascii=False))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def load_command(port: int, bodies: Path, *, duration: float, warmup: float, connections: int, count: int,
+                 rate: float, local: str) -> list[str]:
+    return [sys.executable, "-m", "bench.declare_load", "--port", str(port), "--path", "/api/declarations",
+            "--bodies", str(bodies), "--connections", str(connections), "--duration", str(duration),
+            "--warmup", str(warmup), "--count", str(count), "--rate", str(rate), "--local-addresses", local]
+
+
+def run(commands: list[list[str]], limit: float) -> list[dict]:
+    """Start the generators together, wait for all (each bounded by its --duration)."""
+    procs = [subprocess.Popen(c, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for c in commands]
+    deadline = time.monotonic() + limit
+    results = []
+    for proc in procs:
+        try:
+            out, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            for other in procs:
+                other.kill()
+            raise RuntimeError("a load generator did not finish in time") from None
+        if proc.returncode != 0:
+            raise RuntimeError(f"load generator failed: {err.decode()[-2000:]}")
+        results.append(json.loads(out))
+    return results
+
+
+def summary(legit: dict, flood: dict | None) -> dict:
+    statuses = {int(k): v for k, v in legit["statuses"].items()}
+    row = {"legit_sent": legit["sent"], "legit_ok": legit["ok"],
+           "legit_success": legit["ok"] / max(1, legit["sent"]), "legit_429": statuses.get(429, 0),
+           "legit_other_errors": legit["errors"] - statuses.get(429, 0), "legit_p50": legit["p50"],
+           "legit_p99": legit["p99"], "legit_rate": legit["rate"]}
+    if flood is not None:
+        fs = {int(k): v for k, v in flood["statuses"].items()}
+        seconds = max(1e-9, flood["seconds"])
+        row.update(flood_sent=flood["sent"], flood_accepted_per_s=(fs.get(201, 0) + fs.get(200, 0)) / seconds,
+                   flood_429_per_s=fs.get(429, 0) / seconds, flood_other=flood["sent"] - sum(
+                       fs.get(s, 0) for s in (200, 201, 429)))
+    return row
+
+
+async def bench_target(target: Target, args: argparse.Namespace, work: Path) -> list[dict]:
+    await seed(target)
+    legit_bodies, flood_bodies = work / "legit.jsonl", work / "flood.jsonl"
+    write_bodies(legit_bodies, target.venue_codes)
+    write_flood_bodies(flood_bodies, target.venue_codes[0], red=not args.flood_green)
+    port = free_port()
+    server = start_server(target, args.workers, port, work / "server.log", args.ready_timeout)
+    rows = []
+    try:
+        legit = load_command(port, legit_bodies, duration=args.duration, warmup=args.warmup,
+                             connections=args.legit_connections, count=int(args.rate * args.duration * 2),
+                             rate=args.rate, local=args.legit_addresses)
+        flood = load_command(port, flood_bodies, duration=args.duration, warmup=0,
+                             connections=args.flood_connections, count=args.flood_count, rate=0, local=ATTACKER)
+        for turn in range(1, args.rounds + 1):
+            print(f"  {target.name}: legitimate load alone, round {turn} ...", flush=True)
+            (alone,) = run([legit], args.duration + 60)
+            rows.append({"backend": target.name, "flood": False, "round": turn, **summary(alone, None)})
+            time.sleep(2)
+            print(f"  {target.name}: legitimate load with the flood from {ATTACKER}, round {turn} ...", flush=True)
+            with_flood, attack = run([legit, flood], args.duration + 60)
+            rows.append({"backend": target.name, "flood": True, "round": turn, **summary(with_flood, attack)})
+            time.sleep(2)
+    finally:
+        stop_server(server)
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    print()
+    print("| backend | flood from 127.0.0.2 | attacker accepted/s | attacker 429/s | legitimate success "
+          "| legitimate 429 | legitimate p50 ms | legitimate p99 ms |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        flood = "yes" if r["flood"] else "no"
+        accepted = f"{r['flood_accepted_per_s']:.1f}" if r["flood"] else "-"
+        refused = f"{r['flood_429_per_s']:.0f}" if r["flood"] else "-"
+        print(f"| {r['backend']} | {flood} | {accepted} | {refused} | {r['legit_success'] * 100:.2f} % "
+              f"({r['legit_ok']}/{r['legit_sent']}) | {r['legit_429']} | {r['legit_p50']:.1f} | {r['legit_p99']:.1f} |")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=["embedded", "kafka"])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=150, help="legitimate declarations per second")
+    parser.add_argument("--legit-addresses", default="127.0.0.10-127.0.0.109")
+    parser.add_argument("--legit-connections", type=int, default=100)
+    parser.add_argument("--flood-connections", type=int, default=16)
+    parser.add_argument("--flood-count", type=int, default=200_000)
+    parser.add_argument("--flood-green", action="store_true", help="the flood's declarations are green, not red")
+    parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--ready-timeout", type=float, default=180)
+    parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--set", action="append", default=[], metavar="KHAIBAO_NAME=VALUE",
+                        help="a setting of the server under test (repeatable)")
+    args = parser.parse_args()
+    declare.SERVER_SETTINGS["KHAIBAO_RATE_LIMIT_ENABLED"] = "true"  # bench/declare.py turns them off
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith("KHAIBAO_"):
+            parser.error(f"--set takes KHAIBAO_NAME=VALUE, not {item!r}")
+        declare.SERVER_SETTINGS[name] = value
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="khaibao-bench-flood-") as tmp:
+        work = Path(tmp)
+        if args.only in (None, "embedded"):
+            data = work / "embedded"
+            data.mkdir()
+            rows += await bench_target(Target("SQLite + embedded bus", f"sqlite+aiosqlite:///{data / 'declaration.db'}",
+                                              f"embedded://{data / 'bus.db'}", "", data), args, data)
+        pg, kafka = os.environ.get("KHAIBAO_TEST_POSTGRES_URL"), os.environ.get("KHAIBAO_TEST_KAFKA_BOOTSTRAP")
+        if args.only in (None, "kafka"):
+            if pg and kafka:
+                data = work / "kafka"
+                data.mkdir()
+                rows += await bench_target(Target("PostgreSQL + Kafka", await declare.pg_database(pg),
+                                                  f"kafka://{kafka}", f"flood{uuid.uuid4().hex[:6]}.", data),
+                                           args, data)
+            else:
+                print("PostgreSQL + Kafka skipped: set KHAIBAO_TEST_POSTGRES_URL and KHAIBAO_TEST_KAFKA_BOOTSTRAP")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
