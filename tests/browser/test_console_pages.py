@@ -22,7 +22,7 @@ from openpyxl import Workbook
 
 from tests.services.conftest import UpProcess, demo_token, registration
 
-from .conftest import CHROMIUM, sign_in_at
+from .conftest import CHROMIUM, sign_in_at, unit_email
 from .declaration_support import demo_venues
 from .test_consoles import DIACRITICS, _no_horizontal_scroll
 
@@ -211,7 +211,7 @@ def other_unit_venue(system: UpProcess) -> dict:
     forwarded by the district, issued by the city. Its first venue, once declarations can reach it."""
     name = f"Phòng Thử Nghiệm {uuid.uuid4().hex[:4].upper()}"
     intake, provisioning = system.urls["intake"], system.urls["provisioning"]
-    created = httpx.post(intake + "/api/registrations", json=registration("27664", "state_agency", name, venue_count=1),
+    created = httpx.post(intake + "/api/registrations", json=registration("27664", "state_agency", name, venue_count=1, contact_email=unit_email()),
                          timeout=10)
     assert created.status_code == 201, created.text
     district, city = _bearer(system, "vhtt.cangio"), _bearer(system, CITY_USER)

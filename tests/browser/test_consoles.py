@@ -20,7 +20,7 @@ from libs.common.auth import SESSION_COOKIE
 from libs.common.demo import DEMO_PASSWORD
 from tests.services.conftest import registration
 
-from .conftest import CHROMIUM
+from .conftest import CHROMIUM, unit_email
 
 pytestmark = [
     pytest.mark.browser,
@@ -103,7 +103,7 @@ def test_commune_focal_point_follows_a_registration(system, new_context, screens
     # A school of the commune registers through the API.
     name = f"Trường Mầm non Hoa Sen {uuid.uuid4().hex[:4].upper()}"
     created = httpx.post(system.urls["intake"] + "/api/registrations",
-                         json=registration("27664", "school", name), timeout=10)
+                         json=registration("27664", "school", name, contact_email=unit_email()), timeout=10)
     assert created.status_code == 201, created.text
     reference = created.json()["reference"]
 
@@ -196,7 +196,8 @@ def test_pages_fit_a_phone(system, new_context, screenshots, which):
     if which in CONSOLES:
         # A long unit name in the lists: the tables must fold, not push the page sideways.
         created = httpx.post(system.urls["intake"] + "/api/registrations", timeout=10, json=registration(
-            "27664", "essential_shop", "Cửa hàng Bách hóa Xanh Lương Văn Nho - chi nhánh Thị trấn Cần Thạnh"))
+            "27664", "essential_shop", "Cửa hàng Bách hóa Xanh Lương Văn Nho - chi nhánh Thị trấn Cần Thạnh",
+            contact_email=unit_email()))
         assert created.status_code == 201
         page = _open_signed_in(context, system, CONSOLES[which], COMMUNE_USER)
         if which in ("reporting-console", "notification-console"):

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 
 from tests.services.conftest import registration
 
-from .conftest import CHROMIUM
+from .conftest import CHROMIUM, unit_email
 from .test_consoles import COMMUNE_USER, DISTRICT_USER, _no_horizontal_scroll, _open_signed_in, _reload_until
 
 pytestmark = [
@@ -26,7 +26,7 @@ CAN_GIO_COMMUNES = 7
 
 def _register(system, commune_code: str, name: str) -> None:
     response = httpx.post(system.urls["intake"] + "/api/registrations",
-                          json=registration(commune_code, "market", name), timeout=10)
+                          json=registration(commune_code, "market", name, contact_email=unit_email()), timeout=10)
     assert response.status_code == 201, response.text
 
 
