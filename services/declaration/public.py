@@ -23,7 +23,7 @@ from .messages import translate
 from .forms import apply_action, declaration_input, form_errors, new_form_state, read_people
 from .pages import BUSY, SENT_WITH_OTHER_DETAILS, render_form, render_result, render_venue_problem
 from .schemas import DeclarationIn
-from .web import BadBody, check_result_token, read_form, result_token
+from .web import RESULT_COOKIE, RESULT_SECONDS, BadBody, check_result_token, read_form, result_token
 
 router = APIRouter(include_in_schema=False)
 
@@ -102,14 +102,18 @@ async def declare(request: Request, code: str):
     except (Overloaded, StoreUnavailable):
         return render_form(request, venue, state, {"form": BUSY}, mode="public", action=action_url, status=503)
     submission = answer["submission_id"]
-    url = f"/v/{venue.code}/done/{submission}?t={result_token(runtime.settings.secret_key, submission)}"
-    return RedirectResponse(url + ("&dup=1" if answer["duplicate"] else ""), status_code=303)
+    page = f"/v/{venue.code}/done/{submission}"
+    response = RedirectResponse(page + ("?dup=1" if answer["duplicate"] else ""), status_code=303)
+    response.set_cookie(RESULT_COOKIE, result_token(runtime.settings.secret_key, submission), max_age=RESULT_SECONDS,
+                        path=page, httponly=True, samesite="lax",
+                        secure=runtime.settings.environment == "production" or request.url.scheme == "https")
+    return response
 
 
 @router.get("/v/{code}/done/{submission_id}")
-async def result(request: Request, code: str, submission_id: UUID, t: str = "", dup: str = ""):
+async def result(request: Request, code: str, submission_id: UUID, dup: str = ""):
     runtime = request.app.state.runtime
-    if not check_result_token(runtime.settings.secret_key, submission_id, t):
+    if not check_result_token(runtime.settings.secret_key, submission_id, request.cookies.get(RESULT_COOKIE)):
         return request.app.state.templates.render_error(request, 404)
     ports = runtime.extras["declaration"]
     async with runtime.database.transaction(readonly=True) as session:

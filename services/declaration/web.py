@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import parse_qsl
 from uuid import UUID
@@ -83,14 +84,28 @@ async def read_form(request: Request, limit: int) -> Form:
 
 # --- result links ------------------------------------------------------------------------
 
-def result_token(secret: str, submission_id: UUID | str) -> str:
-    """A capability for the result page: only who declared gets the link."""
-    digest = hmac.new(secret.encode(), f"result:{submission_id}".encode(), hashlib.sha256).hexdigest()
-    return digest[:24]
+RESULT_COOKIE = "khaibao_result"
+RESULT_SECONDS = 30 * 60
 
 
-def check_result_token(secret: str, submission_id: UUID | str, token: str) -> bool:
-    return hmac.compare_digest(result_token(secret, submission_id), token or "")
+def result_token(secret: str, submission_id: UUID | str, now: float | None = None) -> str:
+    """The capability for a result page, valid ``RESULT_SECONDS``: ``<expiry>.<HMAC>``. It
+    travels in an HttpOnly cookie scoped to that page's path, never in the URL, so the link
+    alone (history, a shared screenshot, a proxy log) opens nothing."""
+    expires = int((time.time() if now is None else now) + RESULT_SECONDS)
+    return f"{expires}.{_result_mac(secret, submission_id, expires)}"
+
+
+def _result_mac(secret: str, submission_id: UUID | str, expires: int) -> str:
+    message = f"result:{submission_id}:{expires}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def check_result_token(secret: str, submission_id: UUID | str, token: str | None, now: float | None = None) -> bool:
+    expires, _, mac = (token or "").partition(".")
+    if not expires.isdigit() or int(expires) < (time.time() if now is None else now):
+        return False
+    return hmac.compare_digest(_result_mac(secret, submission_id, int(expires)), mac)
 
 
 # --- time --------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ in Vietnamese (English with ?lang=en), the right status, nothing stored, never a
 from __future__ import annotations
 
 import re
+import time
+import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -10,6 +12,7 @@ from sqlalchemy import func, select
 
 from libs.common.events.provisioning import VenueCodeRotated, VenueCodeRotatedData, VenueDisabled, VenueDisabledData
 from services.declaration.models import Declaration
+from services.declaration.web import RESULT_COOKIE, RESULT_SECONDS, result_token
 
 from .conftest import declaration, eventually, person
 
@@ -202,13 +205,23 @@ async def test_a_double_submit_of_the_form_shows_the_first_result(declaration_ap
     first = await client.post(f"/v/{code}", data=form, headers=html)
     second = await client.post(f"/v/{code}", data=form, headers=html)
     assert first.status_code == second.status_code == 303
-    assert second.headers["location"] == first.headers["location"] + "&dup=1"
+    assert second.headers["location"] == first.headers["location"] + "?dup=1"
     result = await client.get(second.headers["location"], headers=html)
     assert "Tờ khai này đã được gửi trước đó" in result.text
     assert await _stored(service) == 1
-    # A result page needs its link's token: no one reads another visitor's result.
-    forged = first.headers["location"].split("?")[0] + "?t=" + "0" * 24
-    assert (await client.get(forged, headers=html)).status_code == 404
+    # A result page needs the capability its form set on this device: the link alone, a forged
+    # or an expired capability, or another result's, opens nothing.
+    page = first.headers["location"]
+    submission = page.rsplit("/", 1)[1]
+    secret = service.settings.secret_key
+    client.cookies.clear()
+    assert (await client.get(page, headers=html)).status_code == 404
+    for capability in ("0" * 24, f"{int(time.time()) + 600}.{'0' * 32}",
+                       result_token(secret, submission, now=time.time() - RESULT_SECONDS - 1),
+                       result_token(secret, uuid.uuid4())):
+        assert (await client.get(page, headers={**html, "cookie": f"{RESULT_COOKIE}={capability}"})).status_code == 404
+    valid = result_token(secret, submission)
+    assert (await client.get(page, headers={**html, "cookie": f"{RESULT_COOKIE}={valid}"})).status_code == 200
 
 
 async def test_nothing_bad_ever_answers_500(declaration_app):

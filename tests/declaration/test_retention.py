@@ -13,7 +13,7 @@ from services.declaration.models import Declaration, RetentionCursor, Submission
 from services.declaration.retention import erase_batch, erase_due, first_id_at
 from services.declaration.service import count_today
 from services.declaration.settings import DeclarationSettings
-from services.declaration.web import result_token
+from services.declaration.web import RESULT_COOKIE, result_token
 
 from .conftest import declaration, person
 from .test_batcher import store  # noqa: F401 - fixture
@@ -79,8 +79,8 @@ async def test_personal_data_is_erased_after_the_period_and_counts_stay(declarat
 
     # The result page of an erased declaration is gone; the same form sent that late is new.
     submission = first["submission_id"]
-    page = await service.client.get(
-        f"/v/{venue.code}/done/{submission}?t={result_token(service.settings.secret_key, submission)}", headers=HTML)
+    page = await service.client.get(f"/v/{venue.code}/done/{submission}", headers={
+        **HTML, "cookie": f"{RESULT_COOKIE}={result_token(service.settings.secret_key, submission)}"})
     assert page.status_code == 404
     again = await service.client.post("/api/declarations", json=family)
     assert again.status_code == 201 and again.json()["submission_id"] != submission

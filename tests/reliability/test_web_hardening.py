@@ -295,7 +295,11 @@ async def test_declaration_answers_and_result_pages_are_no_store(system):
             "p0.street": "12 Lương Văn Nho", "consent": "1", "action": "submit", "key": "nostore-form-1"}
     answers["public form"] = await client.get(f"/v/{code}", headers=html)
     answers["public form sent (303 to the result)"] = sent = await client.post(f"/v/{code}", data=form, headers=html)
-    assert sent.status_code == 303 and "?t=" in sent.headers["location"]
+    # The result page's capability is a short-lived HttpOnly cookie scoped to that page, not in its URL.
+    assert sent.status_code == 303 and "?" not in sent.headers["location"]
+    capability = sent.headers["set-cookie"].lower()
+    assert "httponly" in capability and "max-age=1800" in capability and "samesite=lax" in capability
+    assert f"path={sent.headers['location'].lower()}" in capability
     answers["result page"] = result = await client.get(sent.headers["location"], headers=html)
     assert result.status_code == 200 and "Nguyễn Văn An" in result.text
     gate_token = system.extra["minter"].token(Role.GATE_STAFF, venue.commune_path, unit_id=str(venue.unit_id))
