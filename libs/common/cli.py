@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
+from . import operations
 from .lifecycle import CANCELLED_WAIT_SECONDS
 from .settings import DEFAULT_PORTS, SERVICES, ServiceSettings
 
@@ -54,7 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
     if production_requested(args.service):
         # The same checks as `khaibao check-config`, before uvicorn starts its workers: a
         # production service stops with the list of what to fix, not a traceback.
-        report = _run_checks(args.service, timeout=args.check_timeout)
+        report = operations.run_checks(args.service, timeout=args.check_timeout)
         for line in report.warnings:
             print(f"warning: {line}", file=sys.stderr)
         if report.problems:
@@ -85,78 +86,6 @@ def trusted_proxies(service: str, env: Mapping[str, str]) -> str:
         if name in env:
             return ",".join(part.strip() for part in env[name].split(",") if part.strip())
     return ""
-
-
-def _run_checks(service: str, *, timeout: float, connect: bool = True):  # noqa: ANN202 - checks.Report
-    from .checks import Report, check
-
-    try:
-        return check(service, connect=connect, timeout=timeout)
-    except Exception as exc:  # noqa: BLE001 - a line to fix, never a traceback
-        return Report(problems=[f"check-config {service}: {type(exc).__name__}: {exc}"])
-
-
-def _check_config(args: argparse.Namespace) -> int:
-    report = _run_checks(args.service, timeout=args.timeout, connect=not args.offline)
-    for line in report.warnings:
-        print(f"warning: {line}", file=sys.stderr)
-    for line in report.problems:
-        print(line)
-    if report.problems:
-        return 1
-    print("ok")
-    return 0
-
-
-def _keys(args: argparse.Namespace) -> int:
-    from . import keys
-
-    try:
-        if args.keys_command == "init":
-            keys.init(Path(args.directory), compose_owners=args.compose_owners)
-        else:
-            keys.rotate(args.kind, Path(args.directory))
-    except keys.KeysError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"cannot write in {args.directory}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _accounts(args: argparse.Namespace) -> int:
-    import asyncpg
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from .checks import load_settings
-
-    from services.provisioning.bootstrap import BootstrapRefused, create_official
-    from services.provisioning.settings import ProvisioningSettings
-
-    settings, problems = load_settings(ProvisioningSettings)
-    if problems or settings is None:
-        for line in problems:
-            print(line, file=sys.stderr)
-        print("khaibao accounts create: provisioning's settings are not valid; nothing was created",
-              file=sys.stderr)
-        return 1
-    try:
-        created = asyncio.run(create_official(settings, username=args.username, name=args.name, role=args.role,
-                                              jurisdiction=args.jurisdiction))
-    except BootstrapRefused as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
-    except (OSError, SQLAlchemyError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
-        print(f"{settings.env_name('database_url')}: cannot use the database: {type(exc).__name__}",
-              file=sys.stderr)
-        return 1
-    print(f"Đã tạo tài khoản / created account {created.username} ({created.role}, "
-          f"{created.jurisdiction_name} {created.jurisdiction}). Mật khẩu dùng một lần (phải đổi khi đăng nhập "
-          f"lần đầu) / one-time password (to change at the first sign-in), on standard output:",
-          file=sys.stderr)
-    print(created.password, flush=True)
-    return 0
 
 
 async def _create_databases(base_url: str) -> dict[str, str]:
@@ -379,57 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--check-timeout", type=float, default=5.0,
                        help="production: seconds the database and Kafka get to answer the start-up check")
 
-    check = commands.add_parser(
-        "check-config", help="check a service's settings, keys, database and bus; 'ok' or one line per problem",
-        description="Reads the service's settings from the environment as `serve` does and prints every "
-                    "problem, one line each, naming the variable (exit 1), or 'ok' (exit 0). Warnings "
-                    "(the SMTP relay of notification) go to stderr and do not fail the check.")
-    check.add_argument("service", choices=SERVICES)
-    check.add_argument("--timeout", type=float, default=3.0, help="seconds each connection may take")
-    check.add_argument("--offline", action="store_true", help="do not connect to the database, Kafka or SMTP")
-
-    keys = commands.add_parser("keys", help="create or rotate the keys and secrets of a production deployment")
-    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
-    init = keys_commands.add_parser(
-        "init", help="write every key and secret file into DIR (mode 0600; never overwrites)",
-        description="Writes token_private.pem token_public.pem (Ed25519, tokens), pass_private.pem "
-                    "pass_public.pem (Ed25519, personal QR passes), credentials_private.pem "
-                    "credentials_public.pem (X25519, sealed initial passwords), secret_key (cookies and "
-                    "CSRF), db_password (PostgreSQL) and grafana_admin_password, each with mode 0600. "
-                    "Refuses (exit 1, nothing written) if any of them exists. Give each file to the uid "
-                    "of the container that reads it (deploy/README.md).")
-    init.add_argument("directory")
-    init.add_argument("--compose-owners", action="store_true",
-                      help="as root: give each file to the uid of the docker-compose.yml container that reads "
-                           "it (services 10001, PostgreSQL 999 with db_password 0440 for both, Grafana 472)")
-    rotate = keys_commands.add_parser(
-        "rotate", help="a new key pair of one kind; the old public key kept as <kind>_public.previous.pem",
-        description="Replaces <kind>_private.pem and <kind>_public.pem with a new pair and keeps the old "
-                    "public key as <kind>_public.previous.pem (credentials: also the old private key as "
-                    "credentials_private.previous.pem), for KHAIBAO_AUTH_PREVIOUS_PUBLIC_KEY_FILES, "
-                    "KHAIBAO_DECLARATION_PASS_PREVIOUS_PUBLIC_KEY_FILES and "
-                    "KHAIBAO_NOTIFICATION_CREDENTIALS_PREVIOUS_PRIVATE_KEY_FILES. Only one previous "
-                    "generation is kept: rotating again replaces the .previous.pem files, and the "
-                    "oldest key is no longer accepted.")
-    rotate.add_argument("kind", choices=("token", "pass", "credentials"))
-    rotate.add_argument("directory")
-
-    accounts = commands.add_parser("accounts", help="operator bootstrap of officials' accounts")
-    accounts_commands = accounts.add_subparsers(dest="accounts_command", required=True)
-    create = accounts_commands.add_parser(
-        "create", help="create an official's account with a one-time password (printed alone on stdout)",
-        description="Run with provisioning's environment: applies its migrations if needed and creates the "
-                    "account with a random one-time password that must be changed at the first sign-in. "
-                    "The password is the only line on standard output (PASSWORD=$(khaibao accounts "
-                    "create ...)); messages go to standard error.")
-    create.add_argument("--username", required=True)
-    create.add_argument("--name", required=True, help="the name shown for the account (the office)")
-    create.add_argument("--role", required=True, choices=("city_dic", "district_focal", "commune_focal",
-                                                          "health_officer"))
-    create.add_argument("--jurisdiction", required=True,
-                        help="a path of the admin-unit tree: 79 (the city), 79/760 (a district), 79/760/26734")
+    operator_handlers = operations.add_commands(commands)
     args = parser.parse_args(argv)
-    handlers = {"up": _up, "serve": _serve, "check-config": _check_config, "keys": _keys, "accounts": _accounts}
+    handlers = {"up": _up, "serve": _serve, **operator_handlers}
     return handlers[args.command](args)
 
 

@@ -27,6 +27,7 @@ from libs.common.events.declaration import (
 )
 from libs.common.events.envelope import Event, topic_for
 from libs.common.observability import current_trace_id
+from libs.common.ratelimit import retry_after
 from libs.common.ui import N_
 
 from .batcher import GroupCommitter
@@ -78,8 +79,6 @@ class VenueRateLimited(DeclarationRefused):
     """Too many people declared at this venue just now (429, ``retry_after`` seconds): nothing stored."""
 
     def __init__(self, wait: float) -> None:
-        from libs.common.ratelimit import retry_after
-
         self.retry_after = retry_after(wait)
         super().__init__(*TOO_FAST, seconds=self.retry_after)
 

@@ -47,7 +47,7 @@ from .schemas import (
     UploadOut,
 )
 from .service import Filters, RegistrationRejected, find_by_token, get_registration, list_registrations, submit_registration
-from .spam import RegistrationLimited, client_address
+from .registration.spam import RegistrationLimited, client_address
 from .stages import headline, stage
 from .web import lang_of
 from .worker import wake

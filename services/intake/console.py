@@ -21,7 +21,7 @@ from .service import (
     possible_duplicates,
     registration_history,
 )
-from .spam import count_suspected, discard, list_suspected, may_discard, reason_labels
+from .registration.spam import count_suspected, discard, list_suspected, may_discard, reason_labels
 from .web import lang_of, official, parse_id, render, runtime_of, with_done
 
 router = APIRouter(include_in_schema=False)

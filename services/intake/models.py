@@ -50,7 +50,7 @@ class Registration(IntakeTable, table=True):
     batch_id: UUID | None = Field(default=None, index=True)
     forwarded_at: datetime | None = None
     updated_at: datetime | None = None
-    # The public edge (services/intake/spam.py): the client address a form or API
+    # The public edge (services/intake/registration/spam.py): the client address a form or API
     # registration came from, and why it looks like spam (comma-separated codes; none: not
     # suspected). A suspected registration waits apart from the review queue.
     client_address: str | None = Field(default=None, max_length=64, index=True)

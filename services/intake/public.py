@@ -15,7 +15,7 @@ from .contacts import district_contacts
 from .excel.template import build_template
 from .routing import COMMUNE, DISTRICT, EXEMPTIONS, UNIT_TYPES, district_by_code
 from .service import find_by_reference_and_phone, find_by_token, register_units
-from .spam import HONEYPOT_FIELD, RegistrationLimited, client_address, screen
+from .registration.spam import HONEYPOT_FIELD, RegistrationLimited, client_address, screen
 from .stages import headline, stage, steps
 from .text import LOCAL_TZ, normalize_phone, now_utc
 from .validation import BAD_FORM_VENUES, FIELDS, validate_unit

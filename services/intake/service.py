@@ -190,7 +190,7 @@ async def submit_registration(session: AsyncSession, tree: AdminTree, data: Regi
     )
     spam_reasons = None
     if settings is not None:
-        from .spam import screen
+        from .registration.spam import screen
 
         if details.venue_count > settings.max_form_venues:
             raise RegistrationRejected(BAD_FORM_VENUES.format(max=settings.max_form_venues))

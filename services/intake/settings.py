@@ -40,7 +40,7 @@ class IntakeSettings(ServiceSettings):
     smtp_relay_timeout: float = 30.0
     mail_max_attempts: int = 12
 
-    # Registration spam at the public form and API (services/intake/spam.py; README
+    # Registration spam at the public form and API (services/intake/registration/spam.py; README
     # "Registration spam"). Counted in intake's database, so shared by every worker and
     # replica. Refusals are 429 with a Vietnamese message that says to contact the commune.
     # At most this many registrations per client address per hour (0: no limit).

@@ -15,7 +15,7 @@ from libs.common.auth import Role
 from libs.common.console import console_user
 from libs.common.runtime import Runtime
 
-from .spam import reason_labels
+from .registration.spam import reason_labels
 from .routing import EXEMPTIONS, STATUS_LABELS, STATUS_TONES, UNIT_TYPES
 from .text import Msg, local_time
 

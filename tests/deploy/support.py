@@ -86,7 +86,7 @@ def _environment(service: dict) -> dict[str, str]:
     env = service.get("environment") or {}
     if isinstance(env, list):
         env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
-    return {str(k): str(v) for k, v in env.items()}
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
 
 
 def _command(service: dict) -> list[str]:

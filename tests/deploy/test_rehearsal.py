@@ -33,7 +33,8 @@ from libs.common.auth import SESSION_COOKIE
 from tests.engines import engines_required, kafka_bootstrap
 from tests.infra.postgres_local import LocalPostgres, find_pg_bin
 
-from .rehearsal import MailRelay, Rehearsal, dump, run_khaibao
+from .processes import MailRelay, base_environment, run_khaibao
+from .rehearsal import Rehearsal, dump
 from .support import DEPLOY, ROOT, SERVICES, _dashboard_queries, _load_yaml
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.kafka]
@@ -81,7 +82,7 @@ def rehearsal() -> Iterator[Rehearsal]:
     work.chmod(0o755)
     secrets = work / "secrets"
     # Step 1 of deploy/README.md: the key material, as the operator makes it.
-    made = run_khaibao(["keys", "init", str(secrets)], {**_plain_env()}, work)
+    made = run_khaibao(["keys", "init", str(secrets)], base_environment(), work)
     assert made.returncode == 0, f"khaibao keys init failed:\n{made.stdout}\n{made.stderr}"
 
     postgres = LocalPostgres(work / "postgres")
@@ -112,12 +113,6 @@ def rehearsal() -> Iterator[Rehearsal]:
         postgres.stop()
         shutil.copytree(work / "logs", RESULTS, dirs_exist_ok=True)
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _plain_env() -> dict[str, str]:
-    from .rehearsal import base_environment
-
-    return base_environment()
 
 
 def _wait_listening(system: Rehearsal) -> None:

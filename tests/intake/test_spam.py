@@ -1,4 +1,4 @@
-"""Registration spam at the public edge (services/intake/spam.py): a burst from one address
+"""Registration spam at the public edge (services/intake/registration/spam.py): a burst from one address
 is refused beyond the per-address limit and what got in waits apart, as suspected spam; the
 hidden field flags a robot; a tax code or e-mail with registrations waiting takes no more;
 the commune discards a batch of suspected spam in one click and reporting's funnel counts
@@ -14,7 +14,7 @@ import pytest
 
 from libs.common.auth import Role
 from services.intake.settings import IntakeSettings
-from services.intake.spam import HONEYPOT_FIELD
+from services.intake.registration.spam import HONEYPOT_FIELD
 from tests.services.conftest import eventually
 
 from .conftest import (

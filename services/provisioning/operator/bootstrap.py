@@ -19,13 +19,13 @@ from libs.common.adminunits import AdminTree, load_tree
 from libs.common.auth import Role
 from libs.common.db import Database
 
-from . import audit
-from .models import Account
-from .passwords import new_password
-from .service import create_account
-from .settings import ProvisioningSettings
+from .. import audit
+from ..models import Account
+from ..passwords import new_password
+from ..service import create_account
+from ..settings import ProvisioningSettings
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).parents[1] / "migrations"  # provisioning's own tree
 # The officials' roles and the depths of the admin-unit tree their jurisdiction may be at
 # (0: the city, 1: a district, 2: a commune).
 OFFICIAL_DEPTHS = {

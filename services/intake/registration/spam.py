@@ -30,15 +30,16 @@ from uuid import UUID
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common import ratelimit
 from libs.common.auth import Principal, Role, within
 from libs.common.events.intake import RegistrationReturned, RegistrationReviewedData
 from libs.common.outbox import publish
 
-from .models import Registration
-from .routing import SUBMITTED
-from .settings import IntakeSettings
-from .text import Msg, now_utc
-from .validation import UnitDetails
+from ..models import Registration
+from ..routing import SUBMITTED
+from ..settings import IntakeSettings
+from ..text import Msg, now_utc
+from ..validation import UnitDetails
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,9 @@ class RegistrationLimited(Exception):
 
 
 def client_address(request) -> str | None:  # noqa: ANN001
-    """The client host of the request (the proxy in front sets it from the real client)."""
-    return request.client.host[:64] if request.client and request.client.host else None
+    """The client as the rate limits count it (the trusted proxy's forwarded address; an
+    IPv6 client by its /64, so that one host cannot rotate through its addresses)."""
+    return ratelimit.client_address(request.scope)[:64] or None
 
 
 def reasons_of(registration: Registration) -> list[str]:
@@ -198,7 +200,7 @@ async def discard(session: AsyncSession, principal: Principal, ids: Sequence[UUI
     (history ``discarded``, who and when; ``intake.registration.returned`` so that reporting
     counts it as returned; the unit's status page gives a general reason and the way to the
     commune). Ids the caller may not discard are skipped."""
-    from .service import Actor, history
+    from ..service import Actor, history
 
     now = now or now_utc()
     if not ids:

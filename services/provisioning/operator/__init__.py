@@ -1,0 +1,1 @@
+"""What the operator runs from the command line against provisioning (``khaibao accounts``)."""
