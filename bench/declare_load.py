@@ -31,6 +31,7 @@ KEY_MARK = b"@@KEY@@"
 class Stats:
     def __init__(self) -> None:
         self.latencies = array("d")
+        self.starts = array("d")
         self.statuses: dict[int, int] = {}
         self.ok = 0
         self.errors = 0
@@ -107,6 +108,7 @@ async def connection(host: str, port: int, path: str, bodies: list[bytes], offse
                 stats.errors += 1
             if started >= state["measure_from"]:
                 stats.latencies.append(finished - started)
+                stats.starts.append(started)
                 if 200 <= status < 300:
                     stats.measured_ok += 1
             if close:
@@ -146,6 +148,9 @@ async def run(args: argparse.Namespace) -> dict:
 
     if args.ids_out:
         Path(args.ids_out).write_text("\n".join(stats.ids), encoding="utf-8")
+    if args.latencies_out:  # "<sent at, s from the start> <latency, s>" a line (bench/flood.py pools them)
+        Path(args.latencies_out).write_text("\n".join(
+            f"{at - started:.4f} {x:.6f}" for at, x in zip(stats.starts, stats.latencies)), encoding="utf-8")
     return {
         "sent": stats.sent, "ok": stats.ok, "errors": stats.errors, "statuses": stats.statuses,
         "rate": stats.measured_ok / measured_seconds, "seconds": ended - started,
@@ -164,6 +169,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--ids-out", default="")
+    parser.add_argument("--latencies-out", default="", help="write the measured latencies (s) to this file")
     parser.add_argument("--rate", type=float, default=0.0,
                         help="offer at most this many requests per second in all (0: as fast as answered)")
     parser.add_argument("--local-addresses", default="",

@@ -53,10 +53,41 @@ def write_flood_bodies(path: Path, venue: str, count: int = 500, red: bool = Tru
 
 
 def load_command(port: int, bodies: Path, *, duration: float, warmup: float, connections: int, count: int,
-                 rate: float, local: str) -> list[str]:
-    return [sys.executable, "-m", "bench.declare_load", "--port", str(port), "--path", "/api/declarations",
-            "--bodies", str(bodies), "--connections", str(connections), "--duration", str(duration),
-            "--warmup", str(warmup), "--count", str(count), "--rate", str(rate), "--local-addresses", local]
+                 rate: float, local: str, latencies: Path | None = None) -> list[str]:
+    command = [sys.executable, "-m", "bench.declare_load", "--port", str(port), "--path", "/api/declarations",
+               "--bodies", str(bodies), "--connections", str(connections), "--duration", str(duration),
+               "--warmup", str(warmup), "--count", str(count), "--rate", str(rate), "--local-addresses", local]
+    return command + (["--latencies-out", str(latencies)] if latencies is not None else [])
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000 if ordered else float("nan")
+
+
+def pooled(rows: list[dict], samples: dict[bool, list[float]], backend: str) -> list[dict]:
+    """One row per condition over every round: p99 of all the rounds' requests together.
+
+    A round's p99 is its 30 slowest of 3,000 requests, moved by tens of milliseconds when the
+    rest of the machine stalls once (a checkpoint, another process); the pooled p99 is the
+    1% slowest of all the rounds' requests, the figure the target is judged on.
+    """
+    out = []
+    for flood in (False, True):
+        mine = [r for r in rows if r["backend"] == backend and r["flood"] is flood and r.get("round") != "all"]
+        if not mine or not samples[flood]:
+            continue
+        row = {"backend": backend, "flood": flood, "round": "all",
+               "legit_sent": sum(r["legit_sent"] for r in mine), "legit_ok": sum(r["legit_ok"] for r in mine),
+               "legit_429": sum(r["legit_429"] for r in mine),
+               "legit_other_errors": sum(r["legit_other_errors"] for r in mine),
+               "legit_p50": percentile(samples[flood], 0.50), "legit_p99": percentile(samples[flood], 0.99)}
+        row["legit_success"] = row["legit_ok"] / max(1, row["legit_sent"])
+        if flood:
+            row["flood_accepted_per_s"] = sum(r["flood_accepted_per_s"] for r in mine) / len(mine)
+            row["flood_429_per_s"] = sum(r["flood_429_per_s"] for r in mine) / len(mine)
+        out.append(row)
+    return out
 
 
 def run(commands: list[list[str]], limit: float) -> list[dict]:
@@ -100,36 +131,44 @@ async def bench_target(target: Target, args: argparse.Namespace, work: Path) -> 
     port = free_port()
     server = start_server(target, args.workers, port, work / "server.log", args.ready_timeout)
     rows = []
+    latencies = work / "latencies.txt"
+    samples: dict[bool, list[float]] = {False: [], True: []}
+
+    def collect(flood: bool) -> None:
+        samples[flood] += [float(line.split()[1]) for line in latencies.read_text().splitlines() if line]
+
     try:
         legit = load_command(port, legit_bodies, duration=args.duration, warmup=args.warmup,
                              connections=args.legit_connections, count=int(args.rate * args.duration * 2),
-                             rate=args.rate, local=args.legit_addresses)
+                             rate=args.rate, local=args.legit_addresses, latencies=latencies)
         flood = load_command(port, flood_bodies, duration=args.duration, warmup=0,
                              connections=args.flood_connections, count=args.flood_count, rate=0, local=ATTACKER)
         for turn in range(1, args.rounds + 1):
             print(f"  {target.name}: legitimate load alone, round {turn} ...", flush=True)
             (alone,) = run([legit], args.duration + 60)
             rows.append({"backend": target.name, "flood": False, "round": turn, **summary(alone, None)})
+            collect(False)
             time.sleep(2)
             print(f"  {target.name}: legitimate load with the flood from {ATTACKER}, round {turn} ...", flush=True)
             with_flood, attack = run([legit, flood], args.duration + 60)
             rows.append({"backend": target.name, "flood": True, "round": turn, **summary(with_flood, attack)})
+            collect(True)
             time.sleep(2)
     finally:
         stop_server(server)
-    return rows
+    return rows + (pooled(rows, samples, target.name) if args.rounds > 1 else [])
 
 
 def print_table(rows: list[dict]) -> None:
     print()
-    print("| backend | flood from 127.0.0.2 | attacker accepted/s | attacker 429/s | legitimate success "
+    print("| backend | round | flood from 127.0.0.2 | attacker accepted/s | attacker 429/s | legitimate success "
           "| legitimate 429 | legitimate p50 ms | legitimate p99 ms |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         flood = "yes" if r["flood"] else "no"
         accepted = f"{r['flood_accepted_per_s']:.1f}" if r["flood"] else "-"
         refused = f"{r['flood_429_per_s']:.0f}" if r["flood"] else "-"
-        print(f"| {r['backend']} | {flood} | {accepted} | {refused} | {r['legit_success'] * 100:.2f} % "
+        print(f"| {r['backend']} | {r['round']} | {flood} | {accepted} | {refused} | {r['legit_success'] * 100:.2f} % "
               f"({r['legit_ok']}/{r['legit_sent']}) | {r['legit_429']} | {r['legit_p50']:.1f} | {r['legit_p99']:.1f} |")
 
 
