@@ -48,6 +48,14 @@ class FhirError(HTTPException):
     """Answered as an OperationOutcome."""
 
 
+class PurposeRefused(FhirError):
+    """A call without a valid purpose (or scope): answered, and written to the access log."""
+
+    def __init__(self, problem: PurposeProblem) -> None:
+        super().__init__(problem.status, problem.message)
+        self.code = problem.code
+
+
 def _outcome(status: int, message: str, code: str = "invalid") -> JSONResponse:
     return JSONResponse({"resourceType": "OperationOutcome", "issue": [
         {"severity": "error", "code": code, "diagnostics": message}]}, status_code=status, media_type=FHIR_JSON)
@@ -101,7 +109,7 @@ def _purpose(request: Request, principal: Principal, *, person_level: bool = Fal
     try:
         return purpose_of(request, principal, person_level=person_level)
     except PurposeProblem as problem:
-        raise FhirError(problem.status, problem.message) from None
+        raise PurposeRefused(problem) from None
 
 
 async def _answer(request: Request, principal: Principal, session: AsyncSession, resource_type: str,
@@ -114,15 +122,26 @@ async def _answer(request: Request, principal: Principal, session: AsyncSession,
                         media_type=FHIR_JSON, headers={"cache-control": "no-store"})
 
 
+def _raise(error: Exception):  # noqa: ANN202
+    async def work() -> JSONResponse:
+        raise error
+    return work
+
+
 def _settled(request: Request) -> datetime:
     seconds = request.app.state.runtime.settings.fhir_settle_seconds
     return datetime.now(UTC) - timedelta(seconds=seconds)
 
 
-async def _handle(request: Request, work) -> JSONResponse:  # noqa: ANN001
+async def _handle(request: Request, work, principal: Principal | None = None,  # noqa: ANN001
+                  resource_type: str | None = None) -> JSONResponse:
     try:
         return await work()
     except FhirError as error:
+        if isinstance(error, PurposeRefused) and principal is not None:
+            async with request.app.state.runtime.database.transaction() as session:
+                await record_access(session, principal, "fhir.read", outcome="refused",
+                                    detail=f"{resource_type}:{error.code}"[:60])
         return _outcome(error.status_code, str(error.detail))
 
 
@@ -147,8 +166,8 @@ async def read_questionnaire(questionnaire_id: str, request: Request,
                              principal: Principal = Depends(require(*FHIR_ROLES))) -> JSONResponse:
     try:
         purpose = _purpose(request, principal)
-    except FhirError as error:
-        return _outcome(error.status_code, str(error.detail))
+    except PurposeRefused as error:
+        return await _handle(request, _raise(error), principal, "Questionnaire")
     if questionnaire_id != fhir.QUESTIONNAIRE_ID:
         return _outcome(404, "Không có biểu mẫu này / No such Questionnaire", "not-found")
     async with request.app.state.runtime.database.transaction() as session:
@@ -163,7 +182,7 @@ async def search_questionnaire(request: Request, principal: Principal = Depends(
         count = _count(request)
         async with request.app.state.runtime.database.transaction() as session:
             return await _answer(request, principal, session, "Questionnaire", [fhir.questionnaire()], None, count)
-    return await _handle(request, work)
+    return await _handle(request, work, principal, "Questionnaire")
 
 
 @router.get("/QuestionnaireResponse")
@@ -191,7 +210,7 @@ async def search_responses(request: Request, principal: Principal = Depends(
             next_cursor = str(rows[-1].seq) if more else None
             return await _answer(request, principal, session, "QuestionnaireResponse",
                                  [fhir.questionnaire_response(r) for r in rows], next_cursor, count)
-    return await _handle(request, work)
+    return await _handle(request, work, principal, "QuestionnaireResponse")
 
 
 def _keyset(cursor: str | None) -> tuple[datetime, UUID] | None:
@@ -236,7 +255,7 @@ async def search_organizations(request: Request, principal: Principal = Depends(
             next_cursor = _cursor_after(found[-1].changed_at, found[-1].unit_id) if more else None
             return await _answer(request, principal, session, "Organization",
                                  [fhir.organization(u, tree, marks.get(u.unit_id)) for u in found], next_cursor, count)
-    return await _handle(request, work)
+    return await _handle(request, work, principal, "Organization")
 
 
 @router.get("/Location")
@@ -252,7 +271,7 @@ async def search_locations(request: Request, principal: Principal = Depends(requ
             next_cursor = _cursor_after(found[-1].changed_at, found[-1].venue_id) if more else None
             return await _answer(request, principal, session, "Location",
                                  [fhir.location(v, tree) for v in found], next_cursor, count)
-    return await _handle(request, work)
+    return await _handle(request, work, principal, "Location")
 
 
 @router.get("/AuditEvent")
@@ -271,6 +290,6 @@ async def search_audit(request: Request, principal: Principal = Depends(require(
             next_cursor = str(found[-1].seq) if more else None
             return await _answer(request, principal, session, "AuditEvent",
                                  [fhir.audit_event(e) for e in found], next_cursor, count)
-    return await _handle(request, work)
+    return await _handle(request, work, principal, "AuditEvent")
 
 

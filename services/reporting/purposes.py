@@ -38,11 +38,12 @@ PERSON_LEVEL_REFUSAL = (
 
 
 class PurposeProblem(Exception):
-    """A refusal: ``status`` (403 or 422) and a bilingual message."""
+    """A refusal: ``status`` (403 or 422), a short ``code`` for the access log, a bilingual message."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status = status
+        self.code = code
         self.message = message
 
 
@@ -52,26 +53,32 @@ class Purpose:
     case_reference: str | None
 
 
+def _both(vi: str, en: str) -> str:
+    return f"{vi} / {en}"
+
+
 def purpose_of(request: Request, principal: Principal, *, person_level: bool) -> Purpose:
     """The request's purpose, checked for the caller; ``PurposeProblem`` if it may not read."""
     code = request.headers.get(PURPOSE_HEADER, "").strip().lower() or None
     case = " ".join(request.headers.get(CASE_HEADER, "").split()) or None
+    known = ", ".join(PURPOSES)
     if principal.role == Role.INTEROP_CLIENT and FHIR_SCOPE not in principal.scopes:
-        raise PurposeProblem(403, f"Mã truy cập không có phạm vi {FHIR_SCOPE} / the token lacks the scope {FHIR_SCOPE}")
-    needed = principal.role in (Role.INTEROP_CLIENT, Role.HEALTH_OFFICER) or person_level
+        raise PurposeProblem(403, "no_scope", _both(f"Mã truy cập không có phạm vi {FHIR_SCOPE}",
+                                                    f"the token lacks the scope {FHIR_SCOPE}"))
     if code is None:
-        if needed:
-            raise PurposeProblem(422, "Thiếu mục đích truy cập (tiêu đề X-Purpose: " + ", ".join(PURPOSES)
-                                 + ") / the purpose is required (header X-Purpose: " + ", ".join(PURPOSES) + ")")
+        if principal.role in (Role.INTEROP_CLIENT, Role.HEALTH_OFFICER) or person_level:
+            raise PurposeProblem(422, "no_purpose", _both(f"Thiếu mục đích truy cập (tiêu đề X-Purpose: {known})",
+                                                          f"the purpose is required (header X-Purpose: {known})"))
         return Purpose(None, None)
     if code not in PURPOSES:
-        raise PurposeProblem(422, f"Mục đích không hợp lệ; dùng một trong: {', '.join(PURPOSES)} / unknown purpose; "
-                                  f"one of: {', '.join(PURPOSES)}")
+        raise PurposeProblem(422, "unknown_purpose", _both(f"Mục đích không hợp lệ; dùng một trong: {known}",
+                                                           f"unknown purpose; one of: {known}"))
     if principal.role == Role.HEALTH_OFFICER and code != "case_investigation":
-        raise PurposeProblem(403, "Cán bộ y tế chỉ xuất dữ liệu cá nhân để điều tra ca bệnh / health officers export "
-                                  "personal data for a case investigation only")
+        raise PurposeProblem(403, "purpose_not_allowed", _both(
+            "Cán bộ y tế chỉ xuất dữ liệu cá nhân để điều tra ca bệnh",
+            "health officers export personal data for a case investigation only"))
     if PURPOSES[code] and (case is None or not CASE_REFERENCE.match(case)):
-        raise PurposeProblem(422, "Cần mã ca bệnh (tiêu đề X-Case-Reference, 3-80 ký tự) cho mục đích điều tra ca bệnh / "
-                                  "a case reference (header X-Case-Reference, 3-80 characters) is required for a case "
-                                  "investigation")
+        raise PurposeProblem(422, "no_case_reference", _both(
+            "Cần mã ca bệnh (tiêu đề X-Case-Reference, 3-80 ký tự) cho mục đích điều tra ca bệnh",
+            "a case reference (header X-Case-Reference, 3-80 characters) is required for a case investigation"))
     return Purpose(code, case if PURPOSES[code] else None)

@@ -119,7 +119,13 @@ async def test_no_purpose_no_export(exchange, mint):
         response = await reporting.get(QR, headers={**bearer, **headers})
         assert response.status_code == 422, (headers, response.text[:300])
         assert response.json()["resourceType"] == "OperationOutcome" and "Người" not in response.text
-    # a client without the fhir.read scope, a wrong secret
+    refused = [e for e in await _log(exchange, mint) if e["action"] == "fhir.read"]
+    assert sorted(e["detail"] for e in refused) == [
+        "QuestionnaireResponse:no_case_reference", "QuestionnaireResponse:no_purpose",
+        "QuestionnaireResponse:unknown_purpose"]
+    assert all(e["outcome"] == "refused" and e["actor_role"] == "interop_client" and e["row_count"] == 0
+               for e in refused)
+    # a wrong secret
     bad = await exchange["provisioning"].post("/api/oauth/token", data={
         "grant_type": "client_credentials", "client_id": "ncovi-sync", "client_secret": "not-the-secret"})
     assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
