@@ -70,6 +70,8 @@ def accounts_command(args: argparse.Namespace) -> int:
         return 1
     if args.accounts_command == "create-client":
         return _create_client(args, settings)
+    if args.accounts_command in ("disable-client", "enable-client"):
+        return _switch_client(args, settings)
     try:
         created = asyncio.run(create_official(settings, username=args.username, name=args.name, role=args.role,
                                               jurisdiction=args.jurisdiction))
@@ -109,6 +111,21 @@ def _create_client(args: argparse.Namespace, settings) -> int:  # noqa: ANN001 -
           f"{created.scopes}, {created.jurisdiction}). Khóa bí mật chỉ hiện một lần / the secret, shown once, "
           "on standard output:", file=sys.stderr)
     print(created.secret, flush=True)
+    return 0
+
+
+def _switch_client(args: argparse.Namespace, settings) -> int:  # noqa: ANN001 - ProvisioningSettings
+    from services.provisioning.operator.bootstrap import BootstrapRefused
+    from services.provisioning.operator.clients import set_client_disabled
+
+    disabled = args.accounts_command == "disable-client"
+    try:
+        client_id = asyncio.run(set_client_disabled(settings, args.client_id, disabled=disabled))
+    except BootstrapRefused as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    state = "đã khóa / disabled" if disabled else "đã mở lại / enabled"
+    print(f"Client liên thông {client_id}: {state}", file=sys.stderr)
     return 0
 
 
@@ -173,4 +190,8 @@ def add_commands(commands) -> dict[str, Callable[[argparse.Namespace], int]]:  #
     client.add_argument("--name", required=True, help="the system it belongs to, shown in the access log")
     client.add_argument("--jurisdiction", required=True, help="what its tokens cover: 79 (the city) or a district")
     client.add_argument("--scope", action="append", choices=("fhir.read",), required=True)
+    for name, verb in (("disable-client", "refuse new tokens to"), ("enable-client", "allow tokens again to")):
+        switch = accounts_commands.add_parser(name, help=f"{verb} an interoperability client (its current "
+                                                         "tokens end with their 30 minutes)")
+        switch.add_argument("--client-id", required=True)
     return {"check-config": check_config, "keys": keys_command, "accounts": accounts_command}

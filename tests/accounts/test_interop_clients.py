@@ -75,6 +75,20 @@ def test_issue_a_client_then_exchange_its_secret_for_a_scoped_token(provisioning
     captured = capsys.readouterr()
     assert captured.out == "" and "already exists" in captured.err
 
+    async def token_status() -> int:
+        settings = build_settings("provisioning", keys, database_url=provisioning_env)
+        async with run_services({"provisioning": settings}) as system:
+            response = await system.clients["provisioning"].post("/api/oauth/token", data={
+                "grant_type": "client_credentials", "client_id": "ncovi-sync", "client_secret": secret})
+            return response.status_code
+
+    assert main(["accounts", "disable-client", "--client-id", "ncovi-sync"]) == 0
+    assert asyncio.run(token_status()) == 401
+    assert main(["accounts", "enable-client", "--client-id", "ncovi-sync"]) == 0
+    assert asyncio.run(token_status()) == 200
+    assert main(["accounts", "disable-client", "--client-id", "nobody"]) == 1
+    assert "no client" in capsys.readouterr().err
+
 
 def test_an_unknown_jurisdiction_or_scope_is_refused(provisioning_env, capsys):  # noqa: F811
     args = [*CREATE[:6], "--jurisdiction", "79/999", "--scope", "fhir.read"]

@@ -1,4 +1,5 @@
-"""``khaibao accounts create-client``: an interoperability client of a national system.
+"""``khaibao accounts create-client`` / ``disable-client`` / ``enable-client``: the
+interoperability clients of national systems.
 
 Run with provisioning's environment, like ``khaibao accounts create``: the migrations are
 applied, the jurisdiction is checked against the admin-unit tree, and the client gets a
@@ -8,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from libs.common import migrate
 from libs.common.adminunits import AdminTree, load_tree
 from libs.common.db import Database
 
 from .. import audit
+from ..interop.models import InteropClient
 from ..interop.service import ClientRefused, create_client
 from ..settings import ProvisioningSettings
 from .bootstrap import MIGRATIONS, BootstrapRefused
@@ -52,3 +56,22 @@ async def create_interop_client(settings: ProvisioningSettings, *, client_id: st
     finally:
         await database.dispose()
     return CreatedClient(client.client_id, client.name, client.jurisdiction, client.scopes, secret)
+
+
+async def set_client_disabled(settings: ProvisioningSettings, client_id: str, *, disabled: bool) -> str:
+    """Refuse (or allow again) new tokens to a client; the tokens it holds end with their
+    30 minutes. The client id, or BootstrapRefused if there is none."""
+    database = Database.for_settings(settings, pool_size=1)
+    try:
+        await migrate.upgrade(database, MIGRATIONS, settings.service_name)
+        async with database.transaction() as session:
+            client = (await session.execute(select(InteropClient).where(
+                InteropClient.client_id == client_id.strip().lower()))).scalar_one_or_none()
+            if client is None:
+                raise BootstrapRefused(f"Không có client này / no client {client_id!r}")
+            client.disabled = disabled
+            audit.record(session, None, "interop_client_disabled" if disabled else "interop_client_enabled",
+                         target=client.client_id, path=client.jurisdiction, detail="khaibao accounts")
+            return client.client_id
+    finally:
+        await database.dispose()
