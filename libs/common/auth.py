@@ -31,6 +31,9 @@ class Role(StrEnum):
     HEALTH_OFFICER = "health_officer"
     UNIT_ADMIN = "unit_admin"
     GATE_STAFF = "gate_staff"
+    # A machine of a national system (FHIR, NCOVI), issued by the city: its token carries a
+    # ``scope`` claim and it must give a purpose on every call (services/reporting/purposes.py).
+    INTEROP_CLIENT = "interop_client"
 
 
 OFFICIALS = frozenset({Role.CITY_DIC, Role.DISTRICT_FOCAL, Role.COMMUNE_FOCAL, Role.HEALTH_OFFICER})
@@ -50,6 +53,11 @@ class Principal:
 
     def covers(self, path: str) -> bool:
         return path_within(path, self.jurisdiction)
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        """The token's ``scope`` claim (interoperability clients), as a set."""
+        return frozenset(str(self.claims.get("scope", "")).split())
 
 
 class AuthError(HTTPException):
@@ -119,7 +127,8 @@ class TokenSigner:
         self.audience = audience
         self.ttl_seconds = ttl_seconds
 
-    def sign(self, principal: Principal, *, ttl_seconds: int | None = None, now: float | None = None) -> str:
+    def sign(self, principal: Principal, *, ttl_seconds: int | None = None, now: float | None = None,
+             extra: dict | None = None) -> str:
         issued = int(now if now is not None else time.time())
         claims = {
             "iss": self.issuer, "aud": self.audience, "sub": principal.account_id,
@@ -131,6 +140,8 @@ class TokenSigner:
             claims["unit"] = principal.unit_id
         if principal.must_change_password:
             claims["pwd"] = "change"
+        for name, value in (extra or {}).items():  # e.g. an interoperability client's "scope"
+            claims.setdefault(name, value)
         return jwt.encode(claims, self.private_key, algorithm=ALGORITHM)
 
 
@@ -209,11 +220,12 @@ def current_principal(request: Request) -> Principal:
     return principal
 
 
-def require(*roles: Role, password_change: bool = False):
+def require(*roles: Role, password_change: bool = False, refusal: str | None = None):
     """Dependency: a signed-in principal with one of ``roles`` (any role if none given).
 
     A principal that must change its initial password is refused everywhere except
-    where ``password_change`` allows it (the change-password page).
+    where ``password_change`` allows it (the change-password page). ``refusal``: the 403
+    message for the roles not admitted, where the generic one would not say why.
     """
     allowed = frozenset(roles)
 
@@ -221,7 +233,7 @@ def require(*roles: Role, password_change: bool = False):
         if principal.must_change_password and not password_change:
             raise PasswordChangeRequired()
         if allowed and principal.role not in allowed:
-            raise Forbidden()
+            raise Forbidden(refusal) if refusal else Forbidden()
         return principal
 
     return dependency

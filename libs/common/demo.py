@@ -21,4 +21,7 @@ DEMO_ACCOUNTS = (
     ("ttyt.cangio", "Trung tâm Y tế huyện Cần Giờ", Role.HEALTH_OFFICER, DISTRICT),
     ("donvi.chocanthanh", "Ban quản lý chợ Cần Thạnh", Role.UNIT_ADMIN, COMMUNE),
     ("cong.chocanthanh", "Nhân viên cổng chợ Cần Thạnh", Role.GATE_STAFF, COMMUNE),
+    # Two officers of the city health department: one proposes a screening rule set, the other approves it.
+    ("syt.nghiepvu", "Sở Y tế — Phòng Nghiệp vụ Y", Role.HEALTH_OFFICER, "79"),
+    ("syt.phogiamdoc", "Sở Y tế — Phó Giám đốc", Role.HEALTH_OFFICER, "79"),
 )

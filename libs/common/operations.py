@@ -68,6 +68,10 @@ def accounts_command(args: argparse.Namespace) -> int:
         print("khaibao accounts create: provisioning's settings are not valid; nothing was created",
               file=sys.stderr)
         return 1
+    if args.accounts_command == "create-client":
+        return _create_client(args, settings)
+    if args.accounts_command in ("disable-client", "enable-client"):
+        return _switch_client(args, settings)
     try:
         created = asyncio.run(create_official(settings, username=args.username, name=args.name, role=args.role,
                                               jurisdiction=args.jurisdiction))
@@ -83,6 +87,45 @@ def accounts_command(args: argparse.Namespace) -> int:
           f"lần đầu) / one-time password (to change at the first sign-in), on standard output:",
           file=sys.stderr)
     print(created.password, flush=True)
+    return 0
+
+
+def _create_client(args: argparse.Namespace, settings) -> int:  # noqa: ANN001 - ProvisioningSettings
+    import asyncpg
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from services.provisioning.operator.bootstrap import BootstrapRefused
+    from services.provisioning.operator.clients import create_interop_client
+
+    try:
+        created = asyncio.run(create_interop_client(settings, client_id=args.client_id, name=args.name,
+                                                    jurisdiction=args.jurisdiction, scopes=args.scope))
+    except BootstrapRefused as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except (OSError, SQLAlchemyError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        print(f"{settings.env_name('database_url')}: cannot use the database: {type(exc).__name__}",
+              file=sys.stderr)
+        return 1
+    print(f"Đã tạo client liên thông / created interoperability client {created.client_id} (scope "
+          f"{created.scopes}, {created.jurisdiction}). Khóa bí mật chỉ hiện một lần / the secret, shown once, "
+          "on standard output:", file=sys.stderr)
+    print(created.secret, flush=True)
+    return 0
+
+
+def _switch_client(args: argparse.Namespace, settings) -> int:  # noqa: ANN001 - ProvisioningSettings
+    from services.provisioning.operator.bootstrap import BootstrapRefused
+    from services.provisioning.operator.clients import set_client_disabled
+
+    disabled = args.accounts_command == "disable-client"
+    try:
+        client_id = asyncio.run(set_client_disabled(settings, args.client_id, disabled=disabled))
+    except BootstrapRefused as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    state = "đã khóa / disabled" if disabled else "đã mở lại / enabled"
+    print(f"Client liên thông {client_id}: {state}", file=sys.stderr)
     return 0
 
 
@@ -137,4 +180,18 @@ def add_commands(commands) -> dict[str, Callable[[argparse.Namespace], int]]:  #
                                                           "health_officer"))
     create.add_argument("--jurisdiction", required=True,
                         help="a path of the admin-unit tree: 79 (the city), 79/760 (a district), 79/760/26734")
+    client = accounts_commands.add_parser(
+        "create-client", help="create an interoperability client (FHIR export); its secret printed once on stdout",
+        description="Run with provisioning's environment: creates a machine client of a national system with a "
+                    "random secret (only its argon2 hash is kept). The client exchanges its id and secret for a "
+                    "token at POST /api/oauth/token (grant_type=client_credentials) and gives a purpose on every "
+                    "call of the FHIR export. The secret is the only line on standard output.")
+    client.add_argument("--client-id", required=True, help="e.g. ncovi-sync (a-z, 0-9, '.', '_', '-')")
+    client.add_argument("--name", required=True, help="the system it belongs to, shown in the access log")
+    client.add_argument("--jurisdiction", required=True, help="what its tokens cover: 79 (the city) or a district")
+    client.add_argument("--scope", action="append", choices=("fhir.read",), required=True)
+    for name, verb in (("disable-client", "refuse new tokens to"), ("enable-client", "allow tokens again to")):
+        switch = accounts_commands.add_parser(name, help=f"{verb} an interoperability client (its current "
+                                                         "tokens end with their 30 minutes)")
+        switch.add_argument("--client-id", required=True)
     return {"check-config": check_config, "keys": keys_command, "accounts": accounts_command}

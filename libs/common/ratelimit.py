@@ -24,7 +24,8 @@ choose its own address). IPv6 clients are counted per /64 (one subscriber's netw
 ``RateLimitMiddleware`` (pure ASGI, installed by ``create_service_app``) applies the
 per-address limits to every route but the probes (/healthz, /readyz, /metrics), by class:
 
-* ``signin``: POST /signin and POST /api/token (password guessing);
+* ``signin``: POST /signin, POST /api/token and POST /api/oauth/token (password guessing,
+  and the argon2 hash each attempt costs);
 * ``submit``: any other POST, PUT, PATCH or DELETE sent without credentials (the public
   forms: a unit's registration, the status lookup);
 * ``general``: everything else: pages, static assets, the officials' consoles and APIs
@@ -72,7 +73,7 @@ _SLOT = struct.Struct("<Qd")
 HOLD_SECONDS = 1.0
 MAX_HELD = 1000
 EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
-SIGNIN_PATHS = frozenset({"/signin", "/api/token"})
+SIGNIN_PATHS = frozenset({"/signin", "/api/token", "/api/oauth/token"})
 DECLARE_PATHS = re.compile(r"^/(api/declarations|v/[^/]+)$")
 UNSAFE = frozenset({b"POST", b"PUT", b"PATCH", b"DELETE"})
 _LIMIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*s\s+burst\s+(\d+)\s*$", re.I)

@@ -24,7 +24,10 @@ from .declare import DeclarationRefused, Ports, VenueRateLimited, accept
 from .messages import api_errors, translate
 from .places import load_places
 from .schemas import DeclarationIn, DeclarationOut
-from .screening import InvalidRuleSet, list_rule_sets, publish_rule_set
+from .screening import (
+    CITY_HEALTH_ONLY, InvalidRuleSet, RuleSetRefused, approve_rule_set, list_rule_sets, propose_rule_set,
+    reject_rule_set,
+)
 from .service import GATE_ROLES, count_today, record_entries, venue_for_gate, venue_by_code
 from .web import BadBody, read_body
 
@@ -201,36 +204,84 @@ async def gate_counts(venue_id: UUID, request: Request,
 class RuleSetOut(BaseModel):
     version: str
     active: bool
+    state: str = Field(description="active, pending (waiting for a second official), rejected or earlier")
     created_at: str
     created_by: str | None
+    proposed_by: str | None = Field(description="the city health officer who proposed it (= created_by)")
+    approved_by: str | None
+    approved_at: str | None
+    activated_at: str | None
+    rejected_by: str | None
+    rejected_at: str | None
     rules: dict
 
 
+def _iso(moment) -> str | None:  # noqa: ANN001
+    return moment.isoformat() if moment else None
+
+
+def _rule_set_out(r) -> dict:  # noqa: ANN001 - models.RuleSet
+    return RuleSetOut(version=r.version, active=r.active, state=r.state, created_at=r.created_at.isoformat(),
+                      created_by=r.created_by, proposed_by=r.created_by, approved_by=r.approved_by,
+                      approved_at=_iso(r.approved_at), activated_at=_iso(r.activated_at), rejected_by=r.rejected_by,
+                      rejected_at=_iso(r.rejected_at), rules=json.loads(r.rules)).model_dump()
+
+
+def _bilingual(message: str) -> str:
+    return f"{translate(message, 'vi')} / {message}"
+
+
 @router.get("/rule-sets", response_model=list[RuleSetOut], tags=["screening"])
-async def rule_sets(request: Request, _: Principal = Depends(require(*OFFICIALS))) -> list[RuleSetOut]:
-    """Every version of the screening rules, newest first."""
+async def rule_sets(request: Request, _: Principal = Depends(require(*OFFICIALS))) -> list[dict]:
+    """Every version of the screening rules, newest first, with who proposed and approved it."""
     async with request.app.state.runtime.database.transaction(readonly=True) as session:
         rows = await list_rule_sets(session)
-    return [RuleSetOut(version=r.version, active=r.active, created_at=r.created_at.isoformat(),
-                       created_by=r.created_by, rules=json.loads(r.rules)) for r in rows]
+    return [_rule_set_out(r) for r in rows]
 
 
 @router.post("/rule-sets", status_code=201, response_model=RuleSetOut, tags=["screening"])
-async def new_rule_set(request: Request, principal: Principal = Depends(require(Role.CITY_DIC))) -> Response:
-    """Publish a new version of the screening rules (the city only); it becomes active at once."""
+async def new_rule_set(request: Request, principal: Principal = Depends(
+        require(Role.HEALTH_OFFICER, refusal=_bilingual(CITY_HEALTH_ONLY)))) -> Response:
+    """Propose a new version of the screening rules (a city health officer). It is not active
+    until a second city health officer approves it (``POST /api/rule-sets/{version}/approve``)."""
     runtime = request.app.state.runtime
     try:
         body = await read_body(request, 256 * 1024)
         async with runtime.database.transaction() as session:
-            book = await publish_rule_set(session, body.decode("utf-8"), by=principal.name or principal.username)
+            book = await propose_rule_set(session, body.decode("utf-8"), by=principal,
+                                          city_path=runtime.tree.root.path)
     except BadBody as exc:
         return problem(exc.status, [], "body", exc.message)
     except (InvalidRuleSet, UnicodeDecodeError) as exc:
         return JSONResponse({"detail": [{"loc": [], "type": "rule_set", "msg": f"Bộ tiêu chí không hợp lệ: {exc}",
                                          "msg_en": f"Invalid rule set: {exc}"}]}, status_code=422)
+    except RuleSetRefused as exc:
+        raise HTTPException(exc.status, _bilingual(exc.message)) from None
     async with runtime.database.transaction(readonly=True) as session:
         rows = await list_rule_sets(session)
     row = next(r for r in rows if r.version == book.version)
-    return JSONResponse(RuleSetOut(version=row.version, active=row.active, created_at=row.created_at.isoformat(),
-                                   created_by=row.created_by, rules=json.loads(row.rules)).model_dump(),
-                        status_code=201)
+    return JSONResponse(_rule_set_out(row), status_code=201)
+
+
+async def _decide(request: Request, principal: Principal, version: str, step) -> dict:  # noqa: ANN001
+    runtime = request.app.state.runtime
+    try:
+        async with runtime.database.transaction() as session:
+            row = await step(session, version, by=principal, city_path=runtime.tree.root.path)
+            return _rule_set_out(row)
+    except RuleSetRefused as exc:
+        raise HTTPException(exc.status, _bilingual(exc.message)) from None
+
+
+@router.post("/rule-sets/{version}/approve", response_model=RuleSetOut, tags=["screening"])
+async def approve(request: Request, version: str = Path(max_length=40), principal: Principal = Depends(
+        require(Role.HEALTH_OFFICER, refusal=_bilingual(CITY_HEALTH_ONLY)))) -> dict:
+    """A second city health officer (not the proposer) approves a pending version: it becomes active."""
+    return await _decide(request, principal, version, approve_rule_set)
+
+
+@router.post("/rule-sets/{version}/reject", response_model=RuleSetOut, tags=["screening"])
+async def reject(request: Request, version: str = Path(max_length=40), principal: Principal = Depends(
+        require(Role.HEALTH_OFFICER, refusal=_bilingual(CITY_HEALTH_ONLY)))) -> dict:
+    """The proposer withdraws a pending version, or another city health officer declines it."""
+    return await _decide(request, principal, version, reject_rule_set)

@@ -109,7 +109,12 @@ class Submission(DeclarationTable, table=True):
 
 
 class RuleSet(DeclarationTable, table=True):
-    """A version of the screening rules (JSON, see screening.py); one is active."""
+    """A version of the screening rules (JSON, see screening.py); one is active.
+
+    Two-person rule: a city health officer proposes it (``created_*``: the proposal), a
+    second one approves it (``approved_*``), which activates it (``activated_at``); or it is
+    withdrawn or declined (``rejected_*``) and never becomes active.
+    """
 
     __tablename__ = "rule_sets"
 
@@ -118,6 +123,22 @@ class RuleSet(DeclarationTable, table=True):
     active: bool = False
     created_at: datetime
     created_by: str | None = Field(default=None, max_length=200)
+    created_by_id: str | None = Field(default=None, max_length=64)
+    approved_at: datetime | None = None
+    approved_by: str | None = Field(default=None, max_length=200)
+    approved_by_id: str | None = Field(default=None, max_length=64)
+    activated_at: datetime | None = None
+    rejected_at: datetime | None = None
+    rejected_by: str | None = Field(default=None, max_length=200)
+
+    @property
+    def state(self) -> str:
+        """``active``, ``pending`` (waiting for a second official), ``rejected`` or ``earlier``."""
+        if self.active:
+            return "active"
+        if self.rejected_at is not None:
+            return "rejected"
+        return "earlier" if self.activated_at is not None else "pending"
 
 
 class GateEntry(DeclarationTable, table=True):

@@ -1,7 +1,8 @@
 """Screening: a versioned rule set, kept as data, evaluated against a declaration's answers.
 
-A rule set is a JSON document (the first one ships in ``rules/2021-06.json``; the city
-uploads later versions, stored in the ``rule_sets`` table, one active). Each rule names
+A rule set is a JSON document (the first one ships in ``rules/2021-06.json``; later versions
+are proposed by a city health officer and activated when a second one approves, stored in
+the ``rule_sets`` table, one active). Each rule names
 the answers it needs (``all``: every one of them; ``any``: at least one) and the result
 it gives; a declaration gets the most severe result of the rules it matches, and the ids
 of those rules as its reasons. The version is stored with each declaration.
@@ -19,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from libs.common.auth import Principal, Role
 from libs.common.ui import N_
 
 from .models import RuleSet
@@ -169,8 +171,10 @@ async def ensure_rule_set(session: AsyncSession, default_file: Path | None = Non
     text = Path(default_file or DEFAULT_RULES).read_text(encoding="utf-8")
     book = RuleBook.parse(text)
     insert = (postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert)(RuleSet.__table__)
-    await session.execute(insert.values(version=book.version, rules=text, active=True, created_at=datetime.now(UTC),
-                                        created_by="system").on_conflict_do_nothing(index_elements=["version"]))
+    now = datetime.now(UTC)
+    await session.execute(insert.values(version=book.version, rules=text, active=True, created_at=now,
+                                        created_by="system", activated_at=now)
+                          .on_conflict_do_nothing(index_elements=["version"]))
 
 
 async def active_rule_book(session: AsyncSession) -> RuleBook:
@@ -184,12 +188,73 @@ async def list_rule_sets(session: AsyncSession) -> list[RuleSet]:
     return list((await session.execute(select(RuleSet).order_by(RuleSet.created_at.desc()))).scalars())
 
 
-async def publish_rule_set(session: AsyncSession, text: str, *, by: str) -> RuleBook:
-    """Validate and store a new version, and make it the active one."""
+# --- the two-person rule (DOMAIN.md: the city health department proposes, a second officer approves)
+
+CITY_HEALTH_ONLY = N_("Only an officer of the city health department (Sở Y tế) may propose, approve or withdraw "
+                      "a screening rule set.")
+OWN_PROPOSAL = N_("The proposer cannot approve their own rule set: another officer of the city health department "
+                  "must approve it.")
+NOT_PENDING = N_("This rule set is not waiting for approval any more.")
+NO_SUCH_RULE_SET = N_("There is no rule set with this version.")
+
+
+class RuleSetRefused(Exception):
+    """A step of the two-person rule refused: ``status`` and the English msgid of the reason."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def may_decide(principal: Principal, city_path: str) -> bool:
+    """A health officer of the city (not of a district) proposes and approves rule sets."""
+    return principal.role == Role.HEALTH_OFFICER and principal.jurisdiction == city_path
+
+
+def _who(principal: Principal) -> str:
+    return f"{principal.name} ({principal.username})"[:200] if principal.name else principal.username[:200]
+
+
+async def propose_rule_set(session: AsyncSession, text: str, *, by: Principal, city_path: str) -> RuleBook:
+    """Validate and store a new version, waiting for a second official's approval."""
     book = RuleBook.parse(text)
+    if not may_decide(by, city_path):
+        raise RuleSetRefused(403, CITY_HEALTH_ONLY)
     if await session.get(RuleSet, book.version) is not None:
         raise InvalidRuleSet(f"version {book.version!r} exists already: give the new rule set a new version")
-    await session.execute(update(RuleSet).values(active=False))
     session.add(RuleSet(version=book.version, rules=json.dumps(json.loads(text), ensure_ascii=False, indent=2),
-                        active=True, created_at=datetime.now(UTC), created_by=by))
+                        active=False, created_at=datetime.now(UTC), created_by=_who(by), created_by_id=by.account_id))
     return book
+
+
+async def _pending(session: AsyncSession, version: str, by: Principal, city_path: str) -> RuleSet:
+    # Locks the versions (PostgreSQL), so that two approvals at once leave one active set.
+    rows = (await session.execute(select(RuleSet).with_for_update())).scalars().all()
+    row = next((r for r in rows if r.version == version), None)
+    if row is None:
+        raise RuleSetRefused(404, NO_SUCH_RULE_SET)
+    if not may_decide(by, city_path):
+        raise RuleSetRefused(403, CITY_HEALTH_ONLY)
+    if row.state != "pending":
+        raise RuleSetRefused(409, NOT_PENDING)
+    return row
+
+
+async def approve_rule_set(session: AsyncSession, version: str, *, by: Principal, city_path: str) -> RuleSet:
+    """A second official approves a pending version: it becomes the active one."""
+    row = await _pending(session, version, by, city_path)
+    if row.created_by_id == by.account_id:
+        raise RuleSetRefused(403, OWN_PROPOSAL)
+    now = datetime.now(UTC)
+    await session.execute(update(RuleSet).where(RuleSet.active).values(active=False))
+    row.active, row.approved_at, row.approved_by, row.approved_by_id, row.activated_at = (
+        True, now, _who(by), by.account_id, now)
+    return row
+
+
+async def reject_rule_set(session: AsyncSession, version: str, *, by: Principal, city_path: str) -> RuleSet:
+    """The proposer withdraws a pending version, or another official declines it."""
+    row = await _pending(session, version, by, city_path)
+    row.rejected_at, row.rejected_by = datetime.now(UTC), _who(by)
+    return row

@@ -138,4 +138,15 @@ VI = {
     "The new rule set is active: every declaration from now on is screened with it.":
         "Bộ tiêu chí mới đã có hiệu lực: mọi tờ khai từ bây giờ được sàng lọc theo bộ này.",
     "The rule set was not saved, it is not valid:": "Chưa lưu bộ tiêu chí vì không hợp lệ:",
+    # the two-person rule of the rule sets (screening.py, console.py)
+    "Only an officer of the city health department (Sở Y tế) may propose, approve or withdraw a screening rule set.":
+        "Không có quyền: chỉ cán bộ Sở Y tế thành phố được đề xuất, phê duyệt hoặc rút bộ tiêu chí sàng lọc.",
+    "The proposer cannot approve their own rule set: another officer of the city health department must approve it.":
+        "Người đề xuất không tự phê duyệt được: cần một người khác của Sở Y tế phê duyệt bộ tiêu chí này.",
+    "This rule set is not waiting for approval any more.": "Bộ tiêu chí này không còn chờ phê duyệt.",
+    "There is no rule set with this version.": "Không có bộ tiêu chí với phiên bản này.",
+    "The rule set is proposed: it becomes active when another officer of the city health department approves it.":
+        "Đã gửi đề xuất: bộ tiêu chí có hiệu lực khi một cán bộ khác của Sở Y tế phê duyệt.",
+    "The proposal is withdrawn or declined: it will not become active.":
+        "Đề xuất đã được rút hoặc bị từ chối: bộ tiêu chí này sẽ không có hiệu lực.",
 }

@@ -10,6 +10,7 @@ from libs.common.runtime import Runtime
 from . import api, console, console_batches, console_posters, console_units, issuing
 from .demo import seed_demo
 from .handlers import HANDLERS
+from .interop import api as interop_api
 from .settings import ProvisioningSettings
 from .tokens import signer_for
 from .web import local_time
@@ -27,7 +28,8 @@ def create_app(settings: ProvisioningSettings | None = None) -> FastAPI:
     app = create_service_app(ServiceDefinition(
         settings=settings or ProvisioningSettings(),
         migrations=HERE / "migrations",
-        routers=[api.router, console.router, console_batches.router, console_posters.router, console_units.router],
+        routers=[api.router, console.router, console_batches.router, console_posters.router, console_units.router,
+                 interop_api.router],
         handlers=HANDLERS,
         template_dir=HERE / "templates",
         on_startup=on_startup,

@@ -14,7 +14,7 @@ from .models import AuditEntry
 ACTIONS = (
     "issued", "password_reset", "account_disabled", "account_enabled", "staff_created", "venue_added",
     "venue_renamed", "venue_disabled", "venue_enabled", "venue_code_rotated", "issue_requested",
-    "account_created",
+    "account_created", "interop_client_created", "interop_client_disabled", "interop_client_enabled",
 )
 
 

@@ -1,8 +1,8 @@
 """The access log: every read or export of personal data by an official, and every refusal.
 
-One row per action with who (account, name, role, jurisdiction), what (``action``: e.g.
-``exposure.query``, ``exposure.export``, ``fhir.read``, ``ncovi.import``), why (case
-reference and reason), where (``scope_path``: the commune path of the venue concerned,
+One row per action with who (account, name, role, jurisdiction; an interoperability
+client is a who too), what (``action``: e.g. ``exposure.query``, ``exposure.export``,
+``fhir.read``, ``ncovi.import``), why (``purpose``, case reference and reason), where (``scope_path``: the commune path of the venue concerned,
 or the caller's node), which venue or declaration, the time window, how many rows were
 returned, and the outcome (``ok`` or ``refused`` with a short ``detail`` code).
 
@@ -51,6 +51,7 @@ access_log = Table(
     Column("window_start", DateTime(timezone=True)),
     Column("window_end", DateTime(timezone=True)),
     Column("row_count", Integer(), nullable=False),
+    Column("purpose", String(40)),
 )
 
 
@@ -75,6 +76,7 @@ class AccessEntry:
     window_end: datetime | None
     row_count: int
     seq: int
+    purpose: str | None = None
 
 
 async def record_access(session: AsyncSession, principal: Principal, action: str, *, scope_path: str | None = None,
@@ -82,7 +84,7 @@ async def record_access(session: AsyncSession, principal: Principal, action: str
                         reason: str | None = None, venue_id: UUID | None = None, venue_name: str | None = None,
                         declaration_id: UUID | None = None, window_start: datetime | None = None,
                         window_end: datetime | None = None, row_count: int = 0,
-                        now: datetime | None = None) -> UUID:
+                        now: datetime | None = None, purpose: str | None = None) -> UUID:
     """Write one entry in the caller's transaction (it must commit, also for a refusal)."""
     entry_id = uuid.uuid4()
     await session.execute(access_log.insert().values(
@@ -92,7 +94,7 @@ async def record_access(session: AsyncSession, principal: Principal, action: str
         case_reference=case_reference[:80] if case_reference else None, reason=reason[:500] if reason else None,
         scope_path=scope_path or principal.jurisdiction, venue_id=venue_id,
         venue_name=venue_name[:300] if venue_name else None, declaration_id=declaration_id,
-        window_start=window_start, window_end=window_end, row_count=row_count,
+        window_start=window_start, window_end=window_end, row_count=row_count, purpose=purpose,
     ))
     return entry_id
 
@@ -106,7 +108,7 @@ def _entry(row) -> AccessEntry:  # noqa: ANN001
         row.entry_id, utc(row.at), row.actor_username, row.actor_name, row.actor_role, row.actor_jurisdiction,
         row.action, row.outcome, row.detail, row.case_reference, row.reason, row.scope_path, row.venue_id,
         row.venue_name, row.declaration_id, utc(row.window_start) if row.window_start else None,
-        utc(row.window_end) if row.window_end else None, row.row_count, row.seq)
+        utc(row.window_end) if row.window_end else None, row.row_count, row.seq, row.purpose)
 
 
 async def entries_within(session: AsyncSession, jurisdiction: str, *, limit: int = 50, offset: int = 0,

@@ -178,7 +178,8 @@ async def access_log_api(request: Request, limit: int = Query(100, ge=1, le=1000
                                                offset=max(0, offset), action=action or None)
     return [{"entry_id": str(e.entry_id), "at": e.at.isoformat(), "actor_username": e.actor_username,
              "actor_name": e.actor_name, "actor_role": e.actor_role, "actor_jurisdiction": e.actor_jurisdiction,
-             "action": e.action, "outcome": e.outcome, "detail": e.detail, "case_reference": e.case_reference,
+             "action": e.action, "outcome": e.outcome, "detail": e.detail, "purpose": e.purpose,
+             "case_reference": e.case_reference,
              "reason": e.reason, "scope_path": e.scope_path, "venue_id": str(e.venue_id) if e.venue_id else None,
              "venue_name": e.venue_name, "declaration_id": str(e.declaration_id) if e.declaration_id else None,
              "window_start": e.window_start.isoformat() if e.window_start else None,

@@ -41,6 +41,7 @@ CODE_SYSTEM = {
     "channel": f"{SYSTEM_BASE}/CodeSystem/declaration-channel",
     "role": f"{SYSTEM_BASE}/CodeSystem/official-role",
     "action": f"{SYSTEM_BASE}/CodeSystem/access-action",
+    "purpose": f"{SYSTEM_BASE}/CodeSystem/access-purpose",
     "admin-unit": "https://www.gso.gov.vn/dmhc",
 }
 DICOM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -204,8 +205,11 @@ def audit_event(entry: AccessEntry) -> dict:
                 "display": entry.actor_name or entry.actor_username},
         "requestor": True,
     }
-    if entry.reason:
-        agent["purposeOfUse"] = [{"text": entry.reason}]
+    if entry.reason or entry.purpose:
+        use: dict = {"text": entry.reason or entry.purpose}
+        if entry.purpose:
+            use["coding"] = [{"system": CODE_SYSTEM["purpose"], "code": entry.purpose}]
+        agent["purposeOfUse"] = [use]
     return {
         "resourceType": "AuditEvent", "id": str(entry.entry_id),
         "type": {"system": DICOM, "code": "110106" if exported else "110112",

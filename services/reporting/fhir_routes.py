@@ -1,9 +1,14 @@
 """The FHIR R4 interconnection API (circular 2.2): ``/api/fhir/...``.
 
-Authenticated with the bearer tokens of provisioning: the city DIC (a service account of
-the city for the national data center uses that role; it sees the whole city). Every
-request is written to the access log (``fhir.read``, the resource type and the number of
-resources returned), so the national exchange is accountable like an official's query.
+Authenticated with the bearer tokens of provisioning. Powers by purpose (purposes.py):
+the declarations (``QuestionnaireResponse``, person-level) go only to an interoperability
+client (its own credentials, a token with the scope ``fhir.read``) and to health officers
+within their jurisdiction for a case investigation with a case reference; the directory
+(``Organization``, ``Location``), the ``Questionnaire``, the ``AuditEvent`` export and the
+``CapabilityStatement`` also to the city DIC, which is refused the declarations. A client
+gives a purpose (``X-Purpose``) on every call. Every request is written to the access log
+(``fhir.read``, the resource type, the purpose and case reference, the number of resources
+returned), so the national exchange is accountable like an official's query.
 
 Searches are incremental and paginated: ``_count`` (1..1000, default 100), ``_since``
 (an instant: only what was received or changed since), and the opaque ``_cursor`` of the
@@ -28,16 +33,27 @@ from libs.common.auth import Principal, Role, require, within
 from . import fhir
 from .accesslog import entries_after, record_access
 from .directory import UnitInfo, units, utc, venues, _venue
+from .purposes import PERSON_LEVEL_REFUSAL, Purpose, PurposeProblem, purpose_of
 from .visits import visits
 
 router = APIRouter(prefix="/api/fhir", tags=["fhir"])
 FHIR_JSON = "application/fhir+json"
-FHIR_ROLES = (Role.CITY_DIC,)
+# The directory, the questionnaire and the audit export; the declarations: PERSON_ROLES.
+FHIR_ROLES = (Role.CITY_DIC, Role.INTEROP_CLIENT)
+PERSON_ROLES = (Role.INTEROP_CLIENT, Role.HEALTH_OFFICER)
 MAX_COUNT = 1000
 
 
 class FhirError(HTTPException):
     """Answered as an OperationOutcome."""
+
+
+class PurposeRefused(FhirError):
+    """A call without a valid purpose (or scope): answered, and written to the access log."""
+
+    def __init__(self, problem: PurposeProblem) -> None:
+        super().__init__(problem.status, problem.message)
+        self.code = problem.code
 
 
 def _outcome(status: int, message: str, code: str = "invalid") -> JSONResponse:
@@ -89,12 +105,27 @@ def _urls(request: Request, resource_type: str, next_cursor: str | None, count: 
     return base, self_url, next_url
 
 
+def _purpose(request: Request, principal: Principal, *, person_level: bool = False) -> Purpose:
+    try:
+        return purpose_of(request, principal, person_level=person_level)
+    except PurposeProblem as problem:
+        raise PurposeRefused(problem) from None
+
+
 async def _answer(request: Request, principal: Principal, session: AsyncSession, resource_type: str,
                   resources: list[dict], next_cursor: str | None, count: int) -> JSONResponse:
-    await record_access(session, principal, "fhir.read", detail=resource_type, row_count=len(resources))
+    purpose = _purpose(request, principal, person_level=resource_type == "QuestionnaireResponse")
+    await record_access(session, principal, "fhir.read", detail=resource_type, row_count=len(resources),
+                        purpose=purpose.code, case_reference=purpose.case_reference)
     base, self_url, next_url = _urls(request, resource_type, next_cursor, count)
     return JSONResponse(fhir.bundle(resource_type, resources, base, self_url, next_url, datetime.now(UTC)),
                         media_type=FHIR_JSON, headers={"cache-control": "no-store"})
+
+
+def _raise(error: Exception):  # noqa: ANN202
+    async def work() -> JSONResponse:
+        raise error
+    return work
 
 
 def _settled(request: Request) -> datetime:
@@ -102,10 +133,15 @@ def _settled(request: Request) -> datetime:
     return datetime.now(UTC) - timedelta(seconds=seconds)
 
 
-async def _handle(request: Request, work) -> JSONResponse:  # noqa: ANN001
+async def _handle(request: Request, work, principal: Principal | None = None,  # noqa: ANN001
+                  resource_type: str | None = None) -> JSONResponse:
     try:
         return await work()
     except FhirError as error:
+        if isinstance(error, PurposeRefused) and principal is not None:
+            async with request.app.state.runtime.database.transaction() as session:
+                await record_access(session, principal, "fhir.read", outcome="refused",
+                                    detail=f"{resource_type}:{error.code}"[:60])
         return _outcome(error.status_code, str(error.detail))
 
 
@@ -128,10 +164,15 @@ async def capability(request: Request, principal: Principal = Depends(require(*F
 @router.get("/Questionnaire/{questionnaire_id}")
 async def read_questionnaire(questionnaire_id: str, request: Request,
                              principal: Principal = Depends(require(*FHIR_ROLES))) -> JSONResponse:
+    try:
+        purpose = _purpose(request, principal)
+    except PurposeRefused as error:
+        return await _handle(request, _raise(error), principal, "Questionnaire")
     if questionnaire_id != fhir.QUESTIONNAIRE_ID:
         return _outcome(404, "Không có biểu mẫu này / No such Questionnaire", "not-found")
     async with request.app.state.runtime.database.transaction() as session:
-        await record_access(session, principal, "fhir.read", detail="Questionnaire", row_count=1)
+        await record_access(session, principal, "fhir.read", detail="Questionnaire", row_count=1,
+                            purpose=purpose.code, case_reference=purpose.case_reference)
     return JSONResponse(fhir.questionnaire(), media_type=FHIR_JSON)
 
 
@@ -141,13 +182,17 @@ async def search_questionnaire(request: Request, principal: Principal = Depends(
         count = _count(request)
         async with request.app.state.runtime.database.transaction() as session:
             return await _answer(request, principal, session, "Questionnaire", [fhir.questionnaire()], None, count)
-    return await _handle(request, work)
+    return await _handle(request, work, principal, "Questionnaire")
 
 
 @router.get("/QuestionnaireResponse")
-async def search_responses(request: Request, principal: Principal = Depends(require(*FHIR_ROLES))):
-    """Declarations in the order received (``seq``): incremental by cursor or ``_since``."""
+async def search_responses(request: Request, principal: Principal = Depends(
+        require(*PERSON_ROLES, refusal=PERSON_LEVEL_REFUSAL))):
+    """Declarations in the order received (``seq``): incremental by cursor or ``_since``.
+    Person-level: an interoperability client with a purpose (header ``X-Purpose``), or a health
+    officer for a case investigation (``X-Purpose: case_investigation`` and ``X-Case-Reference``)."""
     async def work() -> JSONResponse:
+        _purpose(request, principal, person_level=True)   # before any query
         count, since, cursor = _count(request), _since(request), _cursor(request)
         try:
             after = int(cursor) if cursor is not None else 0
@@ -165,7 +210,7 @@ async def search_responses(request: Request, principal: Principal = Depends(requ
             next_cursor = str(rows[-1].seq) if more else None
             return await _answer(request, principal, session, "QuestionnaireResponse",
                                  [fhir.questionnaire_response(r) for r in rows], next_cursor, count)
-    return await _handle(request, work)
+    return await _handle(request, work, principal, "QuestionnaireResponse")
 
 
 def _keyset(cursor: str | None) -> tuple[datetime, UUID] | None:
@@ -210,7 +255,7 @@ async def search_organizations(request: Request, principal: Principal = Depends(
             next_cursor = _cursor_after(found[-1].changed_at, found[-1].unit_id) if more else None
             return await _answer(request, principal, session, "Organization",
                                  [fhir.organization(u, tree, marks.get(u.unit_id)) for u in found], next_cursor, count)
-    return await _handle(request, work)
+    return await _handle(request, work, principal, "Organization")
 
 
 @router.get("/Location")
@@ -226,7 +271,7 @@ async def search_locations(request: Request, principal: Principal = Depends(requ
             next_cursor = _cursor_after(found[-1].changed_at, found[-1].venue_id) if more else None
             return await _answer(request, principal, session, "Location",
                                  [fhir.location(v, tree) for v in found], next_cursor, count)
-    return await _handle(request, work)
+    return await _handle(request, work, principal, "Location")
 
 
 @router.get("/AuditEvent")
@@ -245,6 +290,6 @@ async def search_audit(request: Request, principal: Principal = Depends(require(
             next_cursor = str(found[-1].seq) if more else None
             return await _answer(request, principal, session, "AuditEvent",
                                  [fhir.audit_event(e) for e in found], next_cursor, count)
-    return await _handle(request, work)
+    return await _handle(request, work, principal, "AuditEvent")
 
 

@@ -65,6 +65,8 @@ PUBLIC = {
     "intake GET /status/{reference}/{token}",
     # provisioning: sign-in (origin-checked), sign-out (CSRF-checked when signed in), help
     "provisioning POST /api/token", "provisioning GET /signin", "provisioning POST /signin",
+    # provisioning: the interoperability clients' client-credentials grant (their id and secret)
+    "provisioning POST /api/oauth/token",
     "provisioning POST /signout", "provisioning GET /help", "provisioning GET /help/{guide}",
     # declaration: the visitors' QR endpoint and what the gate's offline check needs
     "declaration POST /api/declarations", "declaration GET /api/venues/{code}",
@@ -74,10 +76,13 @@ PUBLIC = {
 
 # Another jurisdiction for each role (the city has none): another district, another
 # commune of the same district, another unit of the same commune.
+# An interoperability client is granted a district here, so that its "other" is tested too.
 OWN = {Role.CITY_DIC: CITY, Role.DISTRICT_FOCAL: DEMO_DISTRICT, Role.HEALTH_OFFICER: DEMO_DISTRICT,
-       Role.COMMUNE_FOCAL: DEMO_COMMUNE, Role.UNIT_ADMIN: DEMO_COMMUNE, Role.GATE_STAFF: DEMO_COMMUNE}
+       Role.COMMUNE_FOCAL: DEMO_COMMUNE, Role.UNIT_ADMIN: DEMO_COMMUNE, Role.GATE_STAFF: DEMO_COMMUNE,
+       Role.INTEROP_CLIENT: DEMO_DISTRICT}
 OTHER = {Role.DISTRICT_FOCAL: OTHER_DISTRICT, Role.HEALTH_OFFICER: OTHER_DISTRICT,
-         Role.COMMUNE_FOCAL: OTHER_COMMUNE, Role.UNIT_ADMIN: DEMO_COMMUNE, Role.GATE_STAFF: DEMO_COMMUNE}
+         Role.COMMUNE_FOCAL: OTHER_COMMUNE, Role.UNIT_ADMIN: DEMO_COMMUNE, Role.GATE_STAFF: DEMO_COMMUNE,
+         Role.INTEROP_CLIENT: OTHER_DISTRICT}
 OTHER_UNIT = "00000000-0000-4000-8000-00000000abcd"
 
 # Path parameters that are not ids of the demo objects: values that reach the use case.

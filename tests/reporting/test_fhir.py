@@ -1,7 +1,9 @@
 """The FHIR R4 interconnection API: every resource validated with fhir.resources (R4B
 models: the R4 line's structures for these resources, on pydantic 2), incremental paging
 that returns each declaration exactly once, jurisdiction and role checks, every access
-in the access log, erased contact details not exported."""
+in the access log, erased contact details not exported. The declarations go to an
+interoperability client with a purpose (the client-credentials grant itself:
+tests/reliability/test_powers_by_purpose.py); the directory to the city DIC too."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -48,6 +50,11 @@ async def seeded(reporting):
     return {"market": market, "far": far, "declared": declared, "db": database}
 
 
+def exporter(mint, jurisdiction: str = CITY) -> dict:  # noqa: ANN001
+    """An interoperability client's token (scope fhir.read) and the purpose of its calls."""
+    return {**mint.headers(Role.INTEROP_CLIENT, jurisdiction, username="ncovi-sync"), "x-purpose": "ncovi_sync"}
+
+
 def validate(bundle_json: dict) -> Bundle:
     """The Bundle and each of its resources against the FHIR models."""
     bundle = Bundle.model_validate(bundle_json)
@@ -90,7 +97,7 @@ async def test_questionnaire_and_capability(reporting, mint):
 
 async def test_incremental_export_of_declarations(reporting, seeded, mint):
     client = reporting["reporting"]
-    headers = mint.headers(Role.CITY_DIC, CITY)
+    headers = exporter(mint)
     found, pages = await fetch_all(client, "/api/fhir/QuestionnaireResponse", headers)
     assert len(found) == 8 and pages == 3 and len({r["id"] for r in found}) == 8
     first = next(r for r in found if r["id"] == str(seeded["declared"][0].data.declaration_id))
@@ -119,8 +126,7 @@ async def test_incremental_export_of_declarations(reporting, seeded, mint):
     assert sum("contained" not in r for r in changed) == 3
 
     # a district sees its own declarations only
-    district, _ = await fetch_all(client, "/api/fhir/QuestionnaireResponse",
-                                  mint.headers(Role.CITY_DIC, DEMO_DISTRICT), count=100)
+    district, _ = await fetch_all(client, "/api/fhir/QuestionnaireResponse", exporter(mint, DEMO_DISTRICT), count=100)
     assert len(district) == 8
 
 
@@ -128,8 +134,7 @@ async def test_erased_contact_details_are_not_exported(reporting, seeded, mint):
     database = seeded["db"]
     async with database.transaction() as session:
         await session.execute(update(visits.visits).values(full_name=None, phone=None, erased_at=T0 + timedelta(days=21)))
-    response = await reporting["reporting"].get("/api/fhir/QuestionnaireResponse?_count=100",
-                                                headers=mint.headers(Role.CITY_DIC, CITY))
+    response = await reporting["reporting"].get("/api/fhir/QuestionnaireResponse?_count=100", headers=exporter(mint))
     body = response.json()
     validate(body)
     assert "Người" not in response.text and "0900000001" not in response.text
@@ -167,10 +172,14 @@ async def test_directory_and_audit_events(reporting, seeded, mint):
 async def test_refusals(reporting, seeded, mint):
     client = reporting["reporting"]
     assert (await client.get("/api/fhir/QuestionnaireResponse")).status_code == 401
-    for role in (Role.HEALTH_OFFICER, Role.DISTRICT_FOCAL, Role.UNIT_ADMIN):
+    for role in (Role.CITY_DIC, Role.DISTRICT_FOCAL, Role.UNIT_ADMIN):
         response = await client.get("/api/fhir/QuestionnaireResponse", headers=mint.headers(role, DEMO_DISTRICT))
         assert response.status_code == 403, role
-    headers = mint.headers(Role.CITY_DIC, CITY)
+    # a health officer without a case investigation's purpose and reference
+    response = await client.get("/api/fhir/QuestionnaireResponse", headers=mint.headers(Role.HEALTH_OFFICER,
+                                                                                         DEMO_DISTRICT))
+    assert response.status_code == 422 and response.json()["resourceType"] == "OperationOutcome"
+    headers = exporter(mint)
     for query in ("_count=abc", "_since=hôm-qua", "_cursor=%%%", "_cursor=bm90LWEtbnVtYmVy"):
         response = await client.get(f"/api/fhir/QuestionnaireResponse?{query}", headers=headers)
         assert response.status_code == 400, query

@@ -164,7 +164,9 @@ class Minter:
         )
         signer = TokenSigner(load_private_key(private_key_file or self.private_key_file), issuer=self.issuer,
                              audience=self.audience, ttl_seconds=ttl_seconds or 600)
-        return signer.sign(principal, now=now)
+        # An interoperability client's token carries its scope, as the client-credentials grant gives it.
+        extra = {"scope": "fhir.read"} if role == Role.INTEROP_CLIENT else None
+        return signer.sign(principal, now=now, extra=extra)
 
     def headers(self, role: Role | str, jurisdiction: str = CITY, **kwargs: Any) -> dict[str, str]:
         return {"authorization": f"Bearer {self.token(role, jurisdiction, **kwargs)}"}

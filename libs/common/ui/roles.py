@@ -10,6 +10,7 @@ ROLE_LABELS: dict[str, str] = {
     "health_officer": N_("District health center officer"),
     "unit_admin": N_("Unit administrator"),
     "gate_staff": N_("Gate staff"),
+    "interop_client": N_("Interoperability client"),
 }
 
 

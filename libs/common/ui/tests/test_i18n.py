@@ -82,6 +82,7 @@ def test_role_labels_in_both_languages():
         "health_officer": "Cán bộ Trung tâm Y tế quận/huyện",
         "unit_admin": "Quản trị đơn vị",
         "gate_staff": "Nhân viên kiểm soát cổng",
+        "interop_client": "Hệ thống liên thông",
     }
     assert set(ROLE_LABELS) == set(expected_vi)
     for role, label in expected_vi.items():
