@@ -134,8 +134,14 @@ async def bench_target(target: Target, args: argparse.Namespace, work: Path) -> 
     latencies = work / "latencies.txt"
     samples: dict[bool, list[float]] = {False: [], True: []}
 
-    def collect(flood: bool) -> None:
-        samples[flood] += [float(line.split()[1]) for line in latencies.read_text().splitlines() if line]
+    def collect(flood: bool, turn: int) -> None:
+        text = latencies.read_text()
+        samples[flood] += [float(line.split()[1]) for line in text.splitlines() if line]
+        if args.keep_latencies:
+            keep = Path(args.keep_latencies)
+            keep.mkdir(parents=True, exist_ok=True)
+            name = f"{target.name.split()[0].lower()}-{'flood' if flood else 'alone'}-{turn}.txt"
+            (keep / name).write_text(text)
 
     try:
         legit = load_command(port, legit_bodies, duration=args.duration, warmup=args.warmup,
@@ -147,12 +153,12 @@ async def bench_target(target: Target, args: argparse.Namespace, work: Path) -> 
             print(f"  {target.name}: legitimate load alone, round {turn} ...", flush=True)
             (alone,) = run([legit], args.duration + 60)
             rows.append({"backend": target.name, "flood": False, "round": turn, **summary(alone, None)})
-            collect(False)
+            collect(False, turn)
             time.sleep(2)
             print(f"  {target.name}: legitimate load with the flood from {ATTACKER}, round {turn} ...", flush=True)
             with_flood, attack = run([legit, flood], args.duration + 60)
             rows.append({"backend": target.name, "flood": True, "round": turn, **summary(with_flood, attack)})
-            collect(True)
+            collect(True, turn)
             time.sleep(2)
     finally:
         stop_server(server)
@@ -187,6 +193,8 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--ready-timeout", type=float, default=180)
     parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--keep-latencies", metavar="DIR",
+                        help="keep each run's legitimate latencies (send time, latency) in this folder")
     parser.add_argument("--set", action="append", default=[], metavar="KHAIBAO_NAME=VALUE",
                         help="a setting of the server under test (repeatable)")
     args = parser.parse_args()
