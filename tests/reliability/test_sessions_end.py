@@ -12,16 +12,25 @@ have joined); the 5-second bound is then measured from the action that ends a se
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from http.cookies import SimpleCookie
+from pathlib import Path
 
+import httpx
 import pytest
 
 from libs.common.auth import SESSION_COOKIE
 from libs.common.demo import DEMO_PASSWORD
 from libs.common.settings import SERVICES
-from tests.services.conftest import build_settings, eventually, run_services
+from tests.services.conftest import (
+    REPO_ROOT, build_settings, eventually, free_port_block, run_services,
+)
 
 HTML = {"accept": "text/html"}
 BOUND = 5.0        # the requirement: every service refuses an ended session within 5 s
@@ -243,3 +252,110 @@ async def test_reset_ends_every_session(system):
     await eventually(refused, timeout=BOUND, interval=0.1, what="every session of the reset account ended")
     # The administrator who reset it keeps their own session.
     assert (await system["provisioning"].get("/api/me", headers=_bearer(admin))).status_code == 200
+
+
+# --- several web workers per service ---------------------------------------------------------
+
+def _serve(service: str, port: int, env: dict[str, str], log: Path, workers: int = 2) -> subprocess.Popen:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            # This checkout's code (an installed ``khaibao`` script may run another one).
+            [sys.executable, "-m", "libs.common.cli", "serve", service, "--port", str(port), "--workers", str(workers)],
+            cwd=REPO_ROOT,
+            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _prepared(service: str, url: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Migrated and seeded by one worker first (as a deployment's first start does: two
+    workers migrating one new SQLite file at once would race), then served by two."""
+    first = _serve(service, port, env, log, workers=1)
+    try:
+        _wait_healthy(url, first, log)
+    finally:
+        _stop(first)
+    process = _serve(service, port, env, log)
+    _wait_healthy(url, process, log)
+    return process
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def _all_refused(url: str, cookie: str, tries: int = 16) -> bool:
+    """Every one of ``tries`` requests on a new connection (so on either worker) is refused."""
+    for _ in range(tries):
+        response = httpx.get(url, headers={**HTML, "connection": "close"}, cookies={SESSION_COOKIE: cookie},
+                             timeout=10, follow_redirects=False)
+        if not (response.status_code == 303 and "/signin" in response.headers["location"]):
+            return False
+    return True
+
+
+def test_every_web_worker_refuses_an_ended_session(tmp_path):
+    """Provisioning and declaration with two web workers each (``khaibao serve --workers 2``):
+    whichever worker a request reaches refuses a signed-out session within the bound."""
+    base = free_port_block(2)
+    urls = {"provisioning": f"http://127.0.0.1:{base}", "declaration": f"http://127.0.0.1:{base + 1}"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
+    env.update(PYTHONUNBUFFERED="1", KHAIBAO_DATA_DIR=str(tmp_path / "data"), KHAIBAO_PROVISIONING_DEMO="true",
+               KHAIBAO_BUS_URL=f"embedded://{tmp_path / 'data' / 'bus.db'}", KHAIBAO_RATE_LIMIT_ENABLED="false",
+               KHAIBAO_SERVICE_URLS=json.dumps(urls), KHAIBAO_LOG_FORMAT="json")
+    processes = {}
+    try:
+        for port, service in enumerate(urls, start=base):
+            processes[service] = _prepared(service, urls[service], port, env, tmp_path / f"{service}.log")
+        # Warm-up (the consumer group of the new workers takes over), then the measured sign-out.
+        _signout_everywhere(urls, within=WARM_UP)
+        waited = _signout_everywhere(urls, within=WARM_UP)
+        assert max(waited.values()) < BOUND, f"ended only after {waited} s"
+    finally:
+        for process in processes.values():
+            _stop(process)
+
+
+def _signout_everywhere(urls: dict[str, str], *, within: float) -> dict[str, float]:
+    """Sign in, open both services, sign out: the seconds until every try on every worker of
+    each service is sent to the sign-in page."""
+    signin = httpx.post(f"{urls['provisioning']}/signin", timeout=10, headers={**HTML, "origin": urls["provisioning"]},
+                        data={"username": UNIT_ADMIN, "password": DEMO_PASSWORD, "next": "/"})
+    assert signin.status_code == 303, signin.text
+    cookie = _cookie_of(signin)
+    pages = {"provisioning": f"{urls['provisioning']}/", "declaration": f"{urls['declaration']}/gate"}
+    home = httpx.get(pages["provisioning"], headers=HTML, cookies={SESSION_COOKIE: cookie}, timeout=10)
+    assert home.status_code == 200
+    gate = httpx.get(pages["declaration"], headers=HTML, cookies={SESSION_COOKIE: cookie}, timeout=10)
+    assert gate.status_code in (200, 303) and "/signin" not in gate.headers.get("location", "")
+    csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', home.text).group(1)
+    out = httpx.post(f"{urls['provisioning']}/signout", headers=HTML, cookies={SESSION_COOKIE: cookie},
+                     data={"csrf_token": csrf}, timeout=10)
+    assert out.status_code == 303
+    ended = time.monotonic()
+    waited: dict[str, float] = {}
+    while len(waited) < len(pages) and time.monotonic() - ended < within:
+        for service, page in pages.items():
+            if service not in waited and _all_refused(page, cookie):
+                waited[service] = round(time.monotonic() - ended, 2)
+        time.sleep(0.05)
+    assert len(waited) == len(pages), f"still accepted after {within:.0f} s: {sorted(set(pages) - set(waited))}"
+    return waited
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{url} exited with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} not healthy within {timeout:.0f} s:\n{log.read_text(errors='replace')[-4000:]}")
