@@ -1,8 +1,8 @@
 """The composition root shared by the five services.
 
 ``create_service_app`` builds a FastAPI app whose lifespan opens the database, applies
-the service's migrations, connects the bus, and starts the outbox relay and the event
-consumer; it adds /healthz, /readyz, /metrics, logs with trace ids (JSON or text), request metrics,
+the service's migrations, connects the bus, and starts the outbox relay, the event
+consumer and the refresh of the ended sessions (``sessions.py``); it adds /healthz, /readyz, /metrics, logs with trace ids (JSON or text), request metrics,
 the HTML layer and the sign-in redirect for console pages.
 """
 from __future__ import annotations
