@@ -1,8 +1,8 @@
 """The composition root shared by the five services.
 
 ``create_service_app`` builds a FastAPI app whose lifespan opens the database, applies
-the service's migrations, connects the bus, and starts the outbox relay and the event
-consumer; it adds /healthz, /readyz, /metrics, logs with trace ids (JSON or text), request metrics,
+the service's migrations, connects the bus, and starts the outbox relay, the event
+consumer and the refresh of the ended sessions (``sessions.py``); it adds /healthz, /readyz, /metrics, logs with trace ids (JSON or text), request metrics,
 the HTML layer and the sign-in redirect for console pages.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from . import migrate
 from .apidocs import install_api_docs
 from .auth import PasswordChangeRequired, load_public_key
 from .bus import BusUnavailable, create_bus
-from .consumer import EventConsumer, Handler, is_transient
+from .consumer import EventConsumer, Handler, chain_handlers, is_transient
 from .content_types import ContentTypeMiddleware
 from .csrf import TEXTS as CSRF_TEXTS
 from .csrf import CsrfMiddleware, CsrfRejected, origins_of
@@ -37,6 +37,7 @@ from .observability import ObservabilityMiddleware, log_format_for, setup_loggin
 from .outbox import OutboxRelay
 from .ratelimit import RateLimitMiddleware, address_limits_for
 from .runtime import Runtime
+from .sessions import HANDLERS as SESSION_HANDLERS
 from .settings import SERVICES, ServiceSettings
 from .ui import install_locale, make_templates, mount_static
 from .ui.templates import _wants_html
@@ -127,6 +128,9 @@ class ServiceDefinition:
     # a worker returns after its current iteration (wait with ``runtime.pause``), or it is
     # cancelled after KHAIBAO_SHUTDOWN_GRACE_SECONDS.
     workers: Sequence[tuple[str, Callable[[Runtime], Awaitable[None]]]] = ()
+    # Apply the session revocations published on the bus (libs/common/sessions.py); False
+    # for provisioning, which records its own in the transaction that publishes them.
+    session_revocations_from_bus: bool = True
 
 
 def console_nav(settings: ServiceSettings) -> list[tuple[str, str]]:
@@ -165,6 +169,10 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         await bus.start()
         runtime = Runtime(settings=settings, database=database, bus=bus)
         app.state.runtime = runtime
+        # Ended sessions are refused from the first request on, and at once when this
+        # process records one itself; the loop below reads the other processes' records.
+        database.commit_hooks.append(runtime.sessions.after_commit)
+        await runtime.sessions.refresh(database)
         relay = OutboxRelay(database, bus, service, batch_size=settings.relay_batch_size,
                             poll_interval=settings.relay_poll_interval)
         stopping = runtime.stopping
@@ -174,14 +182,18 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
             tasks[name] = asyncio.create_task(_supervise(name, factory, stopping), name=f"{service} {name}")
 
         start("outbox relay", lambda: relay.run(stopping))
-        if definition.handlers:
-            consumer = EventConsumer(database, bus, service, service, definition.handlers,
+        handlers = dict(definition.handlers)
+        if definition.session_revocations_from_bus:
+            handlers = chain_handlers(handlers, SESSION_HANDLERS)
+        if handlers:
+            consumer = EventConsumer(database, bus, service, service, handlers,
                                      max_attempts=settings.consumer_max_attempts,
                                      batch_size=settings.consumer_batch_size,
                                      backoff=settings.consumer_retry_backoff)
             start("event consumer", lambda: consumer.run(stopping))
         if definition.on_startup is not None:
             await definition.on_startup(runtime)
+        start("session revocations", lambda: runtime.sessions.run(runtime))
         for name, work in definition.workers:
             start(name, lambda work=work: work(runtime))
         log.info("%s started", service)

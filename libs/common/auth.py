@@ -59,6 +59,13 @@ class Principal:
         """The token's ``scope`` claim (interoperability clients), as a set."""
         return frozenset(str(self.claims.get("scope", "")).split())
 
+    @property
+    def session_id(self) -> str | None:
+        """The session the token belongs to (kept across the tokens of one sign-in); the
+        token's own id for a token without one."""
+        value = self.claims.get("sid") or self.claims.get("jti")
+        return str(value) if value else None
+
 
 class AuthError(HTTPException):
     def __init__(self, detail: str = "Chưa đăng nhập hoặc phiên đã hết hạn / Not signed in or session expired"):
@@ -128,12 +135,18 @@ class TokenSigner:
         self.ttl_seconds = ttl_seconds
 
     def sign(self, principal: Principal, *, ttl_seconds: int | None = None, now: float | None = None,
-             extra: dict | None = None) -> str:
-        issued = int(now if now is not None else time.time())
+             session_id: str | None = None, extra: dict | None = None) -> str:
+        """A token for ``principal``. ``sid`` names the session: ``session_id``, else the one
+        of the principal's own token (a fresh token for the same session), else a new one.
+        ``iat`` keeps milliseconds, so that a revocation of "every token issued before T"
+        (libs/common/sessions.py) spares the token issued at T for the session that made it."""
+        moment = now if now is not None else time.time()
+        issued = int(moment)
         claims = {
             "iss": self.issuer, "aud": self.audience, "sub": principal.account_id,
-            "iat": issued, "nbf": issued, "exp": issued + (ttl_seconds or self.ttl_seconds),
-            "jti": uuid.uuid4().hex, "usr": principal.username, "name": principal.name,
+            "iat": round(moment, 3), "nbf": issued, "exp": issued + (ttl_seconds or self.ttl_seconds),
+            "jti": uuid.uuid4().hex, "sid": session_id or principal.claims.get("sid") or uuid.uuid4().hex,
+            "usr": principal.username, "name": principal.name,
             "role": str(principal.role), "jur": principal.jurisdiction,
         }
         if principal.unit_id:
@@ -208,8 +221,11 @@ def current_principal(request: Request) -> Principal:
     token = token_from_request(request)
     if not token:
         raise AuthError()
-    verifier: TokenVerifier = request.app.state.runtime.verifier
-    principal = verifier.verify(token)
+    runtime = request.app.state.runtime
+    principal = runtime.verifier.verify(token)
+    if runtime.sessions.revoked(principal.claims):
+        # Signed out, account disabled, password changed or reset (libs/common/sessions.py).
+        raise AuthError("Phiên đăng nhập đã kết thúc, vui lòng đăng nhập lại / Session ended, please sign in again")
     if request.method not in ("GET", "HEAD", "OPTIONS") and token == request.cookies.get(SESSION_COOKIE) \
             and request.scope.get("state", {}).get("csrf_verdict") is not True:
         # A state change authenticated by the cookie alone: our own page must have sent it

@@ -7,7 +7,7 @@ writers from several processes queue on the lock instead of failing on upgrade.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -70,7 +70,8 @@ class Database:
     Use cases receive the ``AsyncSession`` and never commit; ``transaction()`` commits
     when its block ends without an exception and rolls back otherwise. Code that wrote
     to the outbox marks the session (``session.info["outbox"]``) and the relay is woken
-    right after the commit.
+    right after the commit. ``commit_hooks`` are called with ``session.info`` after each
+    commit (the session revocations a transaction recorded apply at once in this process).
     """
 
     def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10,
@@ -80,6 +81,7 @@ class Database:
                                     password=password)
         self.sqlite = is_sqlite(url)
         self.outbox_written = asyncio.Event()
+        self.commit_hooks: list[Callable[[dict], None]] = []
 
     @asynccontextmanager
     async def transaction(self, *, readonly: bool = False) -> AsyncIterator[AsyncSession]:
@@ -95,6 +97,8 @@ class Database:
                     await session.close()
             if session.info.get("outbox"):
                 self.outbox_written.set()
+            for hook in self.commit_hooks:
+                hook(session.info)
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:

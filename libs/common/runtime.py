@@ -11,6 +11,7 @@ from .auth import AuthError, TokenVerifier, load_public_key
 from .bus import Bus
 from .db import Database
 from .lifecycle import pause
+from .sessions import SessionRevocations
 from .settings import ServiceSettings
 
 
@@ -41,6 +42,14 @@ class Runtime:
     def tree(self) -> AdminTree:
         file = str(self.settings.admin_units_file) if self.settings.admin_units_file else None
         return load_tree(file, self.settings.admin_units_root)
+
+    @property
+    def sessions(self) -> SessionRevocations:
+        """The session revocations this process refuses tokens by (libs/common/sessions.py)."""
+        sessions = self.extras.get("sessions")
+        if sessions is None:
+            sessions = self.extras["sessions"] = SessionRevocations()
+        return sessions
 
     @property
     def verifier(self) -> TokenVerifier:

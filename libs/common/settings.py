@@ -205,6 +205,10 @@ class ServiceSettings(CommonSettings):
     # At shutdown the background loops get this long to finish their unit of work before
     # they are cancelled (KHAIBAO_SHUTDOWN_GRACE_SECONDS).
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=600)
+    # How often each web worker reads the session revocations recorded in its database
+    # (libs/common/sessions.py; KHAIBAO_SESSION_REFRESH_SECONDS): the bound on how long an
+    # ended session may still be accepted, on top of the bus's delivery.
+    session_refresh_seconds: float = Field(default=1.0, gt=0, le=5)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,

@@ -28,6 +28,7 @@ from . import access, audit
 from .issuing import credentials_key
 from .models import Account, Unit
 from .passwords import make_credentials
+from .sessions import end_account_sessions
 from .settings import ProvisioningSettings
 
 MAX_STAFF_PER_UNIT = 200
@@ -88,6 +89,8 @@ async def reset_password(session: AsyncSession, settings: ProvisioningSettings, 
     account.must_change_password = True
     account.failed_signins = 0
     account.locked_until = None
+    await end_account_sessions(session, account_id=account.id, jurisdiction=account.jurisdiction,
+                               reason="password_reset", token_ttl=settings.token_ttl_seconds)
     audit.record(session, principal, "password_reset", target=account.username, path=account.jurisdiction,
                  unit_id=account.unit_id)
     if not deliver:
@@ -112,11 +115,17 @@ async def reset_password(session: AsyncSession, settings: ProvisioningSettings, 
     return None
 
 
-async def set_disabled(session: AsyncSession, principal: Principal, account: Account, disabled: bool) -> None:
+async def set_disabled(session: AsyncSession, principal: Principal, account: Account, disabled: bool, *,
+                       token_ttl: int = 1800) -> None:
+    """``token_ttl``: provisioning's token lifetime (how long the revocation of a disabled
+    account's sessions must last)."""
     _check_manage(principal, account)
     if account.disabled == disabled:
         return
     account.disabled = disabled
+    if disabled:
+        await end_account_sessions(session, account_id=account.id, jurisdiction=account.jurisdiction,
+                                   reason="disabled", token_ttl=token_ttl)
     event = AccountDisabled if disabled else AccountEnabled
     audit.record(session, principal, "account_disabled" if disabled else "account_enabled", target=account.username,
                  path=account.jurisdiction, unit_id=account.unit_id)

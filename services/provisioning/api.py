@@ -160,7 +160,8 @@ async def account_action(account_id: UUID, action: str, request: Request,
                 shown = await accounts.reset_password(session, runtime.settings, principal, account,
                                                       district_of(runtime.tree, account.jurisdiction))
             else:
-                await accounts.set_disabled(session, principal, account, action == "disable")
+                await accounts.set_disabled(session, principal, account, action == "disable",
+                                            token_ttl=runtime.settings.token_ttl_seconds)
     except (accounts.AccountActionRefused, issuing.IssueRefused) as exc:
         raise refused(request, exc.code, 403 if exc.code in ("not_allowed", "not_yourself") else 409) from None
     if shown is not None:

@@ -34,6 +34,7 @@ def create_app(settings: ProvisioningSettings | None = None) -> FastAPI:
         template_dir=HERE / "templates",
         on_startup=on_startup,
         workers=[("issuing worker", issuing.run_worker)],
+        session_revocations_from_bus=False,  # it records the revocations it publishes (sessions.py)
     ))
     app.mount("/static/provisioning", StaticFiles(directory=HERE / "static"), name="provisioning_static")
     app.state.templates.env.globals["local_time"] = local_time

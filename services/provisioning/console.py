@@ -9,13 +9,14 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from libs.common import csrf
-from libs.common.auth import SESSION_COOKIE, Principal, Role, current_principal
+from libs.common.auth import SESSION_COOKIE, AuthError, Principal, Role, current_principal
 from libs.common.console import console_user
 from libs.common.runtime import Runtime
 
 from . import access, batches
 from .models import Unit
 from .service import SignInFailed, change_password, venues_visible_to
+from .sessions import end_account_sessions, end_session
 from .tokens import sign_in, signer_for
 from .web import lang_of
 
@@ -37,12 +38,13 @@ def _safe_next(runtime: Runtime, target: str | None) -> str:
     return "/"
 
 
-def _set_session(response: Response, runtime: Runtime, principal: Principal, request: Request) -> None:
+def _set_session(response: Response, runtime: Runtime, principal: Principal, request: Request,
+                 now: float | None = None) -> None:
     """HttpOnly (no script reads it), SameSite=Lax (another site's form posts without it),
     Secure in production and whenever the page came over HTTPS."""
     signer = signer_for(runtime)
     response.set_cookie(
-        SESSION_COOKIE, signer.sign(principal), max_age=signer.ttl_seconds, httponly=True, samesite="lax",
+        SESSION_COOKIE, signer.sign(principal, now=now), max_age=signer.ttl_seconds, httponly=True, samesite="lax",
         secure=runtime.settings.environment == "production" or request.url.scheme == "https", path="/",
     )
 
@@ -74,6 +76,18 @@ async def signin(request: Request, username: str = Form("", max_length=80),
 @router.post("/signout")
 async def signout(request: Request):
     csrf.ensure(request)
+    runtime = request.app.state.runtime
+    token = request.cookies.get(SESSION_COOKIE)
+    claims = None
+    if token:
+        try:
+            claims = runtime.verifier.verify(token).claims
+        except AuthError:
+            claims = None  # expired or not ours: nothing left to end
+    if claims is not None:
+        # The session ends in every service, not only in this browser (libs/common/sessions.py).
+        async with runtime.database.transaction() as session:
+            await end_session(session, claims)
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
                            secure=request.app.state.runtime.settings.environment == "production"
@@ -100,6 +114,10 @@ async def password_change(request: Request, current: str = Form("", max_length=2
         try:
             async with runtime.database.transaction() as session:
                 await change_password(session, UUID(principal.account_id), current, new)
+                # Every other session of the account ends; this one goes on with a fresh token.
+                fresh_from = await end_account_sessions(
+                    session, account_id=principal.account_id, jurisdiction=principal.jurisdiction,
+                    reason="password_changed", token_ttl=runtime.settings.token_ttl_seconds)
         except SignInFailed as exc:
             error = exc.message
     if error:
@@ -107,7 +125,7 @@ async def password_change(request: Request, current: str = Form("", max_length=2
             "forced": principal.must_change_password, "error": error,
         }, status_code=422)
     response = RedirectResponse("/?changed=1", status_code=303)
-    _set_session(response, runtime, replace(principal, must_change_password=False), request)
+    _set_session(response, runtime, replace(principal, must_change_password=False), request, now=fresh_from)
     return response
 
 

@@ -94,7 +94,8 @@ async def _account_action(request: Request, principal: Principal, account_id: st
                 shown = await accounts.reset_password(session, runtime.settings, principal, account,
                                                       district_of(runtime.tree, account.jurisdiction))
             else:
-                await accounts.set_disabled(session, principal, account, action == "disable")
+                await accounts.set_disabled(session, principal, account, action == "disable",
+                                            token_ttl=runtime.settings.token_ttl_seconds)
     except (accounts.AccountActionRefused, IssueRefused) as exc:
         return back(target, error=exc.code)
     if shown is not None:

@@ -33,6 +33,17 @@ Accounts (partition key: the account id):
   void.
 - ``provisioning.account.disabled`` / ``provisioning.account.enabled``.
 
+Sessions (partition key: the account id; every service consumes them, see
+``libs/common/sessions.py``):
+
+- ``provisioning.session.revoked``: sessions of ``account_id`` have ended. With
+  ``session_id``: that one session (sign-out; a token's ``sid``, or its ``jti`` when it
+  has none). With ``not_before`` (seconds since the epoch): every token of the account
+  issued before it (account disabled, password changed or reset). ``until``: when every
+  token it targets has expired; the entry can be dropped then. ``reason`` is for the
+  logs: ``signed_out``, ``disabled``, ``password_changed``, ``password_reset``, or a
+  change of role or jurisdiction.
+
 Issuance (partition key: the district path):
 
 - ``provisioning.issuance.completed``: a job issuing the accounts of a forwarded batch
@@ -43,7 +54,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .envelope import Event, EventData, register
 
@@ -208,6 +219,30 @@ class AccountDisabled(Event):
 class AccountEnabled(Event):
     type: Literal["provisioning.account.enabled"] = "provisioning.account.enabled"
     data: AccountStateData
+
+    key_field: ClassVar[str] = "account_id"
+
+
+# --- sessions --------------------------------------------------------------------------
+
+class SessionRevokedData(EventData):
+    account_id: str = Field(min_length=1, max_length=64)
+    session_id: str | None = Field(default=None, min_length=1, max_length=64)
+    not_before: float | None = Field(default=None, ge=0)
+    until: float = Field(ge=0)
+    reason: str = Field(default="", max_length=40)
+
+    @model_validator(mode="after")
+    def _targets_something(self) -> "SessionRevokedData":
+        if self.session_id is None and self.not_before is None:
+            raise ValueError("a revocation names a session or a time")
+        return self
+
+
+@register
+class SessionRevoked(Event):
+    type: Literal["provisioning.session.revoked"] = "provisioning.session.revoked"
+    data: SessionRevokedData
 
     key_field: ClassVar[str] = "account_id"
 
