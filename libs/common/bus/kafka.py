@@ -4,6 +4,11 @@ The producer is idempotent with acks=all, so a publish returns only when every i
 replica has the messages, and broker-side retries never duplicate. Consumers join a
 consumer group (so a service scales by adding processes), never auto-commit, and commit
 a partition's offset only after the handler's transaction has committed.
+
+Topics keep their messages ``retention_ms`` (KHAIBAO_DATA_RETENTION_DAYS, bus/retention.py):
+a topic is created with that ``retention.ms``, and a topic that already exists gets it the
+first time a process uses it (so a changed setting applies at the next start). khaibao owns
+its topics' configuration: that update replaces any other per-topic setting.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from functools import lru_cache
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from .base import Bus, BusUnavailable, Consumer, Message, OutgoingMessage
@@ -59,11 +65,15 @@ def partition_for(key: bytes, partitions: Sequence[int]) -> int:
 
 
 class KafkaBus(Bus):
-    OPTIONS = frozenset({"partitions", "replication_factor", "request_timeout_ms", "client_id", "namespace"})
+    OPTIONS = frozenset({"partitions", "replication_factor", "request_timeout_ms", "client_id", "namespace",
+                         "retention_ms"})
 
     def __init__(self, bootstrap: str, *, partitions: int = 6, replication_factor: int = 1,
-                 request_timeout_ms: int = 15000, client_id: str = "khaibao", namespace: str = "") -> None:
+                 request_timeout_ms: int = 15000, client_id: str = "khaibao", namespace: str = "",
+                 retention_ms: int | None = None) -> None:
         self.bootstrap = bootstrap
+        # Each topic's retention.ms (None: the broker's default, for tools that only read).
+        self.retention_ms = retention_ms
         # Prepended to every topic and group: several systems (or test runs) share one cluster.
         self.namespace = namespace
         self.partitions = partitions
@@ -125,13 +135,22 @@ class KafkaBus(Bus):
         try:
             await admin.start()
             existing = set(await admin.list_topics())
-            new = [NewTopic(name=t, num_partitions=self.partitions, replication_factor=self.replication_factor)
+            configs = {"retention.ms": str(self.retention_ms)} if self.retention_ms else None
+            new = [NewTopic(name=t, num_partitions=self.partitions, replication_factor=self.replication_factor,
+                            topic_configs=configs)
                    for t in missing if t not in existing]
+            created = set()
             if new:
                 try:
                     await admin.create_topics(new)
+                    created = {t.name for t in new}
                 except TopicAlreadyExistsError:
                     pass
+            if configs:
+                older = [ConfigResource(ConfigResourceType.TOPIC, t, configs=configs)
+                         for t in missing if t not in created]
+                if older:
+                    await admin.alter_configs(older)
             self._known_topics.update(missing)
         except KafkaError as exc:
             raise BusUnavailable(f"kafka: {exc!r}") from None
