@@ -1,0 +1,93 @@
+"""Issue 17, item 3: the embedded bus keeps messages no longer than the personal data, and no
+consumer group lags past that silently.
+
+A real bus file; messages published, one group up to date, one group that consumed only
+the first; the clock moved past KHAIBAO_DATA_RETENTION_DAYS. Pruning proceeds (the storage
+limit wins over a stuck consumer): every old message is gone, from the table and from the
+file's bytes; the lagging group is reported as an ERROR and counted in
+khaibao_bus_consumer_lag_past_retention_total, the group that was up to date is not; the
+age of each group's oldest unconsumed message is a metric. Kafka's side (retention.ms per
+topic) is asserted in test_retention_everywhere.py. The settings tie each service's
+retention to the shared one.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+
+import pytest
+from prometheus_client import REGISTRY
+from pydantic import ValidationError
+
+from libs.common.bus import OutgoingMessage, create_bus
+from libs.common.bus.retention import prune_bus
+from tests.services.conftest import build_settings
+
+TOPIC = "khaibao.retentiontest"
+DAY = 86_400.0
+SECRET = b"079301004567"
+
+
+def _lagged(group: str) -> float:
+    return REGISTRY.get_sample_value("khaibao_bus_consumer_lag_past_retention_total",
+                                     {"service": "test", "group": group, "topic": TOPIC}) or 0
+
+
+def _age(group: str) -> float | None:
+    return REGISTRY.get_sample_value("khaibao_bus_oldest_unconsumed_age_seconds",
+                                     {"service": "test", "group": group, "topic": TOPIC})
+
+
+async def test_old_messages_are_pruned_and_a_lagging_group_is_reported(tmp_path, caplog):
+    path = tmp_path / "bus.db"
+    bus = create_bus(f"embedded://{path}")
+    await bus.start()
+    ahead, behind = bus.consumer("ahead", [TOPIC]), bus.consumer("behind", [TOPIC])
+    for consumer in (ahead, behind):
+        await consumer.start()
+    try:
+        await bus.publish([OutgoingMessage(TOPIC, b'{"id_number": "' + SECRET + b'", "n": %d}' % i) for i in range(5)])
+        got = await ahead.poll(timeout=2)
+        assert len(got) == 5
+        await ahead.commit(got[-1])
+        first = await behind.poll(max_records=1, timeout=2)
+        await behind.commit(first[0])
+        before = _lagged("behind"), _lagged("ahead")
+
+        # 20 days later: kept; the lagging group's oldest unconsumed message is 20 days old.
+        report = await prune_bus(bus, retention_days=21, service="test", now=time.time() + 20 * DAY)
+        assert report.deleted == 0
+        assert _age("behind") >= 20 * DAY - 60 and _age("ahead") == 0
+
+        # 22 days later: every message goes; the four "behind" never read are reported.
+        with caplog.at_level(logging.ERROR, logger="libs.common.bus.retention"):
+            report = await prune_bus(bus, retention_days=21, service="test", now=time.time() + 22 * DAY)
+        assert report.deleted == 5 and report.unconsumed == {("behind", TOPIC): 4}
+        assert (_lagged("behind") - before[0], _lagged("ahead") - before[1]) == (4, 0)
+        errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(errors) == 1 and "behind" in errors[0] and "4 messages" in errors[0]
+        assert _age("behind") == 0
+        # The consumer that lagged carries on with what comes next.
+        await bus.publish([OutgoingMessage(TOPIC, b"after")])
+        assert [m.value for m in await behind.poll(timeout=2)] == [b"after"]
+    finally:
+        for consumer in (ahead, behind):
+            await consumer.stop()
+        await bus.stop()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM bus_messages WHERE value LIKE ?", (b"%" + SECRET + b"%",)).fetchone() == (0,)
+    for file in tmp_path.iterdir():
+        assert SECRET not in file.read_bytes(), file.name  # overwritten, not only unlinked
+
+
+def test_each_service_retention_follows_the_shared_one_and_may_not_exceed_it(keys, monkeypatch):
+    for service in ("declaration", "reporting", "notification"):
+        assert build_settings(service, keys).retention_days == 21
+        assert build_settings(service, keys).bus_retention_ms() == 21 * 86_400_000
+    monkeypatch.setenv("KHAIBAO_DATA_RETENTION_DAYS", "14")
+    for service in ("declaration", "reporting", "notification"):
+        settings = build_settings(service, keys)
+        assert (settings.retention_days, settings.bus_retention_ms()) == (14, 14 * 86_400_000)
+        with pytest.raises(ValidationError, match="longer than KHAIBAO_DATA_RETENTION_DAYS"):
+            build_settings(service, keys, retention_days=15)
