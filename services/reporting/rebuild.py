@@ -103,7 +103,10 @@ async def rebuild(settings: ReportingSettings, *, batch_size: int = 500, idle_po
                 if progress is not None:
                     progress(replayed, sum((await consumer.lag()).values()))
         finally:
-            await consumer.stop()
+            try:
+                await consumer.leave()  # a one-off group: not a lagging consumer for the bus's retention
+            finally:
+                await consumer.stop()
         async with database.transaction() as session:
             await session.execute(delete(processed_events).where(processed_events.c.consumer == replay))
     finally:

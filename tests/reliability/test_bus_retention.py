@@ -91,3 +91,23 @@ def test_each_service_retention_follows_the_shared_one_and_may_not_exceed_it(key
         assert (settings.retention_days, settings.bus_retention_ms()) == (14, 14 * 86_400_000)
         with pytest.raises(ValidationError, match="longer than KHAIBAO_DATA_RETENTION_DAYS"):
             build_settings(service, keys, retention_days=15)
+
+
+async def test_a_one_off_group_that_leaves_is_not_reported(tmp_path):
+    """A replay (reporting's rebuild) or a check reads with a group of its own, then leaves."""
+    bus = create_bus(f"embedded://{tmp_path / 'bus.db'}")
+    await bus.start()
+    replay = bus.consumer("reporting-rebuild-test", [TOPIC])
+    await replay.start()
+    try:
+        await bus.publish([OutgoingMessage(TOPIC, b"before")])
+        assert len(await replay.poll(timeout=2)) == 1
+        await replay.leave()
+    finally:
+        await replay.stop()
+    try:
+        await bus.publish([OutgoingMessage(TOPIC, b"after the replay")])
+        report = await prune_bus(bus, retention_days=21, service="test", now=time.time() + 22 * DAY)
+        assert report.deleted == 2 and report.unconsumed == {}
+    finally:
+        await bus.stop()

@@ -331,6 +331,14 @@ class EmbeddedConsumer(Consumer):
             self._positions = None
             raise BusUnavailable(f"consumer {self.member} lost the lease of group {self.group}")
 
+    async def leave(self) -> None:
+        def forget(db: sqlite3.Connection) -> None:
+            with _immediate(db):
+                for table in ("bus_subscriptions", "bus_offsets"):
+                    db.execute(f"DELETE FROM {table} WHERE grp = ?", (self.group,))
+
+        await self._conn.run(forget)
+
     async def lag(self) -> dict[str, int]:
         def lag(db: sqlite3.Connection) -> dict[str, int]:
             result = {}
