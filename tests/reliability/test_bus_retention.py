@@ -111,3 +111,63 @@ async def test_a_one_off_group_that_leaves_is_not_reported(tmp_path):
         assert report.deleted == 2 and report.unconsumed == {}
     finally:
         await bus.stop()
+
+
+async def test_kafka_a_group_back_after_the_broker_deleted_its_unread_messages_is_reported(caplog):
+    """Kafka deletes by time whether a group read or not; the log start offset moves exactly as
+    the broker's retention moves it (here by DeleteRecords, instead of waiting 21 days). The
+    group that comes back below it is reported before it fetches anything."""
+    import uuid
+
+    from aiokafka import TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.records_to_delete import RecordsToDelete
+
+    from tests import engines
+
+    bootstrap = engines.kafka_bootstrap()
+    if bootstrap is None:
+        engines.unavailable("Kafka")
+    namespace = f"t{uuid.uuid4().hex[:8]}."
+    bus = create_bus(f"kafka://{bootstrap}", namespace=namespace, partitions=1, retention_ms=21 * 86_400_000,
+                     client_id="khaibao-test")
+    await bus.start()
+    try:
+        await bus.publish([OutgoingMessage(TOPIC, b"message %d" % i, key=b"k") for i in range(5)])
+        behind = bus.consumer("behind", [TOPIC])
+        await behind.start()
+        try:
+            first: list = []
+            deadline = time.monotonic() + 30
+            while not first and time.monotonic() < deadline:
+                first = await behind.poll(max_records=1, timeout=1)
+            await behind.commit(first[0])  # consumed 1 of 5
+        finally:
+            await behind.stop()
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            await admin.delete_records({TopicPartition(namespace + TOPIC, 0): RecordsToDelete(before_offset=5)})
+        finally:
+            await admin.close()
+        before = REGISTRY.get_sample_value("khaibao_bus_consumer_lag_past_retention_total",
+                                           {"service": "test", "group": "behind", "topic": TOPIC}) or 0
+        back = bus.consumer("behind", [TOPIC])
+        with caplog.at_level(logging.ERROR, logger="libs.common.bus.retention"):
+            await back.start()
+            try:
+                await bus.publish([OutgoingMessage(TOPIC, b"after", key=b"k")])
+                got: list = []
+                deadline = time.monotonic() + 30
+                while not got and time.monotonic() < deadline:
+                    got = await back.poll(timeout=1)
+                assert [m.value for m in got] == [b"after"]
+            finally:
+                await back.stop()
+        after = REGISTRY.get_sample_value("khaibao_bus_consumer_lag_past_retention_total",
+                                          {"service": "test", "group": "behind", "topic": TOPIC})
+        assert after - before == 4
+        assert any("behind" in r.getMessage() and "4 messages" in r.getMessage()
+                   for r in caplog.records if r.levelno == logging.ERROR)
+    finally:
+        await bus.stop()

@@ -9,7 +9,9 @@ exceed it (settings.py). The bus keeps its messages exactly that long:
   turns on the file's write lock, whichever comes first does the work);
 * Kafka: each topic is created (or, at start, updated) with ``retention.ms`` of that many
   days, and the broker deletes by time (kafka.py; docker-compose.yml's broker default is
-  derived from the same variable).
+  derived from the same variable). A consumer whose group's committed offset is below a
+  partition's first offset (the broker deleted what the group had not read) reports it the
+  same way (KafkaConsumer.lag, every few seconds).
 
 No consumer group lags past it silently. Pruning does not wait for a lagging group: a
 person's details must not outlive the period because a consumer is stuck, and a message
@@ -44,6 +46,13 @@ OLDEST_UNCONSUMED = Gauge(
     ["service", "group", "topic"], multiprocess_mode="max")
 
 
+def report_deleted_unread(service: str, group: str, topic: str, count: int, retention: str) -> None:
+    """``count`` messages of ``topic`` were deleted before ``group`` consumed them."""
+    LAG_PAST_RETENTION.labels(service, group, topic).inc(count)
+    log.error("bus retention: consumer group %s had not consumed %d messages of %s older than %s; "
+              "deleted unread (the group lags past the retention period)", group, count, topic, retention)
+
+
 async def prune_bus(bus: EmbeddedBus, *, retention_days: float, service: str, now: float | None = None) -> PruneReport:
     """Delete what is older than the period (``now``: epoch seconds, moved by the tests);
     report the groups that had not consumed it; refresh the oldest-unconsumed gauge."""
@@ -53,9 +62,7 @@ async def prune_bus(bus: EmbeddedBus, *, retention_days: float, service: str, no
         PRUNED.labels(service).inc(report.deleted)
         log.info("bus retention: %d messages older than %g days deleted", report.deleted, retention_days)
     for (group, topic), count in sorted(report.unconsumed.items()):
-        LAG_PAST_RETENTION.labels(service, group, topic).inc(count)
-        log.error("bus retention: consumer group %s had not consumed %d messages of %s older than %g days; "
-                  "deleted unread (the group lags past the retention period)", group, count, topic, retention_days)
+        report_deleted_unread(service, group, topic, count, f"{retention_days:g} days")
     for (group, topic), oldest in (await bus.backlog()).items():
         OLDEST_UNCONSUMED.labels(service, group, topic).set(0 if oldest is None else max(0.0, now - oldest))
     return report
