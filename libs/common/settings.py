@@ -82,7 +82,7 @@ class CommonSettings(BaseSettings):
     # The longest time any service keeps personal data (the circular's 21 days). Each
     # service's own KHAIBAO_<SERVICE>_RETENTION_DAYS defaults to it and may not exceed it;
     # the bus keeps its messages exactly this long: the embedded bus prunes older ones
-    # (bus_retention.py), Kafka topics get retention.ms = this many days (kafka.py, and
+    # (bus/retention.py), Kafka topics get retention.ms = this many days (bus/kafka.py, and
     # docker-compose.yml's broker default is derived from the same variable).
     data_retention_days: int = Field(default=21, ge=1, le=3650)
     # How often a process prunes the embedded bus (Kafka deletes by itself).

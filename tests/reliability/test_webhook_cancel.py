@@ -71,8 +71,8 @@ async def test_changing_the_webhook_cancels_the_old_calls_and_the_new_address_ge
         async with alerts_factory(webhook_allow_private=True) as a:
             await _set_webhook(a, hook.url)
             alert = await _failing_call(a, hook)
-            hook.status = 200  # the old receiver would now accept: it must not be called again
             await _set_webhook(a, other.url)
+            hook.status = 200  # the old receiver would now accept: it must not be called again
             await asyncio.sleep(0.3)
             assert await _quiet(hook, alert["id"]) == []
             assert [r for r in other.received if payload(r)["alert"]["alert_id"] == alert["id"]] == []
