@@ -171,3 +171,40 @@ async def test_kafka_a_group_back_after_the_broker_deleted_its_unread_messages_i
                    for r in caplog.records if r.levelno == logging.ERROR)
     finally:
         await bus.stop()
+
+
+async def test_kafka_an_existing_topic_gets_the_retention_at_first_use():
+    """A topic created before (by a tool, or under another setting) is set to the derived
+    retention.ms when a service first uses it: a changed setting applies at the next start."""
+    import uuid
+
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    from tests import engines
+
+    bootstrap = engines.kafka_bootstrap()
+    if bootstrap is None:
+        engines.unavailable("Kafka")
+    namespace = f"t{uuid.uuid4().hex[:8]}."
+
+    async def retention_ms() -> int:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, namespace + TOPIC)])
+            return next(int(entry[1]) for resource in response.resources for entry in resource[4]
+                        if entry[0] == "retention.ms")
+        finally:
+            await admin.close()
+
+    for days in (None, 21, 14):
+        bus = create_bus(f"kafka://{bootstrap}", namespace=namespace, partitions=1,
+                         retention_ms=days and days * 86_400_000)
+        await bus.start()
+        try:
+            await bus.ensure_topics([TOPIC])
+        finally:
+            await bus.stop()
+        if days:
+            assert await retention_ms() == days * 86_400_000
