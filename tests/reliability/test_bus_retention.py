@@ -12,6 +12,7 @@ retention to the shared one.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import time
@@ -208,3 +209,24 @@ async def test_kafka_an_existing_topic_gets_the_retention_at_first_use():
             await bus.stop()
         if days:
             assert await retention_ms() == days * 86_400_000
+
+
+async def test_pruning_goes_batch_by_batch_and_keeps_what_is_recent(tmp_path):
+    bus = create_bus(f"embedded://{tmp_path / 'bus.db'}")
+    await bus.start()
+    try:
+        await bus.publish([OutgoingMessage(TOPIC, b"old %d" % i) for i in range(3)])
+        await asyncio.sleep(0.02)
+        cutoff = time.time()
+        await asyncio.sleep(0.02)
+        await bus.publish([OutgoingMessage(TOPIC, b"recent %d" % i) for i in range(2)])
+        assert (await bus.prune(cutoff, batch=2)).deleted == 3
+        assert (await bus.prune(cutoff, batch=2)).deleted == 0
+        reader = bus.consumer("reader", [TOPIC])
+        await reader.start()
+        try:
+            assert [m.value for m in await reader.poll(timeout=2)] == [b"recent 0", b"recent 1"]
+        finally:
+            await reader.stop()
+    finally:
+        await bus.stop()

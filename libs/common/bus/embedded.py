@@ -190,15 +190,15 @@ class EmbeddedBus(Bus):
 
         def one_batch(db: sqlite3.Connection) -> int:
             with _immediate(db):
-                # Offsets grow with time: the first message at or after the cutoff bounds
-                # the range (the scan stops at once when the oldest message is recent).
-                first_kept = db.execute('SELECT "offset" FROM bus_messages WHERE created_at >= ? '
-                                        'ORDER BY "offset" LIMIT 1', (cutoff,)).fetchone()
-                row = db.execute('SELECT "offset" FROM bus_messages ORDER BY "offset" LIMIT 1 OFFSET ?',
-                                 (batch - 1,)).fetchone()
-                bound = min(first_kept[0] if first_kept else float("inf"), (row[0] + 1) if row else float("inf"))
-                if bound == float("inf"):
-                    bound = (db.execute('SELECT max("offset") FROM bus_messages').fetchone()[0] or 0) + 1
+                # Offsets grow with time: the oldest ``batch`` messages, up to the first one
+                # published at or after the cutoff, are this batch (O(batch) whatever the
+                # size of the log; nothing to read past the first row when it is recent).
+                oldest = db.execute('SELECT "offset", created_at FROM bus_messages ORDER BY "offset" LIMIT ?',
+                                    (batch,)).fetchall()
+                bound = next((offset for offset, created in oldest if created >= cutoff),
+                             oldest[-1][0] + 1 if oldest else 0)
+                if not oldest or bound == oldest[0][0]:
+                    return 0
                 for grp, topic, committed in db.execute(
                         'SELECT s.grp, s.topic, coalesce(o."offset", 0) FROM bus_subscriptions s '
                         'LEFT JOIN bus_offsets o ON o.grp = s.grp AND o.topic = s.topic').fetchall():
