@@ -255,6 +255,7 @@ async def ids_on_bus(target: Target, wanted: set[str], timeout: float = 120) -> 
                 if event.get("type") == "declaration.submitted":
                     seen.add(event["data"]["declaration_id"])
     finally:
+        await consumer.leave()  # a one-off check group, not a consumer the bus's retention should wait for
         await consumer.stop()
         await bus.stop()
     return seen

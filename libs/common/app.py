@@ -27,6 +27,8 @@ from . import migrate
 from .apidocs import install_api_docs
 from .auth import PasswordChangeRequired, load_public_key
 from .bus import BusUnavailable, create_bus
+from .bus.embedded import EmbeddedBus
+from .bus.retention import bus_retention_loop
 from .consumer import EventConsumer, Handler, chain_handlers, is_transient
 from .content_types import ContentTypeMiddleware
 from .csrf import TEXTS as CSRF_TEXTS
@@ -165,7 +167,8 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         database = Database.for_settings(settings)
         await migrate.upgrade(database, definition.migrations, service)
         bus = create_bus(settings.bus_url, partitions=settings.kafka_partitions, namespace=settings.bus_namespace,
-                         replication_factor=settings.kafka_replication_factor, client_id=f"khaibao-{service}")
+                         replication_factor=settings.kafka_replication_factor, client_id=f"khaibao-{service}",
+                         retention_ms=settings.bus_retention_ms())
         await bus.start()
         runtime = Runtime(settings=settings, database=database, bus=bus)
         app.state.runtime = runtime
@@ -196,6 +199,8 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         start("session revocations", lambda: runtime.sessions.run(runtime))
         for name, work in definition.workers:
             start(name, lambda work=work: work(runtime))
+        if isinstance(bus, EmbeddedBus):  # Kafka deletes by itself (topics' retention.ms)
+            start("bus retention", lambda: bus_retention_loop(runtime))
         log.info("%s started", service)
         try:
             yield

@@ -79,6 +79,14 @@ class CommonSettings(BaseSettings):
     admin_units_file: Path | None = None
     admin_units_root: str = "79"
     bus_namespace: str = ""
+    # The longest time any service keeps personal data (the circular's 21 days). Each
+    # service's own KHAIBAO_<SERVICE>_RETENTION_DAYS defaults to it and may not exceed it;
+    # the bus keeps its messages exactly this long: the embedded bus prunes older ones
+    # (bus/retention.py), Kafka topics get retention.ms = this many days (bus/kafka.py, and
+    # docker-compose.yml's broker default is derived from the same variable).
+    data_retention_days: int = Field(default=21, ge=1, le=3650)
+    # How often a process prunes the embedded bus (Kafka deletes by itself).
+    bus_retention_interval_seconds: float = Field(default=600.0, gt=0)
     kafka_partitions: int = 6
     kafka_replication_factor: int = 1
     demo: bool = False
@@ -131,6 +139,10 @@ class CommonSettings(BaseSettings):
                 except ValueError:
                     raise ValueError(f"{part!r} is not an address or a CIDR (or '*')") from None
         return ",".join(parts)
+
+    def bus_retention_ms(self) -> int:
+        """How long the bus keeps a message, in milliseconds (Kafka's retention.ms)."""
+        return self.data_retention_days * 86_400_000
 
     def rate_limits_on(self) -> bool:
         return self.environment != "test" if self.rate_limit_enabled is None else self.rate_limit_enabled
@@ -209,6 +221,24 @@ class ServiceSettings(CommonSettings):
     # (libs/common/sessions.py; KHAIBAO_SESSION_REFRESH_SECONDS): the bound on how long an
     # ended session may still be accepted, on top of the bus's delivery.
     session_refresh_seconds: float = Field(default=1.0, gt=0, le=5)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retention_defaults_to_the_shared_one(cls, data: object) -> object:
+        """A service's ``retention_days``, when not set, is KHAIBAO_DATA_RETENTION_DAYS."""
+        if (isinstance(data, dict) and "retention_days" in cls.model_fields and data.get("retention_days") is None
+                and data.get("data_retention_days") is not None):
+            data = {**data, "retention_days": data["data_retention_days"]}
+        return data
+
+    def problems(self) -> list[str]:
+        problems = super().problems()
+        own = getattr(self, "retention_days", None)
+        if own is not None and own > self.data_retention_days:
+            problems.append(f"{self.env_name('retention_days')}: {own:g} days is longer than "
+                            f"{self.env_name('data_retention_days')} ({self.data_retention_days}), how long the "
+                            "bus keeps messages: raise that one too, or shorten this one")
+        return problems
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,

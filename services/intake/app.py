@@ -12,6 +12,7 @@ from libs.common.runtime import Runtime
 
 from . import api, console, console_imports, console_lists, public
 from .settings import IntakeSettings
+from .retention import retention_loop
 from .worker import background
 
 HERE = Path(__file__).parent
@@ -31,6 +32,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         routers=[api.router, public.router, console.router, console_lists.router, console_imports.router],
         template_dir=HERE / "templates",
         on_startup=on_startup,
+        workers=[("file retention", retention_loop)],
     ))
     app.mount("/static/intake", StaticFiles(directory=HERE / "static" / "intake"), name="intake_static")
 

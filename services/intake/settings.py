@@ -1,7 +1,7 @@
 from datetime import date
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from libs.common.settings import ServiceSettings, service_config
 
@@ -39,6 +39,10 @@ class IntakeSettings(ServiceSettings):
     smtp_relay_tls: bool = False
     smtp_relay_timeout: float = 30.0
     mail_max_attempts: int = 12
+    # Uploaded list files and sent (or given up) replies are kept this long after they
+    # finished (retention.py); defaults to KHAIBAO_DATA_RETENTION_DAYS, may not exceed it.
+    retention_days: float = Field(default=21, gt=0)
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
 
     # Registration spam at the public form and API (services/intake/registration/spam.py; README
     # "Registration spam"). Counted in intake's database, so shared by every worker and

@@ -5,6 +5,12 @@ focal point those of the commune. The webhook (for an SMS gateway or another sys
 receives a JSON POST signed with HMAC-SHA256 under a secret generated here. Its address
 must be ``https://`` and must not lead into an internal network (see webhook_guard), unless
 the setting ``webhook_allow_private`` is on.
+
+Removing or changing the webhook cancels the calls still queued for the old address, in the
+same transaction (``cancel_webhook_calls``): the old receiver is called no more, and the new
+one never receives payloads queued for another receiver (alerts raised from then on go to
+the new address). A cancelled call keeps its row (status ``cancelled``, the reason in
+``last_error``) so the alert's page shows what happened.
 """
 from __future__ import annotations
 
@@ -12,13 +18,14 @@ import re
 import secrets
 from datetime import UTC, datetime
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common import text as typed
 from libs.common.auth import Principal, Role
 
 from . import webhook_guard
-from .alert_models import AlertContact
+from .alert_models import AlertContact, AlertDispatch
 
 EDITOR_ROLES = (Role.HEALTH_OFFICER, Role.DISTRICT_FOCAL, Role.COMMUNE_FOCAL)
 EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -72,6 +79,19 @@ async def parse_webhook(raw: str, *, allow_private: bool) -> str | None:
     return url
 
 
+async def cancel_webhook_calls(session: AsyncSession, office: str, reason: str) -> int:
+    """Cancel the webhook calls of ``office`` still queued (``reason``: webhook_removed or
+    webhook_changed); how many. A call under way when this commits is not recorded as sent
+    (alert_dispatch._record keeps a row that is no longer queued as it is)."""
+    result = await session.execute(
+        update(AlertDispatch)
+        .where(AlertDispatch.office_path == office, AlertDispatch.channel == "webhook",
+               AlertDispatch.status == "queued")
+        .values(status="cancelled", last_error=reason, lease_owner=None, lease_until=None)
+        .execution_options(synchronize_session=False))
+    return result.rowcount or 0
+
+
 async def save(session: AsyncSession, principal: Principal, office: str, *, emails: str, webhook_url: str,
                new_secret: bool, allow_private: bool) -> AlertContact:
     addresses = parse_emails(emails)
@@ -82,6 +102,8 @@ async def save(session: AsyncSession, principal: Principal, office: str, *, emai
         contact = AlertContact(office_path=office, updated_at=now)
         session.add(contact)
     contact.emails = "\n".join(addresses)
+    if contact.webhook_url and contact.webhook_url != url:
+        await cancel_webhook_calls(session, office, "webhook_removed" if url is None else "webhook_changed")
     if url is None:
         contact.webhook_url, contact.webhook_secret = None, None
     else:

@@ -13,7 +13,8 @@ Webhook calls are ``POST`` JSON with the headers ``X-Khaibao-Event``,
 ``"<timestamp>.<body>"`` under the webhook's secret. Before each call the address is
 checked again and the call pinned to the checked address (webhook_guard): an address that
 leads into an internal network is not called, and its dispatch fails at once with the
-reason (``webhook_private (10.0.0.5)``), without retries.
+reason (``webhook_private (10.0.0.5)``), without retries. A call queued for an address the
+office has since removed or changed is cancelled, never made (alert_contacts).
 """
 from __future__ import annotations
 
@@ -60,6 +61,10 @@ class WebhookFailed(Exception):
 
 class WebhookRefused(Exception):
     """Not called, and never will be: ``"<code> (<detail>)"``, a code of webhook_guard."""
+
+
+class WebhookCancelled(Exception):
+    """Not called: the office removed or changed its webhook after the call was queued."""
 
 
 def backoff(settings: NotificationSettings, attempts: int) -> float:
@@ -170,6 +175,9 @@ async def _record(runtime: Runtime, dispatch_id, owner: str, error: Exception | 
         if dispatch is None or dispatch.status != "queued" or dispatch.lease_owner != owner:
             return
         dispatch.lease_owner, dispatch.lease_until = None, None
+        if isinstance(error, WebhookCancelled):
+            dispatch.status, dispatch.last_error = "cancelled", str(error)
+            return
         dispatch.attempts += 1
         if error is None:
             dispatch.status, dispatch.sent_at, dispatch.last_error = "sent", now, None
@@ -221,7 +229,13 @@ async def send_batch(runtime: Runtime, dispatches: list[AlertDispatch], owner: s
         async with httpx.AsyncClient(timeout=settings.webhook_timeout, follow_redirects=False) as client:
             for dispatch in hooks:
                 contact = contacts.get(dispatch.office_path)
-                secret = contact.webhook_secret if contact and contact.webhook_secret else ""
+                if contact is None or contact.webhook_url != dispatch.target:
+                    # Removed or changed since it was queued (alert_contacts.save cancels those
+                    # it finds queued; this one was claimed meanwhile): never the old address.
+                    outcomes[dispatch.id] = WebhookCancelled(
+                        "webhook_removed" if contact is None or not contact.webhook_url else "webhook_changed")
+                    continue
+                secret = contact.webhook_secret or ""
                 try:
                     await call_webhook(settings, client, dispatch, secret,
                                        summary(runtime, alerts[dispatch.alert_id], dispatch.kind))
@@ -230,7 +244,9 @@ async def send_batch(runtime: Runtime, dispatches: list[AlertDispatch], owner: s
                     outcomes[dispatch.id] = exc
     for dispatch in dispatches:
         error = outcomes.get(dispatch.id, ConnectionError("not attempted"))
-        if error is not None:
+        if isinstance(error, WebhookCancelled):
+            log.info("alert webhook of alert %s cancelled: %s", dispatch.alert_id, error)
+        elif error is not None:
             log.warning("alert %s of alert %s (attempt %d) failed: %s", dispatch.channel, dispatch.alert_id,
                         dispatch.attempts + 1, type(error).__name__)
         await _record(runtime, dispatch.id, owner, error)

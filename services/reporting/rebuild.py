@@ -72,7 +72,8 @@ async def rebuild(settings: ReportingSettings, *, batch_size: int = 500, idle_po
     service = settings.service_name
     database = Database.for_settings(settings)
     bus = create_bus(settings.bus_url, partitions=settings.kafka_partitions, namespace=settings.bus_namespace,
-                     replication_factor=settings.kafka_replication_factor, client_id=f"khaibao-{service}-rebuild")
+                     replication_factor=settings.kafka_replication_factor, client_id=f"khaibao-{service}-rebuild",
+                     retention_ms=settings.bus_retention_ms())
     full = dict(full or _all_handlers())
     rebuilt = chain_handlers(*REBUILT_HANDLERS)
     replay = f"{service}-rebuild-{uuid.uuid4().hex[:12]}"
@@ -102,7 +103,10 @@ async def rebuild(settings: ReportingSettings, *, batch_size: int = 500, idle_po
                 if progress is not None:
                     progress(replayed, sum((await consumer.lag()).values()))
         finally:
-            await consumer.stop()
+            try:
+                await consumer.leave()  # a one-off group: not a lagging consumer for the bus's retention
+            finally:
+                await consumer.stop()
         async with database.transaction() as session:
             await session.execute(delete(processed_events).where(processed_events.c.consumer == replay))
     finally:

@@ -278,3 +278,18 @@ def test_docker_compose_config_validates():
     result = subprocess.run([*cli, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_kafka_retention_is_derived_from_the_data_retention(compose):
+    """Issue 17: one setting for how long personal data and the bus's messages live."""
+    kafka = compose["services"]["kafka"]
+    env = kafka.get("environment") or {}
+    assert "KAFKA_LOG_RETENTION_HOURS" not in env and "KAFKA_LOG_RETENTION_MS" not in env
+    command = " ".join(kafka["command"])
+    assert "KAFKA_LOG_RETENTION_HOURS=$$(( ${KHAIBAO_DATA_RETENTION_DAYS:-21} * 24 ))" in command
+    assert command.rstrip().endswith("exec /etc/kafka/docker/run")
+    shared = compose["x-khaibao-env"]
+    assert shared["KHAIBAO_DATA_RETENTION_DAYS"] == "${KHAIBAO_DATA_RETENTION_DAYS:-21}"
+    from libs.common.settings import CommonSettings
+
+    assert CommonSettings.model_fields["data_retention_days"].default == 21

@@ -68,6 +68,11 @@ class Consumer(ABC):
     async def lag(self) -> dict[str, int]:
         """Messages behind the end, per topic."""
 
+    async def leave(self) -> None:
+        """This group will not come back (a one-off replay or check): forget it, so that
+        the bus's retention does not report it as lagging (embedded bus; a Kafka group
+        without members expires by itself)."""
+
 
 class Bus(ABC):
     @abstractmethod

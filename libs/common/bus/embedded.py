@@ -4,7 +4,15 @@ It gives the one-command laptop run the same contract as Kafka: a publish return
 the messages are committed to the file (WAL, synchronous=FULL); each consumer group keeps
 its committed position per topic; a group is served by one member at a time, which holds
 a lease that it renews while polling, so a standby process of the same group takes over
-when the member dies. Messages are kept (the log can be replayed from the start).
+when the member dies.
+
+Messages are kept as long as the services keep personal data (KHAIBAO_DATA_RETENTION_DAYS)
+and no longer: ``prune`` deletes those published before a cutoff (bus/retention.py runs it
+in every process), with ``secure_delete`` on so that their bytes are overwritten in the
+file, and truncates the write-ahead log afterwards. Each consumer group records the topics
+it reads (``bus_subscriptions``), so ``prune`` can tell, per group and topic, how many
+messages it deletes that the group never consumed (a group lagging past the retention),
+and ``backlog`` how old a group's oldest unconsumed message is.
 """
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,7 +52,22 @@ CREATE TABLE IF NOT EXISTS bus_groups (
     owner TEXT NOT NULL,
     lease_until REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS bus_subscriptions (
+    grp TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    since REAL NOT NULL,
+    PRIMARY KEY (grp, topic)
+);
 """
+
+
+@dataclass
+class PruneReport:
+    """What one ``prune`` did: messages deleted, and per (group, topic) how many of them
+    the group had not consumed yet."""
+
+    deleted: int = 0
+    unconsumed: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 class _Connection:
@@ -62,6 +86,8 @@ class _Connection:
                                  check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
+            # Pruned messages hold personal data: overwrite their bytes, not only unlink them.
+            db.execute("PRAGMA secure_delete=ON")
             self._db = db
         return self._db
 
@@ -156,6 +182,58 @@ class EmbeddedBus(Bus):
     def consumer(self, group: str, topics: Sequence[str]) -> Consumer:
         return EmbeddedConsumer(self, group, topics)
 
+    async def prune(self, cutoff: float, *, batch: int = 5000) -> PruneReport:
+        """Delete every message published before ``cutoff`` (epoch seconds), oldest first,
+        ``batch`` at a time (each one short write transaction); count, per subscribed group
+        and topic, the deleted messages the group had not consumed."""
+        report = PruneReport()
+
+        def one_batch(db: sqlite3.Connection) -> int:
+            with _immediate(db):
+                # Offsets grow with time: the oldest ``batch`` messages, up to the first one
+                # published at or after the cutoff, are this batch (O(batch) whatever the
+                # size of the log; nothing to read past the first row when it is recent).
+                oldest = db.execute('SELECT "offset", created_at FROM bus_messages ORDER BY "offset" LIMIT ?',
+                                    (batch,)).fetchall()
+                bound = next((offset for offset, created in oldest if created >= cutoff),
+                             oldest[-1][0] + 1 if oldest else 0)
+                if not oldest or bound == oldest[0][0]:
+                    return 0
+                for grp, topic, committed in db.execute(
+                        'SELECT s.grp, s.topic, coalesce(o."offset", 0) FROM bus_subscriptions s '
+                        'LEFT JOIN bus_offsets o ON o.grp = s.grp AND o.topic = s.topic').fetchall():
+                    unread = db.execute('SELECT count(*) FROM bus_messages WHERE topic = ? AND "offset" > ? '
+                                        'AND "offset" < ?', (topic, committed, bound)).fetchone()[0]
+                    if unread:
+                        report.unconsumed[(grp, topic)] = report.unconsumed.get((grp, topic), 0) + unread
+                return db.execute('DELETE FROM bus_messages WHERE "offset" < ?', (bound,)).rowcount
+
+        while True:
+            deleted = await self._conn.run(one_batch)
+            report.deleted += deleted
+            if deleted < batch:
+                break
+        if report.deleted:
+            # The deleted pages' old images stay in the write-ahead log until it is reset.
+            await self._conn.run(lambda db: db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+        return report
+
+    async def backlog(self) -> dict[tuple[str, str], float | None]:
+        """Per subscribed (group, topic): the publish time of the oldest message the group
+        has not consumed (None when it is up to date)."""
+
+        def oldest(db: sqlite3.Connection) -> dict[tuple[str, str], float | None]:
+            result = {}
+            for grp, topic, committed in db.execute(
+                    'SELECT s.grp, s.topic, coalesce(o."offset", 0) FROM bus_subscriptions s '
+                    'LEFT JOIN bus_offsets o ON o.grp = s.grp AND o.topic = s.topic').fetchall():
+                row = db.execute('SELECT created_at FROM bus_messages WHERE topic = ? AND "offset" > ? '
+                                 'ORDER BY "offset" LIMIT 1', (topic, committed)).fetchone()
+                result[(grp, topic)] = row[0] if row else None
+            return result
+
+        return await self._conn.run(oldest)
+
 
 class EmbeddedConsumer(Consumer):
     def __init__(self, bus: EmbeddedBus, group: str, topics: Sequence[str]) -> None:
@@ -167,7 +245,13 @@ class EmbeddedConsumer(Consumer):
         self._positions: dict[str, int] | None = None  # fetch positions while holding the lease
 
     async def start(self) -> None:
-        await self._conn.run(lambda db: db.executescript(SCHEMA))
+        def subscribe(db: sqlite3.Connection) -> None:
+            db.executescript(SCHEMA)
+            with _immediate(db):
+                db.executemany("INSERT OR IGNORE INTO bus_subscriptions (grp, topic, since) VALUES (?, ?, ?)",
+                               [(self.group, topic, time.time()) for topic in self.topics])
+
+        await self._conn.run(subscribe)
 
     async def stop(self) -> None:
         def release(db: sqlite3.Connection) -> None:
@@ -246,6 +330,14 @@ class EmbeddedConsumer(Consumer):
             # Another member took the group over: it will redeliver from the committed position.
             self._positions = None
             raise BusUnavailable(f"consumer {self.member} lost the lease of group {self.group}")
+
+    async def leave(self) -> None:
+        def forget(db: sqlite3.Connection) -> None:
+            with _immediate(db):
+                for table in ("bus_subscriptions", "bus_offsets"):
+                    db.execute(f"DELETE FROM {table} WHERE grp = ?", (self.group,))
+
+        await self._conn.run(forget)
 
     async def lag(self) -> dict[str, int]:
         def lag(db: sqlite3.Connection) -> dict[str, int]:

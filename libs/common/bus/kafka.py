@@ -4,6 +4,11 @@ The producer is idempotent with acks=all, so a publish returns only when every i
 replica has the messages, and broker-side retries never duplicate. Consumers join a
 consumer group (so a service scales by adding processes), never auto-commit, and commit
 a partition's offset only after the handler's transaction has committed.
+
+Topics keep their messages ``retention_ms`` (KHAIBAO_DATA_RETENTION_DAYS, bus/retention.py):
+a topic is created with that ``retention.ms``, and a topic that already exists gets it the
+first time a process uses it (so a changed setting applies at the next start). khaibao owns
+its topics' configuration: that update replaces any other per-topic setting.
 """
 from __future__ import annotations
 
@@ -13,8 +18,9 @@ import struct
 from collections.abc import Sequence
 from functools import lru_cache
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from .base import Bus, BusUnavailable, Consumer, Message, OutgoingMessage
@@ -59,11 +65,15 @@ def partition_for(key: bytes, partitions: Sequence[int]) -> int:
 
 
 class KafkaBus(Bus):
-    OPTIONS = frozenset({"partitions", "replication_factor", "request_timeout_ms", "client_id", "namespace"})
+    OPTIONS = frozenset({"partitions", "replication_factor", "request_timeout_ms", "client_id", "namespace",
+                         "retention_ms"})
 
     def __init__(self, bootstrap: str, *, partitions: int = 6, replication_factor: int = 1,
-                 request_timeout_ms: int = 15000, client_id: str = "khaibao", namespace: str = "") -> None:
+                 request_timeout_ms: int = 15000, client_id: str = "khaibao", namespace: str = "",
+                 retention_ms: int | None = None) -> None:
         self.bootstrap = bootstrap
+        # Each topic's retention.ms (None: the broker's default, for tools that only read).
+        self.retention_ms = retention_ms
         # Prepended to every topic and group: several systems (or test runs) share one cluster.
         self.namespace = namespace
         self.partitions = partitions
@@ -125,13 +135,22 @@ class KafkaBus(Bus):
         try:
             await admin.start()
             existing = set(await admin.list_topics())
-            new = [NewTopic(name=t, num_partitions=self.partitions, replication_factor=self.replication_factor)
+            configs = {"retention.ms": str(self.retention_ms)} if self.retention_ms else None
+            new = [NewTopic(name=t, num_partitions=self.partitions, replication_factor=self.replication_factor,
+                            topic_configs=configs)
                    for t in missing if t not in existing]
+            created = set()
             if new:
                 try:
                     await admin.create_topics(new)
+                    created = {t.name for t in new}
                 except TopicAlreadyExistsError:
                     pass
+            if configs:
+                older = [ConfigResource(ConfigResourceType.TOPIC, t, configs=configs)
+                         for t in missing if t not in created]
+                if older:
+                    await admin.alter_configs(older)
             self._known_topics.update(missing)
         except KafkaError as exc:
             raise BusUnavailable(f"kafka: {exc!r}") from None
@@ -195,6 +214,17 @@ class KafkaBus(Bus):
         return KafkaConsumer(self, group, topics)
 
 
+class _Assigned(ConsumerRebalanceListener):
+    def __init__(self, consumer: "KafkaConsumer") -> None:
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked) -> None:  # noqa: ANN001
+        return None
+
+    async def on_partitions_assigned(self, assigned) -> None:  # noqa: ANN001
+        await self.consumer._check_deleted_unread(list(assigned))
+
+
 class KafkaConsumer(Consumer):
     def __init__(self, bus: KafkaBus, group: str, topics: Sequence[str]) -> None:
         self.bus = bus
@@ -202,11 +232,11 @@ class KafkaConsumer(Consumer):
         self.topics = tuple(topics)
         self._consumer: AIOKafkaConsumer | None = None
         self._prefix = len(bus.namespace)
+        self._reported_start: dict[TopicPartition, int] = {}  # first offsets already compared
 
     async def start(self) -> None:
         await self.bus.ensure_topics(self.topics)
         consumer = AIOKafkaConsumer(
-            *[self.bus.namespace + t for t in self.topics],
             bootstrap_servers=self.bus.bootstrap,
             group_id=self.bus.namespace + self.group,
             client_id=f"{self.bus.client_id}-{self.group}",
@@ -218,17 +248,48 @@ class KafkaConsumer(Consumer):
             retry_backoff_ms=250,
             heartbeat_interval_ms=3000,
         )
+        # Checked before the first fetch of each partition assigned: a group back after
+        # the broker deleted what it had not read would otherwise restart at the earliest
+        # offset without a word.
+        consumer.subscribe(topics=[self.bus.namespace + t for t in self.topics], listener=_Assigned(self))
+        self._consumer = consumer
         try:
             await consumer.start()
         except KafkaError as exc:
+            self._consumer = None
             await consumer.stop()
             raise BusUnavailable(f"kafka: {exc!r}") from None
-        self._consumer = consumer
 
     async def stop(self) -> None:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
+
+    async def _check_deleted_unread(self, partitions: Sequence[TopicPartition] | None = None) -> None:
+        """The broker deletes by time, read or not: a committed offset below a partition's
+        first offset means messages this group never consumed are gone. Reported once per
+        partition and first offset (bus/retention.py), never silently."""
+        if self._consumer is None:
+            return
+        assignment = list(self._consumer.assignment() if partitions is None else partitions)
+        if not assignment:
+            return
+        try:
+            first = await self._consumer.beginning_offsets(assignment)
+            for tp in assignment:
+                start = first.get(tp)
+                if not start or self._reported_start.get(tp) == start:
+                    continue
+                committed = await self._consumer.committed(tp)
+                if committed is not None and committed < start:
+                    from .retention import report_deleted_unread
+
+                    report_deleted_unread(self.bus.client_id.removeprefix("khaibao-"), self.group,
+                                          tp.topic[self._prefix:], start - committed,
+                                          f"retention.ms={self.bus.retention_ms}")
+                self._reported_start[tp] = start
+        except KafkaError:
+            log.debug("could not compare committed offsets with the first offsets", exc_info=True)
 
     async def poll(self, max_records: int = 100, timeout: float = 0.5) -> list[Message]:
         assert self._consumer is not None, "start() first"
@@ -265,6 +326,7 @@ class KafkaConsumer(Consumer):
     async def lag(self) -> dict[str, int]:
         if self._consumer is None:
             return {}
+        await self._check_deleted_unread()
         result: dict[str, int] = {t: 0 for t in self.topics}
         for tp in self._consumer.assignment():
             highwater = self._consumer.highwater(tp)
