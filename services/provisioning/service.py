@@ -15,13 +15,13 @@ from libs.common.auth import Principal, Role
 from libs.common.events.provisioning import VENUE_CODE_ALPHABET, VenueCreated, VenueCreatedData
 from libs.common.outbox import publish
 
-from . import access
+from . import access, password_policy
 from .models import Account, RetiredCode, Unit, Venue
 from .passwords import hasher
 
 # Verified against when the username is unknown, so that both cases take the same time.
 _DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = password_policy.MIN_LENGTH
 
 
 class SignInFailed(Exception):
@@ -114,11 +114,13 @@ async def change_password(session: AsyncSession, account_id: UUID, current: str,
         hasher.verify(account.password_hash, current)
     except (VerificationError, InvalidHashError):
         raise SignInFailed("Mật khẩu hiện tại không đúng / Current password is wrong") from None
-    if len(new) < MIN_PASSWORD_LENGTH or new == current:
-        raise SignInFailed("Mật khẩu mới phải có ít nhất 10 ký tự và khác mật khẩu cũ / "
-                           "The new password needs at least 10 characters and must differ from the old one")
-    if new.strip().lower() == account.username:
-        raise SignInFailed("Mật khẩu không được trùng tên đăng nhập / The password must not be the username")
+    if new == current:
+        raise SignInFailed("Mật khẩu mới phải khác mật khẩu cũ / The new password must differ from the old one")
+    unit = await session.get(Unit, account.unit_id) if account.unit_id else None
+    reason = password_policy.refusal(new, username=account.username,
+                                     names=(account.name, unit.name if unit else ""))
+    if reason is not None:
+        raise SignInFailed(password_policy.message(reason))
     account.password_hash = hasher.hash(new)
     account.must_change_password = False
     account.password_changed_at = datetime.now(UTC)
