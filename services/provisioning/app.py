@@ -7,7 +7,7 @@ from fastapi.staticfiles import StaticFiles
 from libs.common.app import ServiceDefinition, create_service_app
 from libs.common.runtime import Runtime
 
-from . import api, console, console_batches, console_posters, console_units, issuing
+from . import api, console, console_batches, console_posters, console_signins, console_units, issuing, signins
 from .demo import seed_demo
 from .handlers import HANDLERS
 from .settings import ProvisioningSettings
@@ -27,11 +27,12 @@ def create_app(settings: ProvisioningSettings | None = None) -> FastAPI:
     app = create_service_app(ServiceDefinition(
         settings=settings or ProvisioningSettings(),
         migrations=HERE / "migrations",
-        routers=[api.router, console.router, console_batches.router, console_posters.router, console_units.router],
+        routers=[api.router, console.router, console_batches.router, console_posters.router, console_units.router,
+                 console_signins.router],
         handlers=HANDLERS,
         template_dir=HERE / "templates",
         on_startup=on_startup,
-        workers=[("issuing worker", issuing.run_worker)],
+        workers=[("issuing worker", issuing.run_worker), ("sign-in history retention", signins.run_retention)],
     ))
     app.mount("/static/provisioning", StaticFiles(directory=HERE / "static"), name="provisioning_static")
     app.state.templates.env.globals["local_time"] = local_time
