@@ -7,7 +7,8 @@ from fastapi.staticfiles import StaticFiles
 from libs.common.app import ServiceDefinition, create_service_app
 from libs.common.runtime import Runtime
 
-from . import api, console, console_batches, console_posters, console_signins, console_units, issuing, signins
+from . import api, console, console_batches, console_posters, console_units, issuing, signins
+from .signins import pages as signin_pages
 from .demo import seed_demo
 from .handlers import HANDLERS
 from .settings import ProvisioningSettings
@@ -28,7 +29,7 @@ def create_app(settings: ProvisioningSettings | None = None) -> FastAPI:
         settings=settings or ProvisioningSettings(),
         migrations=HERE / "migrations",
         routers=[api.router, console.router, console_batches.router, console_posters.router, console_units.router,
-                 console_signins.router],
+                 signin_pages.router],
         handlers=HANDLERS,
         template_dir=HERE / "templates",
         on_startup=on_startup,

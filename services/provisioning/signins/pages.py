@@ -20,8 +20,8 @@ from libs.common.console import console_user
 from libs.common.text import spreadsheet_cell
 from libs.common.ui.roles import role_label
 
-from . import signins
-from .web import VIETNAM_TIME, lang_of, local_time, page_number, pages
+from ..web import VIETNAM_TIME, lang_of, local_time, page_number, pages
+from . import service as signins
 
 router = APIRouter(include_in_schema=False)
 NO_STORE = {"cache-control": "private, no-store"}

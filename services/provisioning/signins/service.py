@@ -38,8 +38,8 @@ from libs.common import text as typed
 from libs.common.auth import Principal, Role, within
 from libs.common.runtime import Runtime
 
-from .models import Account, SignInEvent
-from .web import VIETNAM_TIME
+from ..models import Account, SignInEvent
+from ..web import VIETNAM_TIME
 
 log = logging.getLogger(__name__)
 
