@@ -274,3 +274,19 @@ async def test_old_history_is_pruned(system):
                              at=datetime.now(UTC) - timedelta(days=179))
     assert await signins.retention_pass(runtime) == 1
     assert [r.username for r in await _events(system)] == ["moi.day"]
+
+
+async def test_the_address_is_the_one_a_trusted_proxy_forwards(system):
+    """As under ``khaibao serve`` with KHAIBAO_TRUSTED_PROXIES: uvicorn's proxy-headers
+    middleware in front of the app. Only the trusted proxy's X-Forwarded-For names the client."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    app = ProxyHeadersMiddleware(system.apps["provisioning"], trusted_hosts=["10.0.0.2"])
+    forwarded = {**HTML, "x-forwarded-for": "198.51.100.23"}
+    for peer in ("10.0.0.2", "192.0.2.50"):
+        transport = httpx.ASGITransport(app=app, client=(peer, 40000), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://provisioning.test") as client:
+            response = await client.post("/signin", headers=forwarded,
+                                         data={"username": "ubnd.canthanh", "password": WRONG, "next": "/"})
+            assert response.status_code == 401
+    assert [r.address for r in await _events(system, event="signin")] == ["198.51.100.23", "192.0.2.50"]
