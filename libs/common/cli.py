@@ -25,7 +25,7 @@ from typing import TextIO
 
 from . import operations
 from .lifecycle import CANCELLED_WAIT_SECONDS
-from .settings import DEFAULT_PORTS, SERVICES, ServiceSettings
+from .settings import DEFAULT_PORTS, PLACEHOLDER_SECRETS, SERVICES, ServiceSettings
 
 # Stopping a service: uvicorn lets open requests finish (HTTP_GRACE_SECONDS), then the
 # lifespan gives its loops KHAIBAO_SHUTDOWN_GRACE_SECONDS and the ones it had to cancel
@@ -182,8 +182,11 @@ def _up(args: argparse.Namespace) -> int:
         "KHAIBAO_PROVISIONING_AUTH_PRIVATE_KEY_FILE": str(private),
         "KHAIBAO_BUS_URL": f"kafka://{args.kafka}" if args.kafka else f"embedded://{data_dir / 'bus.db'}",
     })
-    # The data folder's own secret (cookies, CSRF, result pages), unless another file is named.
-    env.setdefault("KHAIBAO_SECRET_KEY_FILE", str(secret_file))
+    # The data folder's own secret (cookies, CSRF, result pages), unless the developer named
+    # a file or a real secret: never the development value published in the source.
+    if not env.get("KHAIBAO_SECRET_KEY_FILE") and (
+            env.get("KHAIBAO_SECRET_KEY", "").strip().lower() in PLACEHOLDER_SECRETS):
+        env["KHAIBAO_SECRET_KEY_FILE"] = str(secret_file)
     # On a laptop an alert webhook may be a local receiver (http://127.0.0.1:...).
     env.setdefault("KHAIBAO_NOTIFICATION_WEBHOOK_ALLOW_PRIVATE", "true")
     env["KHAIBAO_LOG_FORMAT"] = _services_log_format(env, sys.stderr)
