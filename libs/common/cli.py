@@ -25,7 +25,7 @@ from typing import TextIO
 
 from . import operations
 from .lifecycle import CANCELLED_WAIT_SECONDS
-from .settings import DEFAULT_PORTS, SERVICES, ServiceSettings
+from .settings import DEFAULT_PORTS, PLACEHOLDER_SECRETS, SERVICES, ServiceSettings
 
 # Stopping a service: uvicorn lets open requests finish (HTTP_GRACE_SECONDS), then the
 # lifespan gives its loops KHAIBAO_SHUTDOWN_GRACE_SECONDS and the ones it had to cancel
@@ -155,12 +155,14 @@ def _services_log_format(env: Mapping[str, str], stream: TextIO) -> str:
 def _up(args: argparse.Namespace) -> int:
     from .auth import generate_key_pair
     from .demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+    from .keys import local_secret_key
 
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     private, public = data_dir / "keys" / "token-private.pem", data_dir / "keys" / "token-public.pem"
     if not private.exists():
         generate_key_pair(private, public)
+    secret_file = local_secret_key(data_dir)
     host = args.host
     ports = {s: args.base_port + i + 1 for i, s in enumerate(SERVICES)}
     urls = {s: f"http://{host}:{p}" for s, p in ports.items()}
@@ -180,6 +182,11 @@ def _up(args: argparse.Namespace) -> int:
         "KHAIBAO_PROVISIONING_AUTH_PRIVATE_KEY_FILE": str(private),
         "KHAIBAO_BUS_URL": f"kafka://{args.kafka}" if args.kafka else f"embedded://{data_dir / 'bus.db'}",
     })
+    # The data folder's own secret (cookies, CSRF, result pages), unless the developer named
+    # a file or a real secret: never the development value published in the source.
+    if not env.get("KHAIBAO_SECRET_KEY_FILE") and (
+            env.get("KHAIBAO_SECRET_KEY", "").strip().lower() in PLACEHOLDER_SECRETS):
+        env["KHAIBAO_SECRET_KEY_FILE"] = str(secret_file)
     # On a laptop an alert webhook may be a local receiver (http://127.0.0.1:...).
     env.setdefault("KHAIBAO_NOTIFICATION_WEBHOOK_ALLOW_PRIVATE", "true")
     env["KHAIBAO_LOG_FORMAT"] = _services_log_format(env, sys.stderr)

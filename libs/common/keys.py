@@ -69,6 +69,19 @@ def _write_new(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+def local_secret_key(data_dir: Path) -> Path:
+    """``<data_dir>/secret_key``: a random secret of this data folder (``khaibao up``), made
+    on first use with mode 0600 and reused after, so that no local run signs cookies or
+    result-page tokens with the development default published in the source."""
+    path = Path(data_dir) / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _write_new(path, _secret("secret_key"))
+    except FileExistsError:  # made by an earlier start (or a concurrent one): reused
+        pass
+    return path
+
+
 def _replace(path: Path, data: bytes, owner: Path | None = None) -> None:
     """Write ``path`` atomically (a temporary file renamed over it), mode 0600, with the
     owner of ``owner`` (or of ``path``) when allowed to: the operator chowned it for a container."""

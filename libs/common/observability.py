@@ -41,7 +41,9 @@ def new_trace_id() -> str:
 
 
 # Fields a log call may add with ``extra=`` (events and consumers); both formats show them.
-EVENT_FIELDS = ("event_id", "event_type", "consumer", "topic")
+EVENT_FIELDS = ("event_id", "event_type", "consumer", "topic",
+                # account security events (services/provisioning/signins/)
+                "account_event", "outcome", "account_id", "client_address")
 
 
 class JsonFormatter(logging.Formatter):

@@ -312,3 +312,14 @@ def scrub(value: str, limit: int | None = None) -> str:
             value = pattern.sub("", value)
     value = _nfc(value).strip()
     return value[:limit] if limit is not None else value
+
+
+SPREADSHEET_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: object) -> object:
+    """A value for a spreadsheet cell: text a spreadsheet would read as a formula (``= + - @``,
+    a tab or a carriage return first) gets an apostrophe in front and stays plain text."""
+    if isinstance(value, str) and value.startswith(SPREADSHEET_FORMULA_PREFIXES):
+        return "'" + value
+    return value

@@ -24,7 +24,7 @@ from libs.common.events.provisioning import (
 )
 from libs.common.outbox import publish
 
-from . import access, audit
+from . import access, audit, signins
 from .issuing import credentials_key
 from .models import Account, Unit
 from .passwords import make_credentials
@@ -72,7 +72,7 @@ def _check_manage(principal: Principal, account: Account) -> None:
 
 
 async def reset_password(session: AsyncSession, settings: ProvisioningSettings, principal: Principal,
-                         account: Account, district_path: str) -> OneTimePassword | None:
+                         account: Account, district_path: str, *, address: str | None = None) -> OneTimePassword | None:
     """A new random password. Unit administrators get it delivered (None is returned);
     for gate staff it is returned to be shown once to the unit administrator."""
     _check_manage(principal, account)
@@ -93,6 +93,8 @@ async def reset_password(session: AsyncSession, settings: ProvisioningSettings, 
                                reason="password_reset", token_ttl=settings.token_ttl_seconds)
     audit.record(session, principal, "password_reset", target=account.username, path=account.jurisdiction,
                  unit_id=account.unit_id)
+    await signins.record(session, event="password_reset", outcome="success", account=account, address=address,
+                         actor=principal)
     if not deliver:
         password_hash, password = result
         account.password_hash = password_hash
@@ -116,7 +118,7 @@ async def reset_password(session: AsyncSession, settings: ProvisioningSettings, 
 
 
 async def set_disabled(session: AsyncSession, principal: Principal, account: Account, disabled: bool, *,
-                       token_ttl: int = 1800) -> None:
+                       token_ttl: int = 1800, address: str | None = None) -> None:
     """``token_ttl``: provisioning's token lifetime (how long the revocation of a disabled
     account's sessions must last)."""
     _check_manage(principal, account)
@@ -129,6 +131,8 @@ async def set_disabled(session: AsyncSession, principal: Principal, account: Acc
     event = AccountDisabled if disabled else AccountEnabled
     audit.record(session, principal, "account_disabled" if disabled else "account_enabled", target=account.username,
                  path=account.jurisdiction, unit_id=account.unit_id)
+    await signins.record(session, event="account_disabled" if disabled else "account_enabled", outcome="success",
+                         account=account, address=address, actor=principal)
     await publish(session, event(producer="provisioning", jurisdiction=account.jurisdiction, data=AccountStateData(
         account_id=account.id, username=account.username, role=account.role, unit_id=account.unit_id,
         jurisdiction=account.jurisdiction, by_name=principal.name)))

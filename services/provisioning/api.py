@@ -7,6 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from libs.common.auth import Principal, Role, require
+from libs.common.ratelimit import client_address
 
 from . import access, accounts, batches, issuing, venues
 from .schemas import (
@@ -29,7 +30,8 @@ async def token(credentials: Credentials, request: Request) -> TokenOut:
     """Exchange a username and password for a short-lived signed token."""
     runtime = request.app.state.runtime
     try:
-        principal = await sign_in(runtime, credentials.username, credentials.password)
+        principal = await sign_in(runtime, credentials.username, credentials.password,
+                                  address=client_address(request.scope))
     except SignInFailed as exc:
         raise HTTPException(401, exc.message) from None
     signer = signer_for(runtime)
@@ -158,10 +160,12 @@ async def account_action(account_id: UUID, action: str, request: Request,
             shown = None
             if action == "reset":
                 shown = await accounts.reset_password(session, runtime.settings, principal, account,
-                                                      district_of(runtime.tree, account.jurisdiction))
+                                                      district_of(runtime.tree, account.jurisdiction),
+                                                      address=client_address(request.scope))
             else:
                 await accounts.set_disabled(session, principal, account, action == "disable",
-                                            token_ttl=runtime.settings.token_ttl_seconds)
+                                            token_ttl=runtime.settings.token_ttl_seconds,
+                                            address=client_address(request.scope))
     except (accounts.AccountActionRefused, issuing.IssueRefused) as exc:
         raise refused(request, exc.code, 403 if exc.code in ("not_allowed", "not_yourself") else 409) from None
     if shown is not None:

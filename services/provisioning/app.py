@@ -7,7 +7,8 @@ from fastapi.staticfiles import StaticFiles
 from libs.common.app import ServiceDefinition, create_service_app
 from libs.common.runtime import Runtime
 
-from . import api, console, console_batches, console_posters, console_units, issuing
+from . import api, console, console_batches, console_posters, console_units, issuing, signins
+from .signins import pages as signin_pages
 from .demo import seed_demo
 from .handlers import HANDLERS
 from .interop import api as interop_api
@@ -29,11 +30,11 @@ def create_app(settings: ProvisioningSettings | None = None) -> FastAPI:
         settings=settings or ProvisioningSettings(),
         migrations=HERE / "migrations",
         routers=[api.router, console.router, console_batches.router, console_posters.router, console_units.router,
-                 interop_api.router],
+                 interop_api.router, signin_pages.router],
         handlers=HANDLERS,
         template_dir=HERE / "templates",
         on_startup=on_startup,
-        workers=[("issuing worker", issuing.run_worker)],
+        workers=[("issuing worker", issuing.run_worker), ("sign-in history retention", signins.run_retention)],
         session_revocations_from_bus=False,  # it records the revocations it publishes (sessions.py)
     ))
     app.mount("/static/provisioning", StaticFiles(directory=HERE / "static"), name="provisioning_static")

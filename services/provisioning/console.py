@@ -11,9 +11,10 @@ from fastapi.responses import RedirectResponse, Response
 from libs.common import csrf
 from libs.common.auth import SESSION_COOKIE, AuthError, Principal, Role, current_principal
 from libs.common.console import console_user
+from libs.common.ratelimit import client_address
 from libs.common.runtime import Runtime
 
-from . import access, batches
+from . import access, batches, signins
 from .models import Unit
 from .service import SignInFailed, change_password, venues_visible_to
 from .sessions import end_account_sessions, end_session
@@ -63,7 +64,7 @@ async def signin(request: Request, username: str = Form("", max_length=80),
     csrf.check_origin(request)  # no session yet: another site must not sign a browser in
     target = _safe_next(runtime, next)
     try:
-        principal = await sign_in(runtime, username, password)
+        principal = await sign_in(runtime, username, password, address=client_address(request.scope))
     except SignInFailed as exc:
         return request.app.state.templates.render(request, "provisioning/signin.html", {
             "next": target, "username": username, "error": exc.message,
@@ -78,16 +79,19 @@ async def signout(request: Request):
     csrf.ensure(request)
     runtime = request.app.state.runtime
     token = request.cookies.get(SESSION_COOKIE)
-    claims = None
+    principal = None
     if token:
         try:
-            claims = runtime.verifier.verify(token).claims
+            principal = runtime.verifier.verify(token)
         except AuthError:
-            claims = None  # expired or not ours: nothing left to end
-    if claims is not None:
-        # The session ends in every service, not only in this browser (libs/common/sessions.py).
+            principal = None  # expired or not ours: nothing left to end
+    if principal is not None:
+        # The session ends in every service, not only in this browser (libs/common/sessions.py),
+        # and the sign-out is on the record, in the same transaction.
         async with runtime.database.transaction() as session:
-            await end_session(session, claims)
+            await end_session(session, principal.claims)
+            await signins.record_principal(session, principal, event="signout", outcome="success",
+                                           address=client_address(request.scope))
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
                            secure=request.app.state.runtime.settings.environment == "production"
@@ -107,9 +111,12 @@ async def password_change(request: Request, current: str = Form("", max_length=2
                           new: str = Form("", max_length=200), confirm: str = Form("", max_length=200),
                           principal: Principal = Depends(console_user(password_change=True))):
     runtime = request.app.state.runtime
+    address = client_address(request.scope)
     error = None
     if new != confirm:
         error = "Mật khẩu nhập lại không khớp / The two new passwords differ"
+        await signins.record_principal(runtime, principal, event="password_change", outcome="refused",
+                                       address=address, detail="confirm_mismatch")
     else:
         try:
             async with runtime.database.transaction() as session:
@@ -118,8 +125,13 @@ async def password_change(request: Request, current: str = Form("", max_length=2
                 fresh_from = await end_account_sessions(
                     session, account_id=principal.account_id, jurisdiction=principal.jurisdiction,
                     reason="password_changed", token_ttl=runtime.settings.token_ttl_seconds)
+                await signins.record_principal(session, principal, event="password_change", outcome="success",
+                                               address=address)
         except SignInFailed as exc:
             error = exc.message
+            # Its own transaction: the change was rolled back, the attempt stays on the record.
+            await signins.record_principal(runtime, principal, event="password_change", outcome=exc.outcome,
+                                           address=address, detail=exc.reason)
     if error:
         return request.app.state.templates.render(request, "provisioning/password.html", {
             "forced": principal.must_change_password, "error": error,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 
 from libs.common.auth import Principal, Role
 from libs.common.console import console_user
+from libs.common.ratelimit import client_address
 
 from . import access, accounts, audit, venues
 from .issuing import IssueRefused
@@ -92,10 +93,12 @@ async def _account_action(request: Request, principal: Principal, account_id: st
                 raise HTTPException(404)
             if action == "reset":
                 shown = await accounts.reset_password(session, runtime.settings, principal, account,
-                                                      district_of(runtime.tree, account.jurisdiction))
+                                                      district_of(runtime.tree, account.jurisdiction),
+                                                      address=client_address(request.scope))
             else:
                 await accounts.set_disabled(session, principal, account, action == "disable",
-                                            token_ttl=runtime.settings.token_ttl_seconds)
+                                            token_ttl=runtime.settings.token_ttl_seconds,
+                                            address=client_address(request.scope))
     except (accounts.AccountActionRefused, IssueRefused) as exc:
         return back(target, error=exc.code)
     if shown is not None:

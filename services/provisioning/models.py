@@ -7,6 +7,7 @@ codes and the audit log of account and venue actions.
 from datetime import datetime
 from uuid import UUID, uuid4
 
+from sqlalchemy import Index
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -166,3 +167,33 @@ class AuditEntry(ProvisioningTable, table=True):
     target: str = Field(max_length=200)
     path: str = Field(max_length=60, index=True)
     detail: str | None = Field(default=None, max_length=300)
+
+
+class SignInEvent(ProvisioningTable, table=True):
+    """The sign-in history: a sign-in (success, failure, locked, throttled), a sign-out, a
+    password change or reset, an account disabled or enabled; who, from where, when, outcome.
+
+    ``account_id``/``jurisdiction`` are the account's when the username names one (None
+    for an unknown username: only the city reads those rows); ``username`` is the
+    account's, else the name as typed (text-policy cleaned, cut at 80). ``actor_*`` is the
+    official who reset, disabled or enabled the account. Pruned after
+    ``KHAIBAO_PROVISIONING_SIGNIN_HISTORY_DAYS``. Never a password or a token.
+    """
+
+    __tablename__ = "signin_events"
+    __table_args__ = (Index("ix_signin_events_account_id", "account_id", "at"),
+                      Index("ix_signin_events_jurisdiction", "jurisdiction", "at"))
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    at: datetime = Field(index=True)
+    event: str = Field(max_length=30)
+    outcome: str = Field(max_length=20)
+    username: str = Field(max_length=80)
+    account_id: UUID | None = None
+    role: str | None = Field(default=None, max_length=30)
+    jurisdiction: str | None = Field(default=None, max_length=60)
+    unit_id: UUID | None = None
+    address: str | None = Field(default=None, max_length=64)
+    actor_id: UUID | None = None
+    actor_name: str | None = Field(default=None, max_length=200)
+    detail: str | None = Field(default=None, max_length=60)

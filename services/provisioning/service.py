@@ -15,22 +15,25 @@ from libs.common.auth import Principal, Role
 from libs.common.events.provisioning import VENUE_CODE_ALPHABET, VenueCreated, VenueCreatedData
 from libs.common.outbox import publish
 
-from . import access
+from . import access, password_policy
 from .models import Account, RetiredCode, Unit, Venue
 from .passwords import hasher
 
 # Verified against when the username is unknown, so that both cases take the same time.
 _DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = password_policy.MIN_LENGTH
 
 
 class SignInFailed(Exception):
-    """``outcome`` for the metrics: ``failure`` (wrong credentials, disabled) or ``locked``."""
+    """``outcome`` for the record and the metrics: ``failure`` (wrong credentials, disabled),
+    ``locked``, or ``refused`` (a new password the policy refuses); ``reason``: a code for
+    the sign-in history (never the password)."""
 
-    def __init__(self, message: str, outcome: str = "failure") -> None:
+    def __init__(self, message: str, outcome: str = "failure", reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.outcome = outcome
+        self.reason = reason
 
 
 def new_venue_code(length: int = 10) -> str:
@@ -113,12 +116,15 @@ async def change_password(session: AsyncSession, account_id: UUID, current: str,
     try:
         hasher.verify(account.password_hash, current)
     except (VerificationError, InvalidHashError):
-        raise SignInFailed("Mật khẩu hiện tại không đúng / Current password is wrong") from None
-    if len(new) < MIN_PASSWORD_LENGTH or new == current:
-        raise SignInFailed("Mật khẩu mới phải có ít nhất 10 ký tự và khác mật khẩu cũ / "
-                           "The new password needs at least 10 characters and must differ from the old one")
-    if new.strip().lower() == account.username:
-        raise SignInFailed("Mật khẩu không được trùng tên đăng nhập / The password must not be the username")
+        raise SignInFailed("Mật khẩu hiện tại không đúng / Current password is wrong", reason="wrong_current") from None
+    if new == current:
+        raise SignInFailed("Mật khẩu mới phải khác mật khẩu cũ / The new password must differ from the old one",
+                           outcome="refused", reason="same_password")
+    unit = await session.get(Unit, account.unit_id) if account.unit_id else None
+    reason = password_policy.refusal(new, username=account.username,
+                                     names=(account.name, unit.name if unit else ""))
+    if reason is not None:
+        raise SignInFailed(password_policy.message(reason), outcome="refused", reason=f"password_{reason}")
     account.password_hash = hasher.hash(new)
     account.must_change_password = False
     account.password_changed_at = datetime.now(UTC)

@@ -28,6 +28,9 @@ class ProvisioningSettings(ServiceSettings):
     issue_chunk_size: int = Field(default=200, ge=1, le=2000)
     issue_poll_interval: float = 1.0
     job_lease_seconds: float = 60.0
+    # The sign-in history (signins/) keeps this many days; the pruning runs this often.
+    signin_history_days: int = Field(default=180, ge=1, le=3650)
+    signin_retention_interval_seconds: float = Field(default=3600.0, gt=0)
 
     def problems(self) -> list[str]:
         problems = super().problems()

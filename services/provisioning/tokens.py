@@ -3,16 +3,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from prometheus_client import Counter
-
 from libs.common.auth import Principal, TokenSigner, generate_key_pair, load_private_key
 from libs.common.runtime import Runtime, default_key_paths
 
+from . import signins
 from .service import SignInFailed, authenticate, principal_of
 
-# Sign-ins (API and console) by outcome: success, failure (wrong credentials, disabled
-# account) or locked (refused during a lock-out). Never labelled by user name.
-SIGNINS = Counter("khaibao_signins_total", "Sign-in attempts by outcome", ["service", "outcome"])
+# Sign-ins by outcome (khaibao_signins_total): counted by signins.record, with the row and the log line.
+SIGNINS = signins.SIGNINS
 
 
 def signer_for(runtime: Runtime) -> TokenSigner:
@@ -31,9 +29,10 @@ def signer_for(runtime: Runtime) -> TokenSigner:
     return signer
 
 
-async def sign_in(runtime: Runtime, username: str, password: str) -> Principal:
+async def sign_in(runtime: Runtime, username: str, password: str, *, address: str | None = None) -> Principal:
     """Check the credentials in a transaction of their own, so that a failure is counted
-    (and a lock-out stored) even though the caller gets an error."""
+    (and a lock-out stored) even though the caller gets an error. Every attempt is put on
+    the record (signins.record: a row, a log line, the metric) with the client ``address``."""
     settings = runtime.settings
     failure: SignInFailed | None = None
     async with runtime.database.transaction() as session:
@@ -44,7 +43,7 @@ async def sign_in(runtime: Runtime, username: str, password: str) -> Principal:
         except SignInFailed as exc:
             failure = exc
     if failure is not None:
-        SIGNINS.labels("provisioning", failure.outcome).inc()
+        await signins.record(runtime, outcome=failure.outcome, username=username, address=address)
         raise failure
-    SIGNINS.labels("provisioning", "success").inc()
+    await signins.record(runtime, outcome="success", username=username, address=address)
     return principal

@@ -18,7 +18,7 @@ import uuid
 
 import httpx
 import pytest
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
 from tests.services.conftest import UpProcess, demo_token, registration
 
@@ -313,3 +313,48 @@ def test_unit_people_reach_their_alerts(system, new_context, screenshots):
     assert page.url == alerts and page.locator("#unit-alerts").count() == 1
     _no_horizontal_scroll(page)
     assert admin.errors == [] and gate.errors == [], (admin.errors, gate.errors)
+
+
+def test_city_and_district_read_the_sign_in_history(system, new_context, screenshots):
+    """Provisioning's ``/signins`` (issue 16): a refused sign-in is on the page of the city
+    and of its district, with the filters and the .xlsx export; it fits a phone."""
+    context = new_context()
+    page = context.new_page()
+    page.goto(system.urls["provisioning"] + "/signin", wait_until="load")
+    page.fill("#f-username", HEALTH_OFFICER)
+    page.fill("#f-password", "khong-phai-mat-khau-42")
+    page.get_by_role("button", name="Đăng nhập").click()
+    page.wait_for_load_state("load")
+    assert "Tên đăng nhập hoặc mật khẩu không đúng" in page.get_by_role("alert").inner_text()
+
+    city = new_context()
+    page = sign_in_at(city, system.urls["provisioning"] + "/", CITY_USER)
+    page.get_by_role("link", name="Lịch sử đăng nhập").click()
+    page.wait_for_load_state("load")
+    assert page.url.startswith(system.urls["provisioning"] + "/signins"), page.url
+    no_english(page)
+    page.select_option("#f-outcome", "failure")
+    page.fill("#f-q", "ttyt")
+    assert submit(page) == 200
+    rows = page.locator("#signin-history tbody tr")
+    assert rows.count() >= 1
+    first = rows.first.inner_text()
+    assert HEALTH_OFFICER in first and "Thất bại" in first and "127.0.0.1" in first, first
+    assert "khong-phai-mat-khau" not in page.content()
+    page.screenshot(path=str(screenshots / "signins-city.png"), full_page=True)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Tải các sự kiện này (.xlsx)").click()
+    assert download.value.suggested_filename.endswith(".xlsx")
+    with open(download.value.path(), "rb") as fh:
+        sheet = load_workbook(io.BytesIO(fh.read())).active
+    cells = [c for row in sheet.iter_rows(values_only=True) for c in row if c is not None]
+    assert HEALTH_OFFICER in cells and CITY_USER not in cells  # the city's own success is filtered out
+
+    phone = new_context(phone=True)
+    district = sign_in_at(phone, system.urls["provisioning"] + "/", "vhtt.cangio")
+    district.goto(system.urls["provisioning"] + "/signins?outcome=failure", wait_until="load")
+    assert HEALTH_OFFICER in district.locator("#signin-history").inner_text()
+    _no_horizontal_scroll(district)
+    district.screenshot(path=str(screenshots / "signins-district-phone.png"), full_page=True)
+    # (the first context's 401 is the refused sign-in, on purpose)
+    assert unexpected(city.errors) == [] and unexpected(phone.errors) == []
