@@ -90,8 +90,33 @@ def pooled(rows: list[dict], samples: dict[bool, list[float]], backend: str) -> 
     return out
 
 
-def run(commands: list[list[str]], limit: float) -> list[dict]:
+def cpu_seconds(group: int) -> dict[str, float]:
+    """CPU seconds so far (from /proc, in clock ticks) of the server (its process group) and
+    of the engines (postgres, java)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals = {"server": 0.0, "engines": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        if int(fields[2]) == group:
+            totals["server"] += seconds
+        elif name.startswith(("postgres", "java")):
+            totals["engines"] += seconds
+    return totals
+
+
+def run(commands: list[list[str]], limit: float, server_group: int | None = None) -> list[dict]:
     """Start the generators together, wait for all (each bounded by its --duration)."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = cpu_seconds(server_group) if server_group else None
     procs = [subprocess.Popen(c, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for c in commands]
     deadline = time.monotonic() + limit
     results = []
@@ -105,6 +130,12 @@ def run(commands: list[list[str]], limit: float) -> list[dict]:
         if proc.returncode != 0:
             raise RuntimeError(f"load generator failed: {err.decode()[-2000:]}")
         results.append(json.loads(out))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = f"    CPU seconds: load generators {after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime:.1f}"
+    if cpu_before is not None:
+        cpu_after = cpu_seconds(server_group)
+        line += "".join(f", {name} {cpu_after[name] - cpu_before[name]:.2f}" for name in ("server", "engines"))
+    print(line, flush=True)
     return results
 
 
@@ -151,12 +182,12 @@ async def bench_target(target: Target, args: argparse.Namespace, work: Path) -> 
                              connections=args.flood_connections, count=args.flood_count, rate=0, local=ATTACKER)
         for turn in range(1, args.rounds + 1):
             print(f"  {target.name}: legitimate load alone, round {turn} ...", flush=True)
-            (alone,) = run([legit], args.duration + 60)
+            (alone,) = run([legit], args.duration + 60, server.pid)
             rows.append({"backend": target.name, "flood": False, "round": turn, **summary(alone, None)})
             collect(False, turn)
             time.sleep(2)
             print(f"  {target.name}: legitimate load with the flood from {ATTACKER}, round {turn} ...", flush=True)
-            with_flood, attack = run([legit, flood], args.duration + 60)
+            with_flood, attack = run([legit, flood], args.duration + 60, server.pid)
             rows.append({"backend": target.name, "flood": True, "round": turn, **summary(with_flood, attack)})
             collect(True, turn)
             time.sleep(2)

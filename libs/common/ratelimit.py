@@ -50,6 +50,7 @@ import logging
 import math
 import mmap
 import os
+import random
 import re
 import struct
 import time
@@ -218,12 +219,17 @@ class AddressLimits:
         self._keys: dict[tuple[str, str], bytes] = {}
 
     async def hold(self) -> None:
-        """Wait before answering a refusal (see the module docstring), unless too many wait."""
+        """Wait before answering a refusal (see the module docstring), unless too many wait.
+
+        The wait is drawn between half and one and a half ``hold_seconds``: refusals held
+        for exactly one second would come back in step, and so would the client's next
+        requests, a burst each second in which legitimate requests queue behind them
+        (bench/flood.py); spread, they come one by one."""
         if self.held >= MAX_HELD or not self.hold_seconds:
             return
         self.held += 1
         try:
-            await asyncio.sleep(self.hold_seconds)
+            await asyncio.sleep(self.hold_seconds * (0.5 + random.random()))
         finally:
             self.held -= 1
 
