@@ -86,8 +86,6 @@ async def reset_password(session: AsyncSession, settings: ProvisioningSettings, 
         settings.initial_password_memory_kib, public_key)
     now = datetime.now(UTC)
     account.must_change_password = True
-    account.failed_signins = 0
-    account.locked_until = None
     audit.record(session, principal, "password_reset", target=account.username, path=account.jurisdiction,
                  unit_id=account.unit_id)
     if not deliver:

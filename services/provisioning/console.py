@@ -11,12 +11,14 @@ from fastapi.responses import RedirectResponse, Response
 from libs.common import csrf
 from libs.common.auth import SESSION_COOKIE, Principal, Role, current_principal
 from libs.common.console import console_user
+from libs.common.ratelimit import client_address
 from libs.common.runtime import Runtime
 
-from . import access, batches
+from . import access, batches, throttle
+from .hashing import HashingBusy
 from .models import Unit
-from .service import SignInFailed, change_password, venues_visible_to
-from .tokens import sign_in, signer_for
+from .service import SignInFailed, venues_visible_to
+from .tokens import change_own_password, sign_in, signer_for
 from .web import lang_of
 
 router = APIRouter(include_in_schema=False)
@@ -61,11 +63,15 @@ async def signin(request: Request, username: str = Form("", max_length=80),
     csrf.check_origin(request)  # no session yet: another site must not sign a browser in
     target = _safe_next(runtime, next)
     try:
-        principal = await sign_in(runtime, username, password)
+        principal = await sign_in(runtime, username, password, address=client_address(request.scope))
     except SignInFailed as exc:
         return request.app.state.templates.render(request, "provisioning/signin.html", {
             "next": target, "username": username, "error": exc.message,
         }, status_code=401)
+    except HashingBusy as exc:
+        return request.app.state.templates.render(request, "provisioning/signin.html", {
+            "next": target, "username": username, "error": exc.message,
+        }, status_code=503, headers={"Retry-After": str(exc.retry_after)})
     response = RedirectResponse("/password" if principal.must_change_password else target, status_code=303)
     _set_session(response, runtime, principal, request)
     return response
@@ -81,11 +87,20 @@ async def signout(request: Request):
     return response
 
 
+async def _password_page(request: Request, principal: Principal, error: str | None = None,
+                         status_code: int = 200, headers: dict | None = None) -> Response:
+    """The password form, with the failed attempts on the account of the last 30 days."""
+    async with request.app.state.runtime.database.transaction(readonly=True) as session:
+        failures = await throttle.recent_failures(session, UUID(principal.account_id))
+    return request.app.state.templates.render(request, "provisioning/password.html", {
+        "forced": principal.must_change_password, "error": error, "failures": failures,
+        "failure_days": throttle.SHOWN_DAYS,
+    }, status_code=status_code, headers=headers)
+
+
 @router.get("/password")
 async def password_page(request: Request, principal: Principal = Depends(console_user(password_change=True))):
-    return request.app.state.templates.render(request, "provisioning/password.html", {
-        "forced": principal.must_change_password, "error": None,
-    })
+    return await _password_page(request, principal)
 
 
 @router.post("/password")
@@ -98,14 +113,13 @@ async def password_change(request: Request, current: str = Form("", max_length=2
         error = "Mật khẩu nhập lại không khớp / The two new passwords differ"
     else:
         try:
-            async with runtime.database.transaction() as session:
-                await change_password(session, UUID(principal.account_id), current, new)
+            await change_own_password(runtime, principal, current, new, address=client_address(request.scope))
         except SignInFailed as exc:
             error = exc.message
+        except HashingBusy as exc:
+            return await _password_page(request, principal, exc.message, 503, {"Retry-After": str(exc.retry_after)})
     if error:
-        return request.app.state.templates.render(request, "provisioning/password.html", {
-            "forced": principal.must_change_password, "error": error,
-        }, status_code=422)
+        return await _password_page(request, principal, error, 422)
     response = RedirectResponse("/?changed=1", status_code=303)
     _set_session(response, runtime, replace(principal, must_change_password=False), request)
     return response

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from typing import Protocol
 from uuid import UUID
 
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,18 +20,34 @@ from . import access
 from .models import Account, RetiredCode, Unit, Venue
 from .passwords import hasher
 
-# Verified against when the username is unknown, so that both cases take the same time.
-_DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
 MIN_PASSWORD_LENGTH = 10
+# One answer for an unknown user name, a wrong password and a throttled attempt (issue 16).
+WRONG_CREDENTIALS = "Tên đăng nhập hoặc mật khẩu không đúng / Wrong username or password"
+WRONG_CURRENT = "Mật khẩu hiện tại không đúng / Current password is wrong"
 
 
 class SignInFailed(Exception):
-    """``outcome`` for the metrics: ``failure`` (wrong credentials, disabled) or ``locked``."""
+    """``outcome`` for the metrics: ``failure`` (wrong credentials, disabled) or ``throttled``."""
 
     def __init__(self, message: str, outcome: str = "failure") -> None:
         super().__init__(message)
         self.message = message
         self.outcome = outcome
+
+
+class WrongCurrentPassword(SignInFailed):
+    """The current password given on /password is wrong: counted like a failed sign-in."""
+
+    def __init__(self) -> None:
+        super().__init__(WRONG_CURRENT)
+
+
+class PasswordHashing(Protocol):
+    """The port change_password hashes through (hashing.HashPool: off the event loop)."""
+
+    async def verify(self, password_hash: str | None, password: str) -> bool: ...
+
+    async def hash(self, password: str) -> str: ...
 
 
 def new_venue_code(length: int = 10) -> str:
@@ -57,42 +74,13 @@ def principal_of(account: Account) -> Principal:
     )
 
 
-async def authenticate(session: AsyncSession, username: str, password: str, *, max_failed: int,
-                       lockout: timedelta, now: datetime | None = None) -> Account:
-    """The account for these credentials, counting failures and locking after ``max_failed``."""
-    now = now or datetime.now(UTC)
-    # A user name the text policy refuses (a NUL: PostgreSQL cannot even compare it) names no account.
-    account = None if typed.refusal(username) is not None else (await session.execute(
+async def account_named(session: AsyncSession, username: str) -> Account | None:
+    """The account of a user name as typed (trimmed, any case); None for one the text policy
+    refuses (a NUL: PostgreSQL cannot even compare it)."""
+    if typed.refusal(username) is not None:
+        return None
+    return (await session.execute(
         select(Account).where(Account.username == username.strip().lower()))).scalar_one_or_none()
-    generic = "Tên đăng nhập hoặc mật khẩu không đúng / Wrong username or password"
-    if account is None:
-        try:
-            hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
-        raise SignInFailed(generic)
-    locked_until = account.locked_until
-    if locked_until is not None and locked_until.tzinfo is None:
-        locked_until = locked_until.replace(tzinfo=UTC)
-    if locked_until and locked_until > now:
-        raise SignInFailed("Tài khoản tạm khóa do đăng nhập sai nhiều lần, vui lòng thử lại sau / "
-                           "Account locked after repeated failures, try again later", outcome="locked")
-    try:
-        hasher.verify(account.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        account.failed_signins += 1
-        if account.failed_signins >= max_failed:
-            account.locked_until = now + lockout
-            account.failed_signins = 0
-        raise SignInFailed(generic) from None
-    if account.disabled:
-        raise SignInFailed("Tài khoản đã bị vô hiệu hóa / Account disabled")
-    account.failed_signins = 0
-    account.locked_until = None
-    account.last_signin_at = now
-    if hasher.check_needs_rehash(account.password_hash):
-        account.password_hash = hasher.hash(password)
-    return account
 
 
 async def create_account(session: AsyncSession, *, username: str, name: str, role: Role, jurisdiction: str,
@@ -106,20 +94,28 @@ async def create_account(session: AsyncSession, *, username: str, name: str, rol
     return account
 
 
-async def change_password(session: AsyncSession, account_id: UUID, current: str, new: str) -> None:
+async def change_password(session: AsyncSession, account_id: UUID, current: str, new: str, *,
+                          hashing: PasswordHashing | None = None) -> None:
+    """With ``hashing`` the argon2 work runs there (off the event loop); a wrong current
+    password raises ``WrongCurrentPassword``."""
     account = await session.get(Account, account_id)
     if account is None:
         raise SignInFailed("Tài khoản không tồn tại / Unknown account")
-    try:
-        hasher.verify(account.password_hash, current)
-    except (VerificationError, InvalidHashError):
-        raise SignInFailed("Mật khẩu hiện tại không đúng / Current password is wrong") from None
+    if hashing is not None:
+        right = await hashing.verify(account.password_hash, current)
+    else:
+        try:
+            right = hasher.verify(account.password_hash, current)
+        except (VerificationError, InvalidHashError):
+            right = False
+    if not right:
+        raise WrongCurrentPassword()
     if len(new) < MIN_PASSWORD_LENGTH or new == current:
         raise SignInFailed("Mật khẩu mới phải có ít nhất 10 ký tự và khác mật khẩu cũ / "
                            "The new password needs at least 10 characters and must differ from the old one")
     if new.strip().lower() == account.username:
         raise SignInFailed("Mật khẩu không được trùng tên đăng nhập / The password must not be the username")
-    account.password_hash = hasher.hash(new)
+    account.password_hash = await hashing.hash(new) if hashing is not None else hasher.hash(new)
     account.must_change_password = False
     account.password_changed_at = datetime.now(UTC)
 

@@ -1,17 +1,24 @@
-"""The token signer of provisioning, from its private key (generated in development)."""
+"""The token signer of provisioning, from its private key (generated in development), and
+sign-in: the single entry point for the console and the API."""
 from __future__ import annotations
 
-from datetime import timedelta
+import time
+from datetime import UTC, datetime
+from uuid import UUID
 
 from prometheus_client import Counter
 
 from libs.common.auth import Principal, TokenSigner, generate_key_pair, load_private_key
 from libs.common.runtime import Runtime, default_key_paths
 
-from .service import SignInFailed, authenticate, principal_of
+from . import throttle
+from .hashing import HashingBusy, HashPool, is_default_cost, pool_for
+from .models import Account
+from .service import WRONG_CREDENTIALS, SignInFailed, WrongCurrentPassword, account_named, change_password, principal_of
 
 # Sign-ins (API and console) by outcome: success, failure (wrong credentials, disabled
-# account) or locked (refused during a lock-out). Never labelled by user name.
+# account), throttled (refused unverified, throttle.py) or busy (no room to hash: 503).
+# Never labelled by user name.
 SIGNINS = Counter("khaibao_signins_total", "Sign-in attempts by outcome", ["service", "outcome"])
 
 
@@ -31,20 +38,96 @@ def signer_for(runtime: Runtime) -> TokenSigner:
     return signer
 
 
-async def sign_in(runtime: Runtime, username: str, password: str) -> Principal:
-    """Check the credentials in a transaction of their own, so that a failure is counted
-    (and a lock-out stored) even though the caller gets an error."""
-    settings = runtime.settings
-    failure: SignInFailed | None = None
+def hash_pool(runtime: Runtime) -> HashPool:
+    return pool_for(runtime.settings)
+
+
+async def _refuse_unverified(runtime: Runtime, pool: HashPool, account_id: UUID | None, address: str) -> None:
+    """A throttled attempt: noted on the owner's list, then the time a verification takes."""
+    if account_id is not None:
+        async with runtime.database.transaction() as session:
+            await throttle.note_for_owner(session, account_id, address, datetime.now(UTC))
+    await pool.pad()
+
+
+async def _failed(runtime: Runtime, keys: throttle.Keys, account_id: UUID | None, address: str) -> None:
     async with runtime.database.transaction() as session:
-        try:
-            account = await authenticate(session, username, password, max_failed=settings.max_failed_signins,
-                                         lockout=timedelta(seconds=settings.lockout_seconds))
-            principal = principal_of(account)
-        except SignInFailed as exc:
-            failure = exc
-    if failure is not None:
-        SIGNINS.labels("provisioning", failure.outcome).inc()
-        raise failure
+        await throttle.record_failure(session, keys, time.time())
+        if account_id is not None:
+            await throttle.note_for_owner(session, account_id, address, datetime.now(UTC))
+
+
+async def sign_in(runtime: Runtime, username: str, password: str, *, address: str = "") -> Principal:
+    """The principal for these credentials, from the client ``address`` (ratelimit.client_address).
+
+    Raises ``SignInFailed`` (one message for an unknown user name, a wrong password and a
+    throttled attempt, after the same time) or ``HashingBusy`` (no room to hash: 503).
+    The argon2 work runs in the bounded pool (hashing.py), never on the event loop, and no
+    database transaction is held while it runs.
+    """
+    settings = runtime.settings
+    pool = hash_pool(runtime)
+    policy = throttle.Policy.of(settings)
+    keys = throttle.keys_for(settings.secret_key, username, address)
+    try:
+        with pool.admission(address):
+            async with runtime.database.transaction(readonly=True) as session:
+                blocked = await throttle.throttled(session, policy, keys, time.time())
+                account = await account_named(session, username)
+                found = (account.id, account.password_hash, account.disabled) if account is not None else None
+            if not blocked:
+                right = await pool.verify(found[1] if found else None, password)
+    except HashingBusy:
+        SIGNINS.labels("provisioning", "busy").inc()
+        raise
+    account_id = found[0] if found else None
+    if blocked:
+        await _refuse_unverified(runtime, pool, account_id, address)
+        SIGNINS.labels("provisioning", "throttled").inc()
+        raise SignInFailed(WRONG_CREDENTIALS, outcome="throttled")
+    if not right:
+        await _failed(runtime, keys, account_id, address)
+        SIGNINS.labels("provisioning", "failure").inc()
+        raise SignInFailed(WRONG_CREDENTIALS)
+    if found[2]:
+        # Said only to whoever knows the password: no oracle for a guesser.
+        SIGNINS.labels("provisioning", "failure").inc()
+        raise SignInFailed("Tài khoản đã bị vô hiệu hóa / Account disabled")
+    # The initial password's lighter hash (or an older cost) is replaced by the default one.
+    rehashed = None if is_default_cost(found[1]) else await pool.hash(password)
+    async with runtime.database.transaction() as session:
+        account = await session.get(Account, account_id)
+        account.last_signin_at = datetime.now(UTC)
+        if rehashed is not None and account.password_hash == found[1]:
+            account.password_hash = rehashed
+        await throttle.forgive(session, keys)
+        principal = principal_of(account)
     SIGNINS.labels("provisioning", "success").inc()
     return principal
+
+
+async def change_own_password(runtime: Runtime, principal: Principal, current: str, new: str, *,
+                              address: str = "") -> None:
+    """POST /password: the current password is checked under the sign-in throttle (a wrong
+    one counts as a failed sign-in; while throttled it is not checked and answers as wrong).
+    Raises ``SignInFailed`` (``WrongCurrentPassword`` or a refused new password) or ``HashingBusy``."""
+    pool = hash_pool(runtime)
+    keys = throttle.keys_for(runtime.settings.secret_key, principal.username, address)
+    account_id = UUID(principal.account_id)
+    with pool.admission(address):
+        async with runtime.database.transaction(readonly=True) as session:
+            blocked = await throttle.throttled(session, throttle.Policy.of(runtime.settings), keys, time.time())
+        if not blocked:
+            try:
+                async with runtime.database.transaction() as session:
+                    await change_password(session, account_id, current, new, hashing=pool)
+            except WrongCurrentPassword:
+                wrong = True
+            else:
+                wrong = False
+    if blocked:
+        await _refuse_unverified(runtime, pool, account_id, address)
+        raise WrongCurrentPassword()
+    if wrong:
+        await _failed(runtime, keys, account_id, address)
+        raise WrongCurrentPassword()
