@@ -6,14 +6,15 @@
 The real provisioning service runs as ``khaibao serve provisioning --workers 1`` on
 127.0.0.1 (SQLite, embedded bus, development mode, the demo accounts), its argon2 work in
 the bounded pool of services/provisioning/hashing.py with the default settings of this
-machine (2 x cores threads, as many waiting, 2 per client address). What the bench turns
+machine (one thread per core, 2 x cores waiting, 2 per client address). What the bench turns
 off, to measure the pool rather than the defences in front of it: the per-address rate
 limits (KHAIBAO_RATE_LIMIT_ENABLED=false) and the throttle's per-address delays (every
 guesser uses a new unknown user name each time, and the address counts are set out of
 reach), so every attempt is hashed or refused for want of room.
 
 For each concurrency N: N guessers, each from its own loopback address (127.0.1.x), send
-unknown-user sign-ins (POST /api/token) one after the other for --duration seconds; meanwhile
+unknown-user sign-ins (POST /api/token) one after the other for --duration seconds (from a
+process of their own, niced: they stand for clients elsewhere); meanwhile
 a probe reads /healthz every 20 ms and an official signs in with the right password every
 0.5 s from an address of its own. The table: attempts answered 401 (hashed) and 503 (no
 room), the guessers' latency p50/p99, the 503s' p99, /healthz p99, and the real sign-ins'
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import subprocess
@@ -91,12 +93,10 @@ def pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-async def one_level(port: int, concurrency: int, duration: float) -> dict:
+async def guessers(port: int, concurrency: int, duration: float) -> None:
+    """The guessers' side (its own niced process): prints their latencies as JSON."""
     answered: list[float] = []
     busy: list[float] = []
-    health: list[float] = []
-    real: list[float] = []
-    real_busy = 0
     deadline = time.monotonic() + duration
 
     async def guesser(i: int) -> None:
@@ -109,6 +109,22 @@ async def one_level(port: int, concurrency: int, duration: float) -> dict:
                 (busy if r.status_code == 503 else answered).append(time.perf_counter() - started)
                 if r.status_code == 503:
                     await asyncio.sleep(float(r.headers.get("retry-after", "1")) / 10)  # an impatient client
+
+    await asyncio.gather(*[guesser(i) for i in range(concurrency)])
+    print(json.dumps({"answered": answered, "busy": busy}))
+
+
+async def one_level(port: int, concurrency: int, duration: float) -> dict:
+    health: list[float] = []
+    real: list[float] = []
+    real_busy = 0
+    # The guessers stand for clients elsewhere: their own process, niced, so that the load
+    # generator's CPU does not pass for the server's.
+    load = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.signin", "--guessers", str(concurrency), "--port", str(port),
+        "--duration", str(duration), cwd=REPO, stdout=asyncio.subprocess.PIPE, preexec_fn=lambda: os.nice(10))
+    await asyncio.sleep(0.5)  # its clients are connecting
+    deadline = time.monotonic() + duration - 0.5
 
     async def probe() -> None:
         async with client(port, "127.0.0.20") as c:
@@ -131,7 +147,10 @@ async def one_level(port: int, concurrency: int, duration: float) -> dict:
                     real_busy += 1
                 await asyncio.sleep(0.5)
 
-    await asyncio.gather(probe(), official(), *[guesser(i) for i in range(concurrency)])
+    await asyncio.gather(probe(), official())
+    out, _ = await asyncio.wait_for(load.communicate(), timeout=duration + 60)
+    figures = json.loads(out.decode().strip().splitlines()[-1])
+    answered, busy = figures["answered"], figures["busy"]
     return {"concurrency": concurrency, "answered": len(answered), "busy": len(busy),
             "p50": pct(answered, 0.5), "p99": pct(answered, 0.99), "busy_p99": pct(busy, 0.99),
             "health_p99": pct(health, 0.99), "real_p50": pct(real, 0.5), "real_max": max(real, default=float("nan")),
@@ -155,7 +174,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[10, 30, 60, 120])
     parser.add_argument("--duration", type=float, default=6.0)
+    parser.add_argument("--guessers", type=int, help=argparse.SUPPRESS)  # the load process
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.guessers:
+        await guessers(args.port, args.guessers, args.duration)
+        return
     if max(args.concurrency) > 250:
         parser.error("at most 250 guessers (one loopback address each)")
     with tempfile.TemporaryDirectory(prefix="khaibao-signin-") as tmp:

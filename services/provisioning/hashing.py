@@ -3,7 +3,8 @@
 A default-cost argon2id verification is CPU work of a fifth of a second: done on the event
 loop it stops every other request of the worker for that long, so a few dozen parallel
 sign-ins froze the whole service. argon2-cffi releases the GIL while it hashes, so threads
-run it beside the event loop. The pool is bounded: ``threads`` run, at most ``queue`` wait,
+run it beside the event loop, at a lower scheduling priority than the loop's own thread
+(``HASH_NICENESS``), so that a full pool slows sign-ins, not every page. The pool is bounded: ``threads`` run, at most ``queue`` wait,
 and at most ``per_address`` come from one client address (one guesser cannot fill the pool
 and lock the owner out of it). A request that finds no room is refused at once
 (``HashingBusy``: 503 with Retry-After), before anything about the account is read, so
@@ -23,7 +24,9 @@ counters are the event loop's (touched only from it).
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -52,6 +55,19 @@ class HashingBusy(Exception):
         self.message = BUSY
 
 
+# Niceness of the hashing threads (Linux schedules threads one by one): when hashing fills the
+# cores, the event loop's thread (niceness 0) still runs first, so /healthz and the pages
+# answer at once while sign-ins queue.
+HASH_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed: the pool still bounds the work
+        pass
+
+
 def _verify(password_hash: str, password: str) -> tuple[bool, float]:
     started = time.perf_counter()
     try:
@@ -70,7 +86,8 @@ def is_default_cost(password_hash: str) -> bool:
 
 class HashPool:
     def __init__(self, threads: int, queue: int, per_address: int) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2",
+                                           initializer=_lower_priority)
         self.capacity = threads + queue
         self.per_address = per_address
         self.in_flight = 0

@@ -24,7 +24,8 @@ class ProvisioningSettings(ServiceSettings):
     # Password hashing off the event loop (hashing.py): argon2 in a thread pool of this size,
     # at most ``signin_hash_queue`` more waiting, at most ``signin_hash_per_address`` in flight
     # from one client address; beyond that sign-in answers 503 with Retry-After at once.
-    signin_hash_threads: int = Field(default_factory=lambda: 2 * max(1, os.cpu_count() or 1), ge=1)
+    # The threads are CPU-bound: more than the cores adds latency, not throughput.
+    signin_hash_threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1)
     signin_hash_queue: int = Field(default_factory=lambda: 2 * max(1, os.cpu_count() or 1), ge=0)
     signin_hash_per_address: int = Field(default=2, ge=1)
     # The notification service's X25519 public key: initial passwords are sealed with it.
