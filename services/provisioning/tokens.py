@@ -43,11 +43,27 @@ def hash_pool(runtime: Runtime) -> HashPool:
 
 
 async def _refuse_unverified(runtime: Runtime, pool: HashPool, account_id: UUID | None, address: str) -> None:
-    """A throttled attempt: noted on the owner's list, then the time a verification takes."""
+    """A throttled attempt: noted on the owner's list, then the rest of the time a
+    verification takes (known or unknown user name: the same time)."""
+    started = time.perf_counter()
     if account_id is not None:
         async with runtime.database.transaction() as session:
             await throttle.note_for_owner(session, account_id, address, datetime.now(UTC))
-    await pool.pad()
+    await pool.pad(time.perf_counter() - started)
+
+
+class _Checked:
+    """change_password's hashing port once the argon2 work is done, before the write
+    transaction (on SQLite that transaction holds the database's write lock)."""
+
+    def __init__(self, password_hash: str, new_hash: str) -> None:
+        self.password_hash, self.new_hash = password_hash, new_hash
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        return password_hash == self.password_hash  # unchanged since it was verified
+
+    async def hash(self, password: str) -> str:
+        return self.new_hash
 
 
 async def _failed(runtime: Runtime, keys: throttle.Keys, account_id: UUID | None, address: str) -> None:
@@ -117,14 +133,16 @@ async def change_own_password(runtime: Runtime, principal: Principal, current: s
     with pool.admission(address):
         async with runtime.database.transaction(readonly=True) as session:
             blocked = await throttle.throttled(session, throttle.Policy.of(runtime.settings), keys, time.time())
-        if not blocked:
+            account = await session.get(Account, account_id)
+            password_hash = account.password_hash if account is not None else None
+        wrong = not blocked and not await pool.verify(password_hash, current)
+        if not blocked and not wrong:
+            checked = _Checked(password_hash, await pool.hash(new))
             try:
                 async with runtime.database.transaction() as session:
-                    await change_password(session, account_id, current, new, hashing=pool)
-            except WrongCurrentPassword:
+                    await change_password(session, account_id, current, new, hashing=checked)
+            except WrongCurrentPassword:  # changed meanwhile (a reset)
                 wrong = True
-            else:
-                wrong = False
     if blocked:
         await _refuse_unverified(runtime, pool, account_id, address)
         raise WrongCurrentPassword()
