@@ -48,6 +48,9 @@ class SignInThrottle(ProvisioningTable, table=True):
     failures: int
     first_failure_at: float
     last_failure_at: float = Field(index=True)
+    # A pair only: the user name signed in from this address before (until then): the
+    # address's own count does not slow it down (colleagues' typos behind one NAT).
+    trusted_until: float | None = None
 
 
 class SignInFailure(ProvisioningTable, table=True):

@@ -8,7 +8,9 @@ failures slow down the places they come from:
   further one blocks the pair for ``signin_pair_delay_seconds``, doubling per failure up to
   ``signin_max_delay_seconds``;
 - the client address alone (one guesser trying many user names): the same with
-  ``signin_address_*``;
+  ``signin_address_*``, except for a user name that signed in from that address in the
+  last ``TRUSTED_DAYS`` days (an office behind one NAT: colleagues' typos, or a guesser
+  among them, do not slow down its officials; their own pair still counts);
 - the user name, whatever the address: at most ``signin_account_failures_per_hour``
   failures an hour, after which only addresses that have failed on this user name are
   refused: the owner, from an address with no failures, always has the password checked.
@@ -50,6 +52,7 @@ from .models import SignInFailure, SignInThrottle
 DAY = 86_400.0
 HOUR = 3_600.0
 SHOWN_DAYS = 30          # the owner's list covers this many days
+TRUSTED_DAYS = 30        # a pair that signed in is exempt from its address's count this long
 KEPT_DAYS = 90           # older rows of that list are deleted
 
 
@@ -111,11 +114,12 @@ async def throttled(session: AsyncSession, policy: Policy, keys: Keys, now: floa
     if pair is not None and now < pair.last_failure_at + policy.delay(pair.failures, policy.pair_free,
                                                                         policy.pair_delay):
         return True
-    if address is not None and now < address.last_failure_at + policy.delay(
+    trusted = pair is not None and (pair.trusted_until or 0.0) > now
+    if not trusted and address is not None and now < address.last_failure_at + policy.delay(
             address.failures, policy.address_free, policy.address_delay):
         return True
     # The hourly cap of the user name: only for an address that failed on it itself.
-    return (name is not None and pair is not None and now - pair.last_failure_at < DAY
+    return (name is not None and pair is not None and pair.failures > 0 and now - pair.last_failure_at < DAY
             and now - name.first_failure_at < HOUR and name.failures >= policy.account_per_hour)
 
 
@@ -138,12 +142,19 @@ async def record_failure(session: AsyncSession, keys: Keys, now: float) -> None:
             "last_failure_at": now,
         }))
     if random.random() < 0.01:  # noqa: S311 - housekeeping, not security
-        await session.execute(delete(SignInThrottle).where(SignInThrottle.last_failure_at < now - 2 * DAY))
+        await session.execute(delete(SignInThrottle).where(
+            SignInThrottle.last_failure_at < now - 2 * DAY,
+            (SignInThrottle.trusted_until.is_(None)) | (SignInThrottle.trusted_until < now)))
 
 
-async def forgive(session: AsyncSession, keys: Keys) -> None:
-    """A success clears its pair (the address and the user name keep their counts)."""
-    await session.execute(delete(SignInThrottle).where(SignInThrottle.key == keys.pair))
+async def forgive(session: AsyncSession, keys: Keys, now: float) -> None:
+    """A success clears its pair's failures and trusts the pair for ``TRUSTED_DAYS`` (the
+    address and the user name keep their counts)."""
+    trusted = now + TRUSTED_DAYS * DAY
+    statement = _insert(session).values(key=keys.pair, failures=0, first_failure_at=now, last_failure_at=now,
+                                        trusted_until=trusted)
+    await session.execute(statement.on_conflict_do_update(index_elements=["key"], set_={
+        "failures": 0, "first_failure_at": now, "last_failure_at": now, "trusted_until": trusted}))
 
 
 async def note_for_owner(session: AsyncSession, account_id: UUID, address: str, now: datetime) -> None:

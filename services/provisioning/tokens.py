@@ -116,7 +116,7 @@ async def sign_in(runtime: Runtime, username: str, password: str, *, address: st
         account.last_signin_at = datetime.now(UTC)
         if rehashed is not None and account.password_hash == found[1]:
             account.password_hash = rehashed
-        await throttle.forgive(session, keys)
+        await throttle.forgive(session, keys, time.time())
         principal = principal_of(account)
     SIGNINS.labels("provisioning", "success").inc()
     return principal

@@ -130,6 +130,19 @@ async def test_wrong_passwords_from_elsewhere_never_refuse_the_owner(provisionin
     assert "khóa" not in guessed.text.lower() and "khóa" not in api.text.lower()
 
 
+async def test_typos_behind_one_nat_do_not_slow_an_official_who_signed_in_there(sqlite_provisioning):
+    """The address's own count (a guesser spraying user names) spares user names that signed
+    in from that address before; their own pair still counts."""
+    office = await sqlite_provisioning.extra["clients"].at("127.0.0.30")
+    assert (await _signin(office, OWNER, OWNER_PASSWORD)).status_code == 303
+    for i in range(14):  # a colleague's typos, or a guesser among them: many user names
+        assert (await _signin(office, f"dong.nghiep.{i}", "go-nham")).status_code == 401
+    assert (await _signin(office, OWNER, OWNER_PASSWORD)).status_code == 303
+    # Someone who never signed in from there is slowed down by the address's count.
+    first_time = await _signin(office, "ubnd.canthanh", DEMO_PASSWORD)
+    assert first_time.status_code == 401 and _error(first_time) == WRONG
+
+
 # --- finding: wrong current passwords on /password are not counted ----------------------------
 
 async def test_wrong_current_passwords_count_and_the_owner_sees_the_failures(provisioning):

@@ -20,6 +20,7 @@ def upgrade() -> None:
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("first_failure_at", sa.Double(), nullable=False),
         sa.Column("last_failure_at", sa.Double(), nullable=False),
+        sa.Column("trusted_until", sa.Double()),
     )
     op.create_index("ix_signin_throttle_last_failure_at", "signin_throttle", ["last_failure_at"])
     op.create_table(
