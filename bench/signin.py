@@ -12,7 +12,8 @@ limits (KHAIBAO_RATE_LIMIT_ENABLED=false) and the throttle's per-address delays 
 guesser uses a new unknown user name each time, and the address counts are set out of
 reach), so every attempt is hashed or refused for want of room.
 
-For each concurrency N: N guessers, each from its own loopback address (127.0.1.x), send
+For each concurrency N: N guessers, each from its own loopback address (127.0.1.x; then
+--one-address: N guessers from one address, as in the issue), send
 unknown-user sign-ins (POST /api/token) one after the other for --duration seconds (from a
 process of their own, niced: they stand for clients elsewhere); meanwhile
 a probe reads /healthz every 20 ms and an official signs in with the right password every
@@ -93,14 +94,14 @@ def pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-async def guessers(port: int, concurrency: int, duration: float) -> None:
+async def guessers(port: int, concurrency: int, addresses: int, duration: float) -> None:
     """The guessers' side (its own niced process): prints their latencies as JSON."""
     answered: list[float] = []
     busy: list[float] = []
     deadline = time.monotonic() + duration
 
     async def guesser(i: int) -> None:
-        async with client(port, f"127.0.1.{i + 1}") as c:
+        async with client(port, f"127.0.1.{i % addresses + 1}") as c:
             n = 0
             while time.monotonic() < deadline:
                 n += 1
@@ -114,15 +115,15 @@ async def guessers(port: int, concurrency: int, duration: float) -> None:
     print(json.dumps({"answered": answered, "busy": busy}))
 
 
-async def one_level(port: int, concurrency: int, duration: float) -> dict:
+async def one_level(port: int, concurrency: int, addresses: int, duration: float) -> dict:
     health: list[float] = []
     real: list[float] = []
     real_busy = 0
     # The guessers stand for clients elsewhere: their own process, niced, so that the load
     # generator's CPU does not pass for the server's.
     load = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.signin", "--guessers", str(concurrency), "--port", str(port),
-        "--duration", str(duration), cwd=REPO, stdout=asyncio.subprocess.PIPE, preexec_fn=lambda: os.nice(10))
+        sys.executable, "-m", "bench.signin", "--guessers", str(concurrency), "--addresses", str(addresses),
+        "--port", str(port), "--duration", str(duration), cwd=REPO, stdout=asyncio.subprocess.PIPE, preexec_fn=lambda: os.nice(10))
     await asyncio.sleep(0.5)  # its clients are connecting
     deadline = time.monotonic() + duration - 0.5
 
@@ -151,7 +152,7 @@ async def one_level(port: int, concurrency: int, duration: float) -> dict:
     out, _ = await asyncio.wait_for(load.communicate(), timeout=duration + 60)
     figures = json.loads(out.decode().strip().splitlines()[-1])
     answered, busy = figures["answered"], figures["busy"]
-    return {"concurrency": concurrency, "answered": len(answered), "busy": len(busy),
+    return {"concurrency": concurrency, "addresses": addresses, "load": os.getloadavg()[0], "answered": len(answered), "busy": len(busy),
             "p50": pct(answered, 0.5), "p99": pct(answered, 0.99), "busy_p99": pct(busy, 0.99),
             "health_p99": pct(health, 0.99), "real_p50": pct(real, 0.5), "real_max": max(real, default=float("nan")),
             "real_ok": len(real), "real_busy": real_busy}
@@ -160,25 +161,28 @@ async def one_level(port: int, concurrency: int, duration: float) -> dict:
 def print_table(rows: list[dict], duration: float) -> None:
     print(f"\n{platform.node()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, {duration:.0f} s per row, "
           "one provisioning worker")
-    print("| parallel unknown-user sign-ins | answered 401 (hashed) | 503 (no room) | sign-in p50 / p99 "
-          "| 503 p99 | /healthz p99 | real sign-in p50 / max (refused 503) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| parallel unknown-user sign-ins (addresses) | answered 401 (hashed) | 503 (no room) | sign-in p50 / p99 "
+          "| 503 p99 | /healthz p99 | real sign-in p50 / max (refused 503) | load average |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['concurrency']} | {r['answered']} | {r['busy']} | {r['p50'] * 1000:.0f} / {r['p99'] * 1000:.0f} ms "
+        print(f"| {r['concurrency']} ({r['addresses']}) | {r['answered']} | {r['busy']} | {r['p50'] * 1000:.0f} / {r['p99'] * 1000:.0f} ms "
               f"| {r['busy_p99'] * 1000:.1f} ms | {r['health_p99'] * 1000:.1f} ms "
               f"| {r['real_p50'] * 1000:.0f} / {r['real_max'] * 1000:.0f} ms ({r['real_busy']} of "
-              f"{r['real_ok'] + r['real_busy']}) |")
+              f"{r['real_ok'] + r['real_busy']}) | {r['load']:.1f} |")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[10, 30, 60, 120])
     parser.add_argument("--duration", type=float, default=6.0)
+    parser.add_argument("--one-address", type=int, nargs="*", default=[60],
+                        help="also these many guessers from a single address (the issue's attacker)")
     parser.add_argument("--guessers", type=int, help=argparse.SUPPRESS)  # the load process
+    parser.add_argument("--addresses", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.guessers:
-        await guessers(args.port, args.guessers, args.duration)
+        await guessers(args.port, args.guessers, args.addresses, args.duration)
         return
     if max(args.concurrency) > 250:
         parser.error("at most 250 guessers (one loopback address each)")
@@ -187,7 +191,8 @@ async def main() -> None:
         port = free_port()
         process = start(work, port, work / "server.log")
         try:
-            rows = [await one_level(port, n, args.duration) for n in args.concurrency]
+            rows = [await one_level(port, n, n, args.duration) for n in args.concurrency]
+            rows += [await one_level(port, n, 1, args.duration) for n in args.one_address]
         finally:
             stop(process)
     print_table(rows, args.duration)
