@@ -3,8 +3,8 @@
 A default-cost argon2id verification is CPU work of a fifth of a second: done on the event
 loop it stops every other request of the worker for that long, so a few dozen parallel
 sign-ins froze the whole service. argon2-cffi releases the GIL while it hashes, so threads
-run it beside the event loop, at a lower scheduling priority than the loop's own thread
-(``HASH_NICENESS``), so that a full pool slows sign-ins, not every page. The pool is bounded: ``threads`` run, at most ``queue`` wait,
+run it beside the event loop (optionally at a lower scheduling priority than the loop's own
+thread: setting ``signin_hash_niceness``). The pool is bounded: ``threads`` run, at most ``queue`` wait,
 and at most ``per_address`` come from one client address (one guesser cannot fill the pool
 and lock the owner out of it). A request that finds no room is refused at once
 (``HashingBusy``: 503 with Retry-After), before anything about the account is read, so
@@ -14,7 +14,7 @@ Timing (issue 16, "same answer, same time"): a user name that names no account i
 against a dummy hash of the default cost, like an established account. Freshly issued
 accounts keep the lighter hash of their random initial password until they change it
 (passwords.py), which verifies in a few milliseconds: their answer is padded to the
-running median-like estimate of a default-cost verification (``pad``), so an unknown user,
+median of the last few default-cost verifications (``pad``), so an unknown user,
 a fresh account and an established account answer after the same time. Throttled attempts
 verify nothing and are padded the same way. Padding is a sleep: it costs no CPU.
 
@@ -26,9 +26,10 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import statistics
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -41,6 +42,7 @@ from .passwords import hasher
 # Verified against when the user name is unknown: the default cost, as real accounts' hashes.
 DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
 DEFAULT_PARAMETERS = extract_parameters(DUMMY_HASH)
+RECENT = 5  # default-cost verifications whose median pads the lighter ones
 BUSY = ("Hệ thống đang bận, vui lòng thử lại sau giây lát / "
         "The system is busy, please try again in a moment")
 
@@ -55,15 +57,13 @@ class HashingBusy(Exception):
         self.message = BUSY
 
 
-# Niceness of the hashing threads (Linux schedules threads one by one): when hashing fills the
-# cores, the event loop's thread (niceness 0) still runs first, so /healthz and the pages
-# answer at once while sign-ins queue.
-HASH_NICENESS = 10
-
-
-def _lower_priority() -> None:
+def _lower_priority(niceness: int) -> None:
+    """Linux schedules threads one by one: a hashing thread niced above the event loop's
+    (0) lets the loop run first when hashing fills the cores."""
+    if not niceness:
+        return
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
     except (AttributeError, OSError):  # not Linux, or not allowed: the pool still bounds the work
         pass
 
@@ -85,16 +85,16 @@ def is_default_cost(password_hash: str) -> bool:
 
 
 class HashPool:
-    def __init__(self, threads: int, queue: int, per_address: int) -> None:
+    def __init__(self, threads: int, queue: int, per_address: int, niceness: int = 0) -> None:
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2",
-                                           initializer=_lower_priority)
+                                           initializer=_lower_priority, initargs=(niceness,))
         self.capacity = threads + queue
         self.per_address = per_address
         self.in_flight = 0
         self.by_address: Counter[str] = Counter()
-        # Seconds of CPU a default-cost verification takes now (an exponential average of
-        # the measured ones); None until one was measured.
-        self.typical: float | None = None
+        # The last measured default-cost verifications (seconds in the thread): their
+        # median is what one takes now (it follows the machine's load within a few).
+        self.recent: deque[float] = deque(maxlen=RECENT)
 
     @contextmanager
     def admission(self, address: str) -> Iterator[None]:
@@ -117,34 +117,41 @@ class HashPool:
         loop = asyncio.get_running_loop()
         ok, seconds = await loop.run_in_executor(self.executor, _verify, password_hash or DUMMY_HASH, password)
         if password_hash is None or is_default_cost(password_hash):
-            self.typical = seconds if self.typical is None else 0.8 * self.typical + 0.2 * seconds
+            self.recent.append(seconds)
         else:
             await self.pad(seconds)
         return ok and password_hash is not None
 
+    @property
+    def typical(self) -> float | None:
+        """What a default-cost verification takes now: the median of the recent ones."""
+        return statistics.median(self.recent) if self.recent else None
+
     async def calibrate(self) -> None:
         """Measure one default-cost verification (at start-up), so that padding has a figure."""
-        if self.typical is None:
+        if not self.recent:
             _, seconds = await asyncio.get_running_loop().run_in_executor(self.executor, _verify, DUMMY_HASH, "")
-            self.typical = seconds
+            self.recent.append(seconds)
 
     async def hash(self, password: str) -> str:
         return await asyncio.get_running_loop().run_in_executor(self.executor, hasher.hash, password)
 
     async def pad(self, spent: float = 0.0) -> None:
         """Sleep what a default-cost verification takes beyond ``spent`` seconds."""
-        if self.typical is None:
+        typical = self.typical
+        if typical is None:
             await self.calibrate()
-        elif self.typical > spent:
-            await asyncio.sleep(self.typical - spent)
+        elif typical > spent:
+            await asyncio.sleep(typical - spent)
 
 
-_POOLS: dict[tuple[int, int, int], HashPool] = {}
+_POOLS: dict[tuple[int, int, int, int], HashPool] = {}
 
 
 def pool_for(settings) -> HashPool:  # noqa: ANN001 - a ProvisioningSettings
     """The process's pool for these settings (the same one for every app of the process)."""
-    key = (settings.signin_hash_threads, settings.signin_hash_queue, settings.signin_hash_per_address)
+    key = (settings.signin_hash_threads, settings.signin_hash_queue, settings.signin_hash_per_address,
+           settings.signin_hash_niceness)
     pool = _POOLS.get(key)
     if pool is None:
         pool = _POOLS[key] = HashPool(*key)
