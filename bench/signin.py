@@ -43,7 +43,7 @@ from libs.common.demo import DEMO_PASSWORD
 OFFICIAL = "ttyt.cangio"
 
 
-def start(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
+def start(data_dir: Path, port: int, log: Path, extra: dict[str, str]) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
     env.update({
         "KHAIBAO_ENVIRONMENT": "development", "KHAIBAO_DATA_DIR": str(data_dir), "KHAIBAO_DEMO": "true",
@@ -52,6 +52,7 @@ def start(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
         "KHAIBAO_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", "KHAIBAO_RATE_LIMIT_ENABLED": "false",
         "KHAIBAO_PROVISIONING_SIGNIN_ADDRESS_FREE_FAILURES": "1000000000",
     })
+    env.update(extra)
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "libs.common.cli", "serve", "provisioning", "--port", str(port), "--workers", "1"],
@@ -177,6 +178,8 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, default=6.0)
     parser.add_argument("--one-address", type=int, nargs="*", default=[60],
                         help="also these many guessers from a single address (the issue's attacker)")
+    parser.add_argument("--server-env", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="settings for the server, e.g. KHAIBAO_PROVISIONING_SIGNIN_HASH_THREADS=2")
     parser.add_argument("--guessers", type=int, help=argparse.SUPPRESS)  # the load process
     parser.add_argument("--addresses", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -189,7 +192,8 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="khaibao-signin-") as tmp:
         work = Path(tmp)
         port = free_port()
-        process = start(work, port, work / "server.log")
+        extra = dict(item.split("=", 1) for item in args.server_env)
+        process = start(work, port, work / "server.log", extra)
         try:
             rows = [await one_level(port, n, n, args.duration) for n in args.concurrency]
             rows += [await one_level(port, n, 1, args.duration) for n in args.one_address]
