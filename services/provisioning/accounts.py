@@ -87,8 +87,6 @@ async def reset_password(session: AsyncSession, settings: ProvisioningSettings, 
         settings.initial_password_memory_kib, public_key)
     now = datetime.now(UTC)
     account.must_change_password = True
-    account.failed_signins = 0
-    account.locked_until = None
     await end_account_sessions(session, account_id=account.id, jurisdiction=account.jurisdiction,
                                reason="password_reset", token_ttl=settings.token_ttl_seconds)
     audit.record(session, principal, "password_reset", target=account.username, path=account.jurisdiction,

@@ -1,7 +1,6 @@
 """JSON endpoints of provisioning: tokens, identity, batches and issuing, units, venues."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -14,6 +13,7 @@ from .schemas import (
     AccountOut, ActionOut, BatchDetailOut, BatchOut, Credentials, ForwardedUnitOut, IssueIn, JobOut, MeOut,
     OneTimePasswordOut, StaffIn, TokenOut, UnitDetailOut, UnitOut, VenueOut,
 )
+from .hashing import HashingBusy
 from .service import SignInFailed, venues_visible_to
 from .tokens import sign_in, signer_for
 from .web import district_of, text
@@ -34,6 +34,8 @@ async def token(credentials: Credentials, request: Request) -> TokenOut:
                                   address=client_address(request.scope))
     except SignInFailed as exc:
         raise HTTPException(401, exc.message) from None
+    except HashingBusy as exc:
+        raise HTTPException(503, exc.message, headers={"Retry-After": str(exc.retry_after)}) from None
     signer = signer_for(runtime)
     return TokenOut(access_token=signer.sign(principal), expires_in=signer.ttl_seconds,
                     must_change_password=principal.must_change_password)
@@ -124,11 +126,7 @@ async def unit_list(request: Request, q: str = Query("", max_length=200), page: 
 
 
 def _account_out(account) -> AccountOut:  # noqa: ANN001
-    locked = account.locked_until is not None and (
-        account.locked_until.replace(tzinfo=UTC) if account.locked_until.tzinfo is None else account.locked_until
-    ) > datetime.now(UTC)
-    return AccountOut.model_validate({**{k: getattr(account, k) for k in AccountOut.model_fields if k != "locked"},
-                                      "locked": locked})
+    return AccountOut.model_validate({k: getattr(account, k) for k in AccountOut.model_fields})
 
 
 @router.get("/units/{unit_id}", response_model=UnitDetailOut, tags=["units"])

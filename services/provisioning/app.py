@@ -13,7 +13,7 @@ from .demo import seed_demo
 from .handlers import HANDLERS
 from .interop import api as interop_api
 from .settings import ProvisioningSettings
-from .tokens import signer_for
+from .tokens import hash_pool, signer_for
 from .web import local_time
 
 HERE = Path(__file__).parent
@@ -21,6 +21,7 @@ HERE = Path(__file__).parent
 
 async def on_startup(runtime: Runtime) -> None:
     signer_for(runtime)  # fail fast without a key in production; create one in development
+    await hash_pool(runtime).calibrate()  # the time that pads answers (hashing.py)
     if runtime.settings.demo:
         await seed_demo(runtime)
 

@@ -14,11 +14,12 @@ from libs.common.console import console_user
 from libs.common.ratelimit import client_address
 from libs.common.runtime import Runtime
 
-from . import access, batches, signins
+from . import access, batches, signins, throttle
+from .hashing import HashingBusy
 from .models import Unit
-from .service import SignInFailed, change_password, venues_visible_to
+from .service import SignInFailed, WrongCurrentPassword, venues_visible_to
 from .sessions import end_account_sessions, end_session
-from .tokens import sign_in, signer_for
+from .tokens import change_own_password, sign_in, signer_for
 from .web import lang_of
 
 router = APIRouter(include_in_schema=False)
@@ -69,6 +70,10 @@ async def signin(request: Request, username: str = Form("", max_length=80),
         return request.app.state.templates.render(request, "provisioning/signin.html", {
             "next": target, "username": username, "error": exc.message,
         }, status_code=401)
+    except HashingBusy as exc:
+        return request.app.state.templates.render(request, "provisioning/signin.html", {
+            "next": target, "username": username, "error": exc.message,
+        }, status_code=503, headers={"Retry-After": str(exc.retry_after)})
     response = RedirectResponse("/password" if principal.must_change_password else target, status_code=303)
     _set_session(response, runtime, principal, request)
     return response
@@ -99,11 +104,20 @@ async def signout(request: Request):
     return response
 
 
+async def _password_page(request: Request, principal: Principal, error: str | None = None,
+                         status_code: int = 200, headers: dict | None = None) -> Response:
+    """The password form, with the failed attempts on the account of the last 30 days."""
+    async with request.app.state.runtime.database.transaction(readonly=True) as session:
+        failures = await throttle.recent_failures(session, UUID(principal.account_id))
+    return request.app.state.templates.render(request, "provisioning/password.html", {
+        "forced": principal.must_change_password, "error": error, "failures": failures,
+        "failure_days": throttle.SHOWN_DAYS,
+    }, status_code=status_code, headers=headers)
+
+
 @router.get("/password")
 async def password_page(request: Request, principal: Principal = Depends(console_user(password_change=True))):
-    return request.app.state.templates.render(request, "provisioning/password.html", {
-        "forced": principal.must_change_password, "error": None,
-    })
+    return await _password_page(request, principal)
 
 
 @router.post("/password")
@@ -113,29 +127,35 @@ async def password_change(request: Request, current: str = Form("", max_length=2
     runtime = request.app.state.runtime
     address = client_address(request.scope)
     error = None
+    fresh_from = None
     if new != confirm:
         error = "Mật khẩu nhập lại không khớp / The two new passwords differ"
         await signins.record_principal(runtime, principal, event="password_change", outcome="refused",
                                        address=address, detail="confirm_mismatch")
     else:
         try:
-            async with runtime.database.transaction() as session:
-                await change_password(session, UUID(principal.account_id), current, new)
+
+            async def changed(session):  # noqa: ANN001, ANN202 - in the transaction that stores it
                 # Every other session of the account ends; this one goes on with a fresh token.
-                fresh_from = await end_account_sessions(
+                fresh = await end_account_sessions(
                     session, account_id=principal.account_id, jurisdiction=principal.jurisdiction,
                     reason="password_changed", token_ttl=runtime.settings.token_ttl_seconds)
                 await signins.record_principal(session, principal, event="password_change", outcome="success",
                                                address=address)
+                return fresh
+
+            fresh_from = await change_own_password(runtime, principal, current, new, address=address, then=changed)
+        except WrongCurrentPassword as exc:
+            error = exc.message  # counted by the throttle and on the record already (tokens.py)
         except SignInFailed as exc:
             error = exc.message
             # Its own transaction: the change was rolled back, the attempt stays on the record.
             await signins.record_principal(runtime, principal, event="password_change", outcome=exc.outcome,
                                            address=address, detail=exc.reason)
+        except HashingBusy as exc:
+            return await _password_page(request, principal, exc.message, 503, {"Retry-After": str(exc.retry_after)})
     if error:
-        return request.app.state.templates.render(request, "provisioning/password.html", {
-            "forced": principal.must_change_password, "error": error,
-        }, status_code=422)
+        return await _password_page(request, principal, error, 422)
     response = RedirectResponse("/?changed=1", status_code=303)
     _set_session(response, runtime, replace(principal, must_change_password=False), request, now=fresh_from)
     return response

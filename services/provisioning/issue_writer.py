@@ -193,7 +193,7 @@ class ChunkWriter:
             account_rows.append({
                 "id": account_id, "username": username, "name": unit.unit_name[:200], "role": str(Role.UNIT_ADMIN),
                 "jurisdiction": unit.commune_path, "unit_id": unit_id, "password_hash": creds.password_hash,
-                "must_change_password": True, "failed_signins": 0, "disabled": False, "created_at": now,
+                "must_change_password": True, "disabled": False, "created_at": now,
                 "credentials_id": credentials_id, "credentials_status": "queued", "credentials_status_at": now,
                 "created_by": self.job.requested_by,
             })

@@ -27,8 +27,6 @@ class Account(ProvisioningTable, table=True):
     unit_id: UUID | None = Field(default=None, index=True)
     password_hash: str = Field(max_length=200)
     must_change_password: bool = True
-    failed_signins: int = 0
-    locked_until: datetime | None = None
     disabled: bool = False
     created_at: datetime
     # Where the last issued or reset credentials are (from notification's events).
@@ -38,6 +36,34 @@ class Account(ProvisioningTable, table=True):
     password_changed_at: datetime | None = None
     last_signin_at: datetime | None = None
     created_by: UUID | None = None
+
+
+class SignInThrottle(ProvisioningTable, table=True):
+    """Failed sign-ins (and wrong current passwords) of one key: a pair (user name, client
+    address), an address, or a user name for the hourly cap (throttle.py). The key is an
+    HMAC of what it counts: neither typed user names nor addresses are stored. Times are
+    epoch seconds."""
+    __tablename__ = "signin_throttle"
+
+    key: str = Field(max_length=64, primary_key=True)
+    failures: int
+    first_failure_at: float
+    last_failure_at: float = Field(index=True)
+    # A pair only: the user name signed in from this address before (until then): the
+    # address's own count does not slow it down (colleagues' typos behind one NAT).
+    trusted_until: float | None = None
+
+
+class SignInFailure(ProvisioningTable, table=True):
+    """What an account's owner sees of failed attempts on it: per day and masked address,
+    how many and the last one (attempts refused by the throttle included)."""
+    __tablename__ = "signin_failures"
+
+    account_id: UUID = Field(primary_key=True)
+    day: str = Field(max_length=10, primary_key=True)
+    address: str = Field(max_length=64, primary_key=True)
+    attempts: int
+    last_at: datetime
 
 
 class Unit(ProvisioningTable, table=True):
@@ -170,7 +196,7 @@ class AuditEntry(ProvisioningTable, table=True):
 
 
 class SignInEvent(ProvisioningTable, table=True):
-    """The sign-in history: a sign-in (success, failure, locked, throttled), a sign-out, a
+    """The sign-in history: a sign-in (success, failure, throttled), a sign-out, a
     password change or reset, an account disabled or enabled; who, from where, when, outcome.
 
     ``account_id``/``jurisdiction`` are the account's when the username names one (None

@@ -103,7 +103,6 @@ class AccountOut(BaseModel):
     disabled: bool
     must_change_password: bool
     credentials_status: str | None
-    locked: bool = False
 
 
 class UnitOut(BaseModel):

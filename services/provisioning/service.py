@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from typing import Protocol
 from uuid import UUID
 
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,14 +20,15 @@ from . import access, password_policy
 from .models import Account, RetiredCode, Unit, Venue
 from .passwords import hasher
 
-# Verified against when the username is unknown, so that both cases take the same time.
-_DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
 MIN_PASSWORD_LENGTH = password_policy.MIN_LENGTH
+# One answer for an unknown user name, a wrong password and a throttled attempt (issue 16).
+WRONG_CREDENTIALS = "Tên đăng nhập hoặc mật khẩu không đúng / Wrong username or password"
+WRONG_CURRENT = "Mật khẩu hiện tại không đúng / Current password is wrong"
 
 
 class SignInFailed(Exception):
     """``outcome`` for the record and the metrics: ``failure`` (wrong credentials, disabled),
-    ``locked``, or ``refused`` (a new password the policy refuses); ``reason``: a code for
+    ``throttled``, or ``refused`` (a new password the policy refuses); ``reason``: a code for
     the sign-in history (never the password)."""
 
     def __init__(self, message: str, outcome: str = "failure", reason: str | None = None) -> None:
@@ -34,6 +36,21 @@ class SignInFailed(Exception):
         self.message = message
         self.outcome = outcome
         self.reason = reason
+
+
+class WrongCurrentPassword(SignInFailed):
+    """The current password given on /password is wrong: counted like a failed sign-in."""
+
+    def __init__(self) -> None:
+        super().__init__(WRONG_CURRENT, reason="wrong_current")
+
+
+class PasswordHashing(Protocol):
+    """The port change_password hashes through (hashing.HashPool: off the event loop)."""
+
+    async def verify(self, password_hash: str | None, password: str) -> bool: ...
+
+    async def hash(self, password: str) -> str: ...
 
 
 def new_venue_code(length: int = 10) -> str:
@@ -60,42 +77,13 @@ def principal_of(account: Account) -> Principal:
     )
 
 
-async def authenticate(session: AsyncSession, username: str, password: str, *, max_failed: int,
-                       lockout: timedelta, now: datetime | None = None) -> Account:
-    """The account for these credentials, counting failures and locking after ``max_failed``."""
-    now = now or datetime.now(UTC)
-    # A user name the text policy refuses (a NUL: PostgreSQL cannot even compare it) names no account.
-    account = None if typed.refusal(username) is not None else (await session.execute(
+async def account_named(session: AsyncSession, username: str) -> Account | None:
+    """The account of a user name as typed (trimmed, any case); None for one the text policy
+    refuses (a NUL: PostgreSQL cannot even compare it)."""
+    if typed.refusal(username) is not None:
+        return None
+    return (await session.execute(
         select(Account).where(Account.username == username.strip().lower()))).scalar_one_or_none()
-    generic = "Tên đăng nhập hoặc mật khẩu không đúng / Wrong username or password"
-    if account is None:
-        try:
-            hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
-        raise SignInFailed(generic)
-    locked_until = account.locked_until
-    if locked_until is not None and locked_until.tzinfo is None:
-        locked_until = locked_until.replace(tzinfo=UTC)
-    if locked_until and locked_until > now:
-        raise SignInFailed("Tài khoản tạm khóa do đăng nhập sai nhiều lần, vui lòng thử lại sau / "
-                           "Account locked after repeated failures, try again later", outcome="locked")
-    try:
-        hasher.verify(account.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        account.failed_signins += 1
-        if account.failed_signins >= max_failed:
-            account.locked_until = now + lockout
-            account.failed_signins = 0
-        raise SignInFailed(generic) from None
-    if account.disabled:
-        raise SignInFailed("Tài khoản đã bị vô hiệu hóa / Account disabled")
-    account.failed_signins = 0
-    account.locked_until = None
-    account.last_signin_at = now
-    if hasher.check_needs_rehash(account.password_hash):
-        account.password_hash = hasher.hash(password)
-    return account
 
 
 async def create_account(session: AsyncSession, *, username: str, name: str, role: Role, jurisdiction: str,
@@ -109,14 +97,22 @@ async def create_account(session: AsyncSession, *, username: str, name: str, rol
     return account
 
 
-async def change_password(session: AsyncSession, account_id: UUID, current: str, new: str) -> None:
+async def change_password(session: AsyncSession, account_id: UUID, current: str, new: str, *,
+                          hashing: PasswordHashing | None = None) -> None:
+    """With ``hashing`` the argon2 work runs there (off the event loop); a wrong current
+    password raises ``WrongCurrentPassword``."""
     account = await session.get(Account, account_id)
     if account is None:
         raise SignInFailed("Tài khoản không tồn tại / Unknown account")
-    try:
-        hasher.verify(account.password_hash, current)
-    except (VerificationError, InvalidHashError):
-        raise SignInFailed("Mật khẩu hiện tại không đúng / Current password is wrong", reason="wrong_current") from None
+    if hashing is not None:
+        right = await hashing.verify(account.password_hash, current)
+    else:
+        try:
+            right = hasher.verify(account.password_hash, current)
+        except (VerificationError, InvalidHashError):
+            right = False
+    if not right:
+        raise WrongCurrentPassword()
     if new == current:
         raise SignInFailed("Mật khẩu mới phải khác mật khẩu cũ / The new password must differ from the old one",
                            outcome="refused", reason="same_password")
@@ -125,7 +121,7 @@ async def change_password(session: AsyncSession, account_id: UUID, current: str,
                                      names=(account.name, unit.name if unit else ""))
     if reason is not None:
         raise SignInFailed(password_policy.message(reason), outcome="refused", reason=f"password_{reason}")
-    account.password_hash = hasher.hash(new)
+    account.password_hash = await hashing.hash(new) if hashing is not None else hasher.hash(new)
     account.must_change_password = False
     account.password_changed_at = datetime.now(UTC)
 

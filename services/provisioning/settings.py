@@ -12,8 +12,28 @@ class ProvisioningSettings(ServiceSettings):
     service_name: str = "provisioning"
     auth_private_key_file: Path | None = None
     token_ttl_seconds: int = 1800
-    max_failed_signins: int = 5
-    lockout_seconds: int = 900
+    # Sign-in throttling (throttle.py): failed attempts slow down the pair (user name, client
+    # address) and the address alone with doubling delays after a few free failures; an
+    # account-wide cap on failures per hour refuses only addresses that failed themselves.
+    signin_pair_free_failures: int = Field(default=3, ge=1)
+    signin_pair_delay_seconds: float = Field(default=30.0, gt=0)
+    signin_address_free_failures: int = Field(default=10, ge=1)
+    signin_address_delay_seconds: float = Field(default=10.0, gt=0)
+    signin_max_delay_seconds: float = Field(default=900.0, gt=0)
+    signin_account_failures_per_hour: int = Field(default=60, ge=1)
+    # Password hashing off the event loop (hashing.py): argon2 in a thread pool of this size,
+    # at most ``signin_hash_queue`` more waiting, at most ``signin_hash_per_address`` in flight
+    # from one client address; beyond that sign-in answers 503 with Retry-After at once.
+    # Twice the cores: a sign-in that arrives starts at once beside the running ones (the
+    # CPU is shared) instead of waiting behind them; the queue bounds the rest.
+    signin_hash_threads: int = Field(default_factory=lambda: 2 * max(1, os.cpu_count() or 1), ge=1)
+    signin_hash_queue: int = Field(default_factory=lambda: 2 * max(1, os.cpu_count() or 1), ge=0)
+    signin_hash_per_address: int = Field(default=2, ge=1)
+    # Niceness of the hashing threads (Linux): above 0 the event loop's thread runs first
+    # when hashing fills the cores, but hashing, so sign-in, starves when other processes
+    # keep the host busy. 0 (measured best here: the loop, mostly asleep, is scheduled
+    # promptly when it wakes); raise it on a host where pages matter more than sign-ins.
+    signin_hash_niceness: int = Field(default=0, ge=0, le=19)
     # The notification service's X25519 public key: initial passwords are sealed with it.
     credentials_public_key_file: Path | None = None
     # Where visitors reach the declaration form: a poster's QR code is <this>/v/<code>.

@@ -207,10 +207,16 @@ def test_pages_fit_a_phone(system, new_context, screenshots, which):
                           f"rows on {which}")
         assert page.locator("tbody tr").count() > 0
     elif which == "password":
+        # A failed attempt first: the page lists it (a table that must fold on a phone).
+        wrong = httpx.post(system.urls["provisioning"] + "/api/token", timeout=10,
+                           json={"username": COMMUNE_USER, "password": "khong-phai-mat-khau"})
+        assert wrong.status_code == 401
         page = _open_signed_in(context, system, "provisioning", COMMUNE_USER)
         page.goto(system.urls["provisioning"] + "/password", wait_until="load")
         assert page.locator("h1").inner_text() == "Đổi mật khẩu"
         assert page.locator("#f-new").get_attribute("autocomplete") == "new-password"
+        failures = page.locator("#failures-title + p + .table-wrap tbody tr")
+        assert failures.count() >= 1 and "127.0.0.x" in failures.first.inner_text()
     else:
         page = context.new_page()
         url = {"landing": system.landing_url + "/", "signin": system.urls["provisioning"] + "/signin",

@@ -434,7 +434,8 @@ async def test_forged_replayed_and_brute_forced_credentials(system):
     client.cookies.clear()
     assert response.status_code == 403
     tried += 1
-    # Brute force: after the allowed failures the account is locked, even for the right password.
+    # Brute force: after the free failures this address is throttled: even the right password
+    # gets the generic answer, unchecked (the owner elsewhere is not: test_signin_abuse.py).
     username = DEMO_ACCOUNTS[2][0]
     statuses = []
     for attempt in range(8):
@@ -442,17 +443,17 @@ async def test_forged_replayed_and_brute_forced_credentials(system):
                                      headers=HTML)
         client.cookies.clear()
         statuses.append(response.status_code)
-        assert response.status_code in (401, 423, 429), response.status_code
+        assert response.status_code in (401, 429), response.status_code
         assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
         tried += 1
     locked = await client.post("/signin", data={"username": username, "password": DEMO_PASSWORD}, headers=HTML)
     client.cookies.clear()
     tried += 1
-    assert locked.status_code in (401, 423, 429) and "khóa" in locked.text.lower(), locked.text[:300]
+    assert locked.status_code in (401, 429) and "không đúng" in locked.text.lower(), locked.text[:300]
     assert SESSION_COOKIE not in locked.headers.get("set-cookie", "")
     api = await client.post("/api/token", json={"username": username, "password": DEMO_PASSWORD})
     tried += 1
-    assert api.status_code in (401, 423, 429), api.status_code
+    assert api.status_code in (401, 429), api.status_code
     system.extra["tried"] += tried
     record_figure("bad input", kind="credentials", tried=tried)
 

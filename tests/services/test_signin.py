@@ -1,4 +1,4 @@
-"""Sign-in, lock-out, first password change, sign-out and tokens, through real HTTP.
+"""Sign-in, throttling, first password change, sign-out and tokens, through real HTTP.
 
 Provisioning (with the demo accounts) and intake run in-process; the session cookie that
 provisioning sets is the one the intake console accepts.
@@ -24,7 +24,6 @@ from .conftest import DEMO_COMMUNE, SERVICE_URLS, run_services, service_url
 HTML = {"accept": "text/html"}
 COMMUNE_USER = "ubnd.canthanh"
 WRONG = "Tên đăng nhập hoặc mật khẩu không đúng"
-LOCKED = "tạm khóa"
 
 
 @pytest.fixture
@@ -179,40 +178,37 @@ async def test_wrong_password_page(provisioning):
 
 def _signins() -> dict[str, float]:
     return {o: REGISTRY.get_sample_value("khaibao_signins_total", {"service": "provisioning", "outcome": o}) or 0.0
-            for o in ("success", "failure", "locked")}
+            for o in ("success", "failure", "throttled")}
 
 
-async def test_five_failures_lock_the_account(system, provisioning):
+async def test_failures_slow_the_guesser_down_not_the_account(system, provisioning):
     await _new_account(system, "khoa.thu", "dung-mat-khau-123", must_change=False)
     before = _signins()
     for attempt in range(5):
         response = await _signin(provisioning, "khoa.thu", f"sai-{attempt}")
-        assert response.status_code == 401, attempt
-    account = await _account(system, "khoa.thu")
-    locked_until = account.locked_until.replace(tzinfo=account.locked_until.tzinfo or UTC)
-    assert locked_until > datetime.now(UTC)
-    # Even the right password is refused while locked: on the form and on the token API.
+        assert response.status_code == 401 and WRONG in response.text, attempt
+    # From this address (the test client's), even the right password now gets the same
+    # answer as a wrong one, unchecked: on the form and on the token API.
     response = await _signin(provisioning, "khoa.thu", "dung-mat-khau-123")
-    assert response.status_code == 401
-    assert LOCKED in response.text
+    assert response.status_code == 401 and WRONG in response.text and "khóa" not in response.text
     assert SESSION_COOKIE + "=" not in response.headers.get("set-cookie", "")
     token = await provisioning.post("/api/token", json={"username": "khoa.thu", "password": "dung-mat-khau-123"})
-    assert token.status_code == 401 and LOCKED in token.json()["detail"]
-    # Other accounts are not affected.
+    assert token.status_code == 401 and WRONG in token.json()["detail"]
+    # Other accounts are not affected (tests/reliability/test_signin_abuse.py: nor the owner elsewhere).
     assert (await _signin(provisioning, COMMUNE_USER, DEMO_PASSWORD)).status_code == 303
-    # Counted by outcome (console and API alike), never by user name.
-    assert {o: n - before[o] for o, n in _signins().items()} == {"success": 1, "failure": 5, "locked": 2}
+    # Counted by outcome (console and API alike), never by user name: 4 verified failures
+    # (3 free, the 4th starts the delay), then refused unverified.
+    assert {o: n - before[o] for o, n in _signins().items()} == {"success": 1, "failure": 4, "throttled": 3}
     samples = [s for m in REGISTRY.collect() if m.name == "khaibao_signins" for s in m.samples]
     assert samples and all(set(s.labels) <= {"service", "outcome"} for s in samples)
 
 
 async def test_failures_below_the_limit_are_forgiven_by_a_success(system, provisioning):
     await _new_account(system, "quen.mk", "dung-mat-khau-456", must_change=False)
-    for _ in range(2):
-        for attempt in range(4):
+    for _ in range(3):
+        for attempt in range(3):
             assert (await _signin(provisioning, "quen.mk", f"sai-{attempt}")).status_code == 401
         assert (await _signin(provisioning, "quen.mk", "dung-mat-khau-456")).status_code == 303
-    assert (await _account(system, "quen.mk")).failed_signins == 0
 
 
 async def test_new_account_must_change_its_password(system, provisioning):
@@ -368,7 +364,7 @@ async def test_passwords_never_appear_in_logs(system, provisioning, captured_log
               "csrf_token": token})
     provisioning.cookies.clear()
     assert changed.status_code == 303
-    for _ in range(6):  # through the lock-out too
+    for _ in range(6):  # through the throttle too
         await _signin(provisioning, "nhat.ky", "Mat-Khau-Sai-314159")
 
     text = captured_logs.text

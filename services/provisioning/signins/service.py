@@ -1,7 +1,7 @@
 """On the record: every sign-in and account security event (issue 16, item 5).
 
 ``record`` is the one function every path calls: ``tokens.sign_in`` (success, failure,
-locked, throttled: any outcome string passes through), the console's sign-out and
+throttled: any outcome string passes through), the console's sign-out and
 password change, and the account actions of accounts.py (reset, disable, enable; no
 operation changes an account's role or jurisdiction, so there is no role-change event).
 Each call leaves
@@ -44,7 +44,7 @@ from ..web import VIETNAM_TIME
 log = logging.getLogger(__name__)
 
 # Sign-ins (API and console) by outcome: success, failure (wrong credentials, disabled
-# account), locked, throttled. Never labelled by user name or address.
+# account), throttled. Never labelled by user name or address.
 SIGNINS = Counter("khaibao_signins_total", "Sign-in attempts by outcome", ["service", "outcome"])
 ACCOUNT_EVENTS = Counter(
     "khaibao_account_events_total",
@@ -53,7 +53,7 @@ ACCOUNT_EVENTS = Counter(
 )
 
 EVENTS = ("signin", "signout", "password_change", "password_reset", "account_disabled", "account_enabled")
-OUTCOMES = ("success", "failure", "locked", "throttled", "refused")
+OUTCOMES = ("success", "failure", "throttled", "refused")
 VIEWERS = (Role.CITY_DIC, Role.DISTRICT_FOCAL)
 PAGE_SIZE = 50
 EXPORT_LIMIT = 20_000
@@ -101,7 +101,7 @@ async def record(target: Runtime | AsyncSession, *, outcome: str, event: str = "
     else:
         ACCOUNT_EVENTS.labels("provisioning", event, outcome).inc()
     account_ref = str(account.id) if account is not None else "unknown"
-    log.log(logging.WARNING if outcome in ("locked", "throttled") else logging.INFO,
+    log.log(logging.WARNING if outcome == "throttled" else logging.INFO,
             "account event %s %s (account %s, from %s)", event, outcome, account_ref, address or "-",
             extra={"account_event": event, "outcome": outcome, "account_id": account_ref,
                    "client_address": address or None})
