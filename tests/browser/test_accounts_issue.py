@@ -149,8 +149,8 @@ def test_the_school_signs_in_with_its_emailed_password_and_prints_its_poster(up,
     assert page.url == up.urls["provisioning"] + "/password"
     page.screenshot(path=str(screenshots / "accounts-unit-first-signin.png"), full_page=True)
     page.fill("#f-current", password)
-    page.fill("#f-new", "Truong-Binh-Thanh-2021")
-    page.fill("#f-confirm", "Truong-Binh-Thanh-2021")
+    page.fill("#f-new", "Hoa-phuong-do-san-truong-2021")
+    page.fill("#f-confirm", "Hoa-phuong-do-san-truong-2021")
     page.get_by_role("button", name="Đổi mật khẩu").click()
     page.wait_for_load_state("load")
     assert "Đã đổi mật khẩu" in page.locator("main").inner_text()
