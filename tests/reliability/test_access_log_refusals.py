@@ -128,3 +128,18 @@ async def test_bad_input_and_export_refusals_are_logged(reporting, mint):
     assert "bad_input" in listing.text or "Dữ liệu không hợp lệ" in listing.text
     allowed = await client.get("/access-log?outcome=ok", headers=dic)
     assert "CG-2021-0158" in allowed.text and "CG-2021-0156" not in allowed.text
+
+
+async def test_registrations_export_outside_jurisdiction_is_logged(reporting, mint):
+    """The list of registered units with their contact persons is a personal-data export: a
+    district official asking for another district's list is refused (403) and logged."""
+    from .conftest import OTHER_DISTRICT
+
+    client = reporting["reporting"]
+    response = await client.get(f"/exports/registrations.csv?area={OTHER_DISTRICT}",
+                                headers=mint.headers(Role.DISTRICT_FOCAL, DEMO_DISTRICT))
+    assert response.status_code == 403
+    row = only(await entries(reporting, mint))
+    assert (row["action"], row["outcome"], row["detail"]) == ("registrations.export", "refused",
+                                                             "outside_jurisdiction")
+    assert row["actor_role"] == "district_focal" and row["client_address"] == "127.0.0.1"
