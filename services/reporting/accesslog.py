@@ -92,10 +92,10 @@ async def record_access(session: AsyncSession, principal: Principal, action: str
                         declaration_id: UUID | None = None, window_start: datetime | None = None,
                         window_end: datetime | None = None, row_count: int = 0,
                         now: datetime | None = None, purpose: str | None = None,
-                        client_address: str | None = None) -> UUID:
+                        client_address: str | None = None, entry_id: UUID | None = None) -> UUID:
     """Write one entry in the caller's transaction (it must commit, also for a refusal).
     ``client_address``: as ``libs.common.ratelimit.client_address`` derives it."""
-    entry_id = uuid.uuid4()
+    entry_id = entry_id or uuid.uuid4()
     await session.execute(access_log.insert().values(
         entry_id=entry_id, at=now or datetime.now(UTC), actor_id=principal.account_id,
         actor_username=principal.username[:120], actor_name=principal.name[:200], actor_role=str(principal.role),

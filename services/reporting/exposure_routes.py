@@ -34,7 +34,8 @@ api_router = APIRouter(prefix="/api", tags=["exposure"])
 LOG_PAGE = 50
 ACTIONS = {"exposure.query": "Exposure query", "exposure.export": "Exposure export",
            "fhir.read": "FHIR export", "ncovi.import": "NCOVI import",
-           "registrations.export": "Registrations export"}
+           "registrations.export": "Registrations export", "subject.find": "Subject request: search",
+           "subject.export": "Subject request: export", "subject.erase": "Subject request: erasure"}
 OUTCOMES = {"ok": "Done", "refused": "Refused"}
 # Why a request was refused, as the access-log page names it (the codes of the ``detail`` column).
 REFUSALS = {"no_case_reference": "no case reference", "no_reason": "no reason given",
@@ -42,7 +43,8 @@ REFUSALS = {"no_case_reference": "no case reference", "no_reason": "no reason gi
             "unknown_declaration": "unknown declaration", "outside_jurisdiction": "outside the official's area",
             "role_not_permitted": "role not permitted", "no_purpose": "no purpose given",
             "unknown_purpose": "unknown purpose", "purpose_not_allowed": "purpose not permitted",
-            "no_scope": "token without the scope"}
+            "no_scope": "token without the scope", "no_reference": "no request reference",
+            "not_confirmed": "not confirmed"}
 
 
 def _said(value: object, limit: int) -> str | None:
