@@ -46,9 +46,12 @@ def _lang(request: Request) -> str:
     return getattr(request.state, "lang", "vi")
 
 
-def _local(moment: datetime | None) -> str:
-    if moment is None:
+def _local(moment: datetime | str | None) -> str:
+    """In Vietnam time, as the officer and the person read it."""
+    if not moment:
         return ""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
