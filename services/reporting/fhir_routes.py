@@ -189,9 +189,19 @@ async def search_questionnaire(request: Request, principal: Principal = Depends(
     return await _handle(request, work, principal, "Questionnaire")
 
 
+async def _person_level_refused(request: Request, principal: Principal) -> None:
+    """A role refused the declarations (e.g. the city DIC): in the access log before the 403."""
+    async with request.app.state.runtime.database.transaction() as session:
+        await record_access(session, principal, "fhir.read", outcome="refused",
+                            detail="QuestionnaireResponse:role_not_permitted",
+                            purpose=(request.headers.get("x-purpose", "").strip().lower() or None),
+                            case_reference=" ".join(request.headers.get("x-case-reference", "").split())[:80] or None,
+                            client_address=client_address(request.scope))
+
+
 @router.get("/QuestionnaireResponse")
 async def search_responses(request: Request, principal: Principal = Depends(
-        require(*PERSON_ROLES, refusal=PERSON_LEVEL_REFUSAL))):
+        require(*PERSON_ROLES, refusal=PERSON_LEVEL_REFUSAL, on_refusal=_person_level_refused))):
     """Declarations in the order received (``seq``): incremental by cursor or ``_since``.
     Person-level: an interoperability client with a purpose (header ``X-Purpose``), or a health
     officer for a case investigation (``X-Purpose: case_investigation`` and ``X-Case-Reference``)."""

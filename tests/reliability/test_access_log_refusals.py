@@ -143,3 +143,15 @@ async def test_registrations_export_outside_jurisdiction_is_logged(reporting, mi
     assert (row["action"], row["outcome"], row["detail"]) == ("registrations.export", "refused",
                                                              "outside_jurisdiction")
     assert row["actor_role"] == "district_focal" and row["client_address"] == "127.0.0.1"
+
+
+async def test_fhir_declarations_refused_to_the_city_dic_is_logged(reporting, mint):
+    """The person-level FHIR export, asked by a role not permitted (the city DIC): 403 and a row."""
+    client = reporting["reporting"]
+    response = await client.get("/api/fhir/QuestionnaireResponse", headers={
+        **mint.headers(Role.CITY_DIC), "x-purpose": "case_investigation", "x-case-reference": "CG-2021-0160"})
+    assert response.status_code == 403
+    row = only(await entries(reporting, mint))
+    assert (row["action"], row["outcome"], row["detail"]) == ("fhir.read", "refused",
+                                                             "QuestionnaireResponse:role_not_permitted")
+    assert row["case_reference"] == "CG-2021-0160" and row["client_address"] == "127.0.0.1"
