@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -236,19 +236,33 @@ def current_principal(request: Request) -> Principal:
     return principal
 
 
-def require(*roles: Role, password_change: bool = False, refusal: str | None = None):
+def require(*roles: Role, password_change: bool = False, refusal: str | None = None,
+            on_refusal: Callable[[Request, Principal], Awaitable[None]] | None = None):
     """Dependency: a signed-in principal with one of ``roles`` (any role if none given).
 
     A principal that must change its initial password is refused everywhere except
     where ``password_change`` allows it (the change-password page). ``refusal``: the 403
     message for the roles not admitted, where the generic one would not say why.
+    ``on_refusal``: awaited before a role not admitted is refused (e.g. to write the
+    refusal to an access log in a transaction of its own).
     """
     allowed = frozenset(roles)
 
-    def dependency(principal: Principal = Depends(current_principal)) -> Principal:
+    if on_refusal is None:
+        def dependency(principal: Principal = Depends(current_principal)) -> Principal:
+            if principal.must_change_password and not password_change:
+                raise PasswordChangeRequired()
+            if allowed and principal.role not in allowed:
+                raise Forbidden(refusal) if refusal else Forbidden()
+            return principal
+
+        return dependency
+
+    async def dependency(request: Request, principal: Principal = Depends(current_principal)) -> Principal:  # type: ignore[misc]
         if principal.must_change_password and not password_change:
             raise PasswordChangeRequired()
         if allowed and principal.role not in allowed:
+            await on_refusal(request, principal)
             raise Forbidden(refusal) if refusal else Forbidden()
         return principal
 

@@ -9,9 +9,10 @@ from .auth import Principal, Role, require
 from .ui import role_label
 
 
-def console_user(*roles: Role, password_change: bool = False):
-    """Dependency for console pages: a signed-in principal of ``roles``, shown in the header."""
-    requirement = require(*roles, password_change=password_change)
+def console_user(*roles: Role, password_change: bool = False, on_refusal=None):  # noqa: ANN001
+    """Dependency for console pages: a signed-in principal of ``roles``, shown in the header
+    (``on_refusal``: see ``require``)."""
+    requirement = require(*roles, password_change=password_change, on_refusal=on_refusal)
 
     def dependency(request: Request, principal: Principal = Depends(requirement)) -> Principal:
         request.state.user = SimpleNamespace(

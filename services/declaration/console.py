@@ -40,6 +40,7 @@ async def home(request: Request, principal: Principal = Depends(console_user()))
     return request.app.state.templates.render(request, "declaration/home.html", {
         "venues": venues, "counts": counts, "area": runtime.tree.label(principal.jurisdiction),
         "gate": principal.role in GATE_ROLES, "officials": principal.role in OFFICIALS,
+        "subject": principal.role == Role.HEALTH_OFFICER,
         "page_title": translate(N_("Health declaration"), _lang(request)),
     })
 

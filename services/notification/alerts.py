@@ -402,3 +402,25 @@ async def erase_expired(session: AsyncSession, settings: NotificationSettings, n
         update(AlertDeclaration).where(AlertDeclaration.received_at < cutoff, AlertDeclaration.erased_at.is_(None))
         .values(person=None, initials="", erased_at=now))
     return result.rowcount or 0
+
+
+async def erase_person(session: AsyncSession, declaration_ids: list, case_ids: list,
+                       now: datetime | None = None) -> int:
+    """Erase, as retention does, the person details held for these declarations and gate
+    cases (a subject's erasure request, issue 17): the alerts raised from them and the red
+    declarations counted in other alerts. Idempotent; the number of alerts erased."""
+    now = now or datetime.now(UTC)
+    sources = [*declaration_ids, *case_ids]
+    erased = 0
+    for start in range(0, len(sources), 500):
+        chunk = sources[start:start + 500]
+        result = await session.execute(
+            update(Alert).where(Alert.source_id.in_(chunk), Alert.erased_at.is_(None))
+            .values(person=None, initials="", note=None, phone_key=None, id_key=None, erased_at=now))
+        erased += result.rowcount or 0
+    for start in range(0, len(declaration_ids), 500):
+        await session.execute(
+            update(AlertDeclaration).where(AlertDeclaration.declaration_id.in_(declaration_ids[start:start + 500]),
+                                           AlertDeclaration.erased_at.is_(None))
+            .values(person=None, initials="", erased_at=now))
+    return erased

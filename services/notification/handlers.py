@@ -13,6 +13,7 @@ from libs.common.events.declaration import CaseRaised, DeclarationFlagged
 from libs.common.events.intake import BatchForwarded, RegistrationSubmitted
 from libs.common.events.provisioning import IssuanceCompleted
 from libs.common.events.reporting import ReportPublished
+from libs.common.events.subject import PersonErased
 
 from . import alerts, batches, credentials, support
 from .models import Notice
@@ -72,7 +73,13 @@ def build_handlers(settings: NotificationSettings) -> dict:
                     "xlsx_url": link(data.xlsx_path), "pdf_url": link(data.pdf_path)},
             source_key=f"report:{data.report_id}", at=event.occurred_at)
 
+    async def on_person_erased(session: AsyncSession, event: PersonErased) -> None:
+        """A person's declarations erased early on their request: the person details of the
+        alerts raised for them, and of their red declarations counted in other alerts."""
+        await alerts.erase_person(session, event.data.declaration_ids, event.data.case_ids)
+
     return {
+        "declaration.person.erased": on_person_erased,
         "declaration.flagged": on_suspected_case,
         "declaration.case_raised": on_suspected_case,
         "reporting.report.published": on_report_published,

@@ -4,7 +4,11 @@ One row per action with who (account, name, role, jurisdiction; an interoperabil
 client is a who too), what (``action``: e.g. ``exposure.query``, ``exposure.export``,
 ``fhir.read``, ``ncovi.import``), why (``purpose``, case reference and reason), where (``scope_path``: the commune path of the venue concerned,
 or the caller's node), which venue or declaration, the time window, how many rows were
-returned, and the outcome (``ok`` or ``refused`` with a short ``detail`` code).
+returned, the client address the request came from, and the outcome (``ok`` or
+``refused`` with a short ``detail`` code: ``no_case_reference``, ``no_reason``,
+``bad_input``, ``unknown_venue``, ``unknown_declaration``, ``outside_jurisdiction``,
+``role_not_permitted``, ...). A refusal is written in a transaction of its own, so that it
+stays although the request fails (``record_refusal``).
 
 It never holds a visitor's personal data: no name, phone or ID of the people found, only
 their count. It is kept when retention erases the visits.
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Uuid, func, or_, select
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Uuid, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Principal, within
@@ -52,6 +56,8 @@ access_log = Table(
     Column("window_end", DateTime(timezone=True)),
     Column("row_count", Integer(), nullable=False),
     Column("purpose", String(40)),
+    Column("client_address", String(64)),
+    Index("access_log_outcome", "outcome"),
 )
 
 
@@ -77,6 +83,7 @@ class AccessEntry:
     row_count: int
     seq: int
     purpose: str | None = None
+    client_address: str | None = None
 
 
 async def record_access(session: AsyncSession, principal: Principal, action: str, *, scope_path: str | None = None,
@@ -84,9 +91,11 @@ async def record_access(session: AsyncSession, principal: Principal, action: str
                         reason: str | None = None, venue_id: UUID | None = None, venue_name: str | None = None,
                         declaration_id: UUID | None = None, window_start: datetime | None = None,
                         window_end: datetime | None = None, row_count: int = 0,
-                        now: datetime | None = None, purpose: str | None = None) -> UUID:
-    """Write one entry in the caller's transaction (it must commit, also for a refusal)."""
-    entry_id = uuid.uuid4()
+                        now: datetime | None = None, purpose: str | None = None,
+                        client_address: str | None = None, entry_id: UUID | None = None) -> UUID:
+    """Write one entry in the caller's transaction (it must commit, also for a refusal).
+    ``client_address``: as ``libs.common.ratelimit.client_address`` derives it."""
+    entry_id = entry_id or uuid.uuid4()
     await session.execute(access_log.insert().values(
         entry_id=entry_id, at=now or datetime.now(UTC), actor_id=principal.account_id,
         actor_username=principal.username[:120], actor_name=principal.name[:200], actor_role=str(principal.role),
@@ -95,6 +104,7 @@ async def record_access(session: AsyncSession, principal: Principal, action: str
         scope_path=scope_path or principal.jurisdiction, venue_id=venue_id,
         venue_name=venue_name[:300] if venue_name else None, declaration_id=declaration_id,
         window_start=window_start, window_end=window_end, row_count=row_count, purpose=purpose,
+        client_address=client_address[:64] if client_address else None,
     ))
     return entry_id
 
@@ -108,13 +118,17 @@ def _entry(row) -> AccessEntry:  # noqa: ANN001
         row.entry_id, utc(row.at), row.actor_username, row.actor_name, row.actor_role, row.actor_jurisdiction,
         row.action, row.outcome, row.detail, row.case_reference, row.reason, row.scope_path, row.venue_id,
         row.venue_name, row.declaration_id, utc(row.window_start) if row.window_start else None,
-        utc(row.window_end) if row.window_end else None, row.row_count, row.seq, row.purpose)
+        utc(row.window_end) if row.window_end else None, row.row_count, row.seq, row.purpose,
+        row.client_address)
 
 
 async def entries_within(session: AsyncSession, jurisdiction: str, *, limit: int = 50, offset: int = 0,
-                         action: str | None = None, case_reference: str | None = None) -> tuple[list[AccessEntry], int]:
+                         action: str | None = None, case_reference: str | None = None,
+                         outcome: str | None = None) -> tuple[list[AccessEntry], int]:
     """Entries by officials of ``jurisdiction`` or about venues in it, newest first; and their total."""
     condition = _visible(jurisdiction)
+    if outcome:
+        condition = condition & (access_log.c.outcome == outcome)
     if action:
         condition = condition & (access_log.c.action == action)
     if case_reference:
@@ -134,3 +148,9 @@ async def entries_after(session: AsyncSession, jurisdiction: str, after_seq: int
         query = query.where(access_log.c.at >= since)
     rows = await session.execute(query.order_by(access_log.c.seq).limit(limit))
     return [_entry(r) for r in rows]
+
+
+async def record_refusal(database, principal: Principal, action: str, detail: str, **fields) -> None:  # noqa: ANN001, ANN003
+    """A refused request's entry, in a transaction of its own (the request's answer is an error)."""
+    async with database.transaction() as session:
+        await record_access(session, principal, action, outcome="refused", detail=detail, **fields)

@@ -20,8 +20,9 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from libs.common.auth import OFFICIALS, Principal, require
+from libs.common.ratelimit import client_address
 
-from .accesslog import record_access
+from .accesslog import record_access, record_refusal
 from .aggregates import VIETNAM
 from .registrations import CONTACT_ROLES, registrations_within
 from .report_files import neutralise
@@ -83,18 +84,31 @@ async def export_counts(request: Request, kind: str, start: str | None = None, e
 @router.get("/exports/registrations.{kind}")
 async def export_registrations(request: Request, kind: str, area: str | None = None,
                                principal: Principal = Depends(require(*OFFICIALS))) -> Response:
-    """Registered units within the caller's node (or ``area``) and their state."""
-    if kind not in ("csv", "xlsx"):
-        raise HTTPException(404)
+    """Registered units within the caller's node (or ``area``) and their state. With the
+    contact persons (``CONTACT_ROLES``) it is a personal-data export: in the access log,
+    granted or refused (an unknown format, an area outside the jurisdiction)."""
     runtime = request.app.state.runtime
-    path = area_for(request, principal, area)
     contacts = principal.role in CONTACT_ROLES
+    address = client_address(request.scope)
+    if kind not in ("csv", "xlsx"):
+        if contacts:
+            await record_refusal(runtime.database, principal, "registrations.export", "bad_input",
+                                 client_address=address)
+        raise HTTPException(404)
+    try:
+        path = area_for(request, principal, area)
+    except HTTPException as refused:
+        if contacts:
+            detail = "outside_jurisdiction" if refused.status_code == 403 else "bad_input"
+            await record_refusal(runtime.database, principal, "registrations.export", detail,
+                                 scope_path=(area or "").strip()[:60] or None, client_address=address)
+        raise
     tree = runtime.tree
     async with runtime.database.transaction() as session:
         items = await registrations_within(session, path)
         if contacts:
             await record_access(session, principal, "registrations.export", scope_path=path, row_count=len(items),
-                                detail=kind, now=datetime.now(UTC))
+                                detail=kind, now=datetime.now(UTC), client_address=address)
     header = ["Số đăng ký", "Tên đơn vị", "Loại hình", "Địa chỉ", "Phường/xã", "Quận/huyện", "Trạng thái",
               "Đã gửi quận/huyện", "Đã chuyển lên Thành phố", "Trễ hạn", "Ngày đăng ký"]
     if contacts:

@@ -13,8 +13,10 @@ Rules, checked on the server before anything is read:
 - a window of at most ``MAX_WINDOW`` (the 14-day incubation period), not starting in
   the future;
 - a venue or declaration outside the caller's jurisdiction is answered like an unknown
-  one (no existence leak) and written to the access log as refused;
-- every query and export that ran is in the access log with its row count.
+  one (no existence leak);
+- every query and export is in the access log, granted (with its row count) or refused
+  (an incomplete form, an unknown venue, outside the jurisdiction, a role not permitted:
+  the routes write those refusals, see ``invalid_detail``).
 
 Use cases never commit: the route's transaction writes the log entry together with the
 read, and commits also for a refusal.
@@ -100,6 +102,15 @@ class ExposureRefused:
 
     message: str
     errors: dict[str, str] = field(default_factory=dict)
+
+
+def invalid_detail(errors: dict[str, str]) -> str:
+    """The access log's code for an incomplete or wrong form."""
+    if "case_reference" in errors:
+        return "no_case_reference"
+    if "reason" in errors:
+        return "no_reason"
+    return "bad_input"
 
 
 class ExposureInvalid(ValueError):
@@ -194,13 +205,18 @@ def check_form(form: ExposureForm, now: datetime) -> ExposureQuery:
 
 
 async def _refuse(session: AsyncSession, principal: Principal, query: ExposureQuery, action: str, scope: str | None,
-                  venue: VenueInfo | None, now: datetime) -> ExposureRefused:
-    if scope is not None:  # it exists, outside the caller's jurisdiction: that attempt is logged
-        await record_access(session, principal, action, scope_path=scope, outcome="refused",
-                            detail="outside_jurisdiction", case_reference=query.case_reference, reason=query.reason,
-                            venue_id=venue.venue_id if venue else query.venue_id,
-                            declaration_id=query.declaration_id, window_start=query.start, window_end=query.end,
-                            now=now)
+                  venue: VenueInfo | None, now: datetime, client_address: str | None) -> ExposureRefused:
+    # Unknown, or existing outside the caller's jurisdiction: both attempts are logged (the
+    # caller is answered the same; the log tells the two apart for the auditors).
+    if scope is not None:
+        detail = "outside_jurisdiction"
+    else:
+        detail = "unknown_declaration" if query.declaration_id is not None else "unknown_venue"
+    await record_access(session, principal, action, scope_path=scope, outcome="refused",
+                        detail=detail, case_reference=query.case_reference, reason=query.reason,
+                        venue_id=venue.venue_id if venue else query.venue_id,
+                        declaration_id=query.declaration_id, window_start=query.start, window_end=query.end,
+                        now=now, client_address=client_address)
     if query.declaration_id is not None:
         return ExposureRefused("No declaration with this number in your area.",
                                {"declaration_id": "No declaration with this number in your area."})
@@ -208,7 +224,8 @@ async def _refuse(session: AsyncSession, principal: Principal, query: ExposureQu
 
 
 async def run_exposure(session: AsyncSession, principal: Principal, query: ExposureQuery, *, export: bool = False,
-                       now: datetime | None = None) -> ExposureResult | ExposureRefused:
+                       now: datetime | None = None,
+                       client_address: str | None = None) -> ExposureResult | ExposureRefused:
     """Run a checked query within the caller's jurisdiction and log it (``exposure.query``
     or ``exposure.export``). Page queries return at most ``PAGE_ROWS`` contacts."""
     now = now or datetime.now(UTC)
@@ -220,9 +237,9 @@ async def run_exposure(session: AsyncSession, principal: Principal, query: Expos
         row = (await session.execute(select(visits.c.venue_id, visits.c.submitted_at, visits.c.commune_path)
                                      .where(visits.c.declaration_id == query.declaration_id))).first()
         if row is None:
-            return await _refuse(session, principal, query, action, None, None, now)
+            return await _refuse(session, principal, query, action, None, None, now, client_address)
         if not principal.covers(row.commune_path):
-            return await _refuse(session, principal, query, action, row.commune_path, None, now)
+            return await _refuse(session, principal, query, action, row.commune_path, None, now, client_address)
         index_id = query.declaration_id
         at = utc(row.submitted_at)
         start = start or at - DECLARATION_MARGIN
@@ -239,9 +256,9 @@ async def run_exposure(session: AsyncSession, principal: Principal, query: Expos
         else:
             venue = await directory.venue_by_code(session, query.venue_code or "")
         if venue is None:
-            return await _refuse(session, principal, query, action, None, None, now)
+            return await _refuse(session, principal, query, action, None, None, now, client_address)
         if not principal.covers(venue.commune_path):
-            return await _refuse(session, principal, query, action, venue.commune_path, venue, now)
+            return await _refuse(session, principal, query, action, venue.commune_path, venue, now, client_address)
     assert start is not None and end is not None
 
     limit = EXPORT_ROWS if export else PAGE_ROWS
@@ -260,7 +277,8 @@ async def run_exposure(session: AsyncSession, principal: Principal, query: Expos
         session, principal, action, scope_path=venue.commune_path, case_reference=query.case_reference,
         reason=query.reason, venue_id=venue.venue_id,
         venue_name=" — ".join(p for p in (venue.unit_name, venue.name) if p) or None,
-        declaration_id=query.declaration_id, window_start=start, window_end=end, row_count=len(contacts), now=now)
+        declaration_id=query.declaration_id, window_start=start, window_end=end, row_count=len(contacts), now=now,
+        client_address=client_address)
     return ExposureResult(venue, start, end, contacts, len(contacts), erased, query, entry_id, truncated)
 
 

@@ -8,8 +8,10 @@ Queries are POSTed: no personal data, case reference or reason travels in a URL.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from math import ceil
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -17,12 +19,13 @@ from pydantic import BaseModel, Field
 
 from libs.common.auth import OFFICIALS, Principal, require
 from libs.common.console import console_user
+from libs.common.ratelimit import client_address
 from libs.common.ui.i18n import gettext, normalize_locale
 
-from .accesslog import entries_within
+from .accesslog import entries_within, record_refusal
 from .exposure import (
     EXPOSURE_ROLES, LOCAL_TZ, PAGE_ROWS, ExposureForm, ExposureInvalid, ExposureRefused, ExposureResult, check_form,
-    local_input, local_text, run_exposure, venue_choices,
+    invalid_detail, local_input, local_text, run_exposure, venue_choices,
 )
 from .sheets import XLSX, exposure_workbook
 
@@ -30,8 +33,51 @@ router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api", tags=["exposure"])
 LOG_PAGE = 50
 ACTIONS = {"exposure.query": "Exposure query", "exposure.export": "Exposure export",
-           "fhir.read": "FHIR export", "ncovi.import": "NCOVI import"}
+           "fhir.read": "FHIR export", "ncovi.import": "NCOVI import",
+           "registrations.export": "Registrations export", "subject.find": "Subject request: search",
+           "subject.export": "Subject request: export", "subject.erase": "Subject request: erasure"}
+OUTCOMES = {"ok": "Done", "refused": "Refused"}
+# Why a request was refused, as the access-log page names it (the codes of the ``detail`` column).
+REFUSALS = {"no_case_reference": "no case reference", "no_reason": "no reason given",
+            "bad_input": "invalid input", "unknown_venue": "unknown venue",
+            "unknown_declaration": "unknown declaration", "outside_jurisdiction": "outside the official's area",
+            "role_not_permitted": "role not permitted", "no_purpose": "no purpose given",
+            "unknown_purpose": "unknown purpose", "purpose_not_allowed": "purpose not permitted",
+            "no_scope": "token without the scope", "no_reference": "no request reference",
+            "not_confirmed": "not confirmed"}
 
+
+def _said(value: object, limit: int) -> str | None:
+    text = " ".join(str(value or "").split())[:limit]
+    return text or None
+
+
+async def _log_refusal(request: Request, principal: Principal, action: str, detail: str,
+                       form: ExposureForm | None = None) -> None:
+    """A refused exposure query or export: its own transaction, since the answer is an error."""
+    await record_refusal(request.app.state.runtime.database, principal, action, detail,
+                         case_reference=_said(form.case_reference, 80) if form else None,
+                         reason=_said(form.reason, 500) if form else None,
+                         client_address=client_address(request.scope))
+
+
+def _refused_role(action: str):  # noqa: ANN202
+    """``on_refusal`` of the exposure routes: a role not permitted is logged with the case
+    reference and reason it gave, if any (the body is already read, or small)."""
+    async def hook(request: Request, principal: Principal) -> None:
+        given: dict = {}
+        try:
+            if request.headers.get("content-type", "").startswith("application/json"):
+                body = json.loads(await request.body() or b"{}")
+                given = body if isinstance(body, dict) else {}
+            else:
+                given = dict(await request.form())
+        except (ValueError, TypeError, UnicodeDecodeError, AssertionError):
+            given = {}
+        form = ExposureForm(case_reference=str(given.get("case_reference") or ""),
+                            reason=str(given.get("reason") or ""))
+        await _log_refusal(request, principal, action, "role_not_permitted", form)
+    return hook
 
 def _lang(request: Request) -> str:
     return normalize_locale(getattr(request.state, "lang", None)) or "vi"
@@ -63,17 +109,16 @@ async def exposure_form(request: Request, principal: Principal = Depends(console
 
 
 @router.post("/exposure")
-async def exposure_run(request: Request, principal: Principal = Depends(console_user(*EXPOSURE_ROLES))):
+async def exposure_run(request: Request, principal: Principal = Depends(
+        console_user(*EXPOSURE_ROLES, on_refusal=_refused_role("exposure.query")))):
     form = await _form(request)
     runtime = request.app.state.runtime
     try:
         query = check_form(form, datetime.now(UTC))
-    except ExposureInvalid as invalid:
-        return await _page(request, principal, form, errors=invalid.errors, status_code=422)
-    try:
         async with runtime.database.transaction() as session:
-            outcome = await run_exposure(session, principal, query)
+            outcome = await run_exposure(session, principal, query, client_address=client_address(request.scope))
     except ExposureInvalid as invalid:
+        await _log_refusal(request, principal, "exposure.query", invalid_detail(invalid.errors), form)
         return await _page(request, principal, form, errors=invalid.errors, status_code=422)
     if isinstance(outcome, ExposureRefused):
         return await _page(request, principal, form, errors=outcome.errors, status_code=404)
@@ -83,14 +128,17 @@ async def exposure_run(request: Request, principal: Principal = Depends(console_
 
 
 @router.post("/exposure/export")
-async def exposure_export(request: Request, principal: Principal = Depends(console_user(*EXPOSURE_ROLES))):
+async def exposure_export(request: Request, principal: Principal = Depends(
+        console_user(*EXPOSURE_ROLES, on_refusal=_refused_role("exposure.export")))):
     form = await _form(request)
     runtime = request.app.state.runtime
     try:
         query = check_form(form, datetime.now(UTC))
         async with runtime.database.transaction() as session:
-            outcome = await run_exposure(session, principal, query, export=True)
+            outcome = await run_exposure(session, principal, query, export=True,
+                                         client_address=client_address(request.scope))
     except ExposureInvalid as invalid:
+        await _log_refusal(request, principal, "exposure.export", invalid_detail(invalid.errors), form)
         return await _page(request, principal, form, errors=invalid.errors, status_code=422)
     if isinstance(outcome, ExposureRefused):
         return await _page(request, principal, form, errors=outcome.errors, status_code=404)
@@ -104,21 +152,24 @@ async def exposure_export(request: Request, principal: Principal = Depends(conso
 
 
 @router.get("/access-log")
-async def access_log_page(request: Request, page: int = 1, action: str = "", case: str = "",
+async def access_log_page(request: Request, page: int = 1, action: str = "", case: str = "", outcome: str = "",
                           principal: Principal = Depends(console_user(*OFFICIALS))):
     runtime = request.app.state.runtime
     page = max(1, min(page, 100_000))
     action = action if action in ACTIONS else ""
+    outcome = outcome if outcome in OUTCOMES else ""
     case = " ".join(case.split())[:80]
     async with runtime.database.transaction(readonly=True) as session:
         entries, total = await entries_within(session, principal.jurisdiction, limit=LOG_PAGE,
                                               offset=(page - 1) * LOG_PAGE, action=action or None,
-                                              case_reference=case or None)
-    params = "&".join(p for p in (f"action={action}" if action else "", f"case={case}" if case else "") if p)
+                                              case_reference=case or None, outcome=outcome or None)
+    params = "&".join(p for p in (f"action={action}" if action else "", f"outcome={outcome}" if outcome else "",
+                                  f"case={quote(case)}" if case else "") if p)
     return request.app.state.templates.render(request, "reporting/access_log.html", {
         "entries": entries, "total": total, "page": page, "pages": max(1, ceil(total / LOG_PAGE)),
         "base_url": "/access-log" + ("?" + params if params else ""), "actions": ACTIONS, "action": action,
-        "case": case, "area": runtime.tree.label(principal.jurisdiction), "local_text": local_text,
+        "case": case, "outcomes": OUTCOMES, "outcome": outcome, "refusals": REFUSALS,
+        "area": runtime.tree.label(principal.jurisdiction), "local_text": local_text,
         "tree": runtime.tree,
     })
 
@@ -140,16 +191,19 @@ def _bilingual(message: str) -> str:
 
 @api_router.post("/exposure")
 async def exposure_api(body: ExposureIn, request: Request,
-                       principal: Principal = Depends(require(*EXPOSURE_ROLES))) -> JSONResponse:
+                       principal: Principal = Depends(require(*EXPOSURE_ROLES,
+                                                              on_refusal=_refused_role("exposure.query")))
+                       ) -> JSONResponse:
     """Who declared at a venue (or at a declaration's venue) during a window, with contact details.
-    Requires a case reference and a reason; logged in the access log."""
+    Requires a case reference and a reason; logged in the access log, granted or refused."""
     runtime = request.app.state.runtime
     form = ExposureForm(**body.model_dump())
     try:
         query = check_form(form, datetime.now(UTC))
         async with runtime.database.transaction() as session:
-            outcome = await run_exposure(session, principal, query)
+            outcome = await run_exposure(session, principal, query, client_address=client_address(request.scope))
     except ExposureInvalid as invalid:
+        await _log_refusal(request, principal, "exposure.query", invalid_detail(invalid.errors), form)
         return JSONResponse({"detail": _bilingual("Please correct the following:"),
                              "errors": {k: _bilingual(v) for k, v in invalid.errors.items()}}, status_code=422)
     if isinstance(outcome, ExposureRefused):
@@ -170,12 +224,15 @@ async def exposure_api(body: ExposureIn, request: Request,
 @api_router.get("/access-log")
 async def access_log_api(request: Request, limit: int = Query(100, ge=1, le=1000),
                          offset: int = Query(0, ge=0, le=1_000_000), action: str = Query("", max_length=60),
+                         outcome: str = Query("", max_length=10),
                          principal: Principal = Depends(require(*OFFICIALS))) -> list[dict]:
-    """Entries of the access log visible to the caller (its officials and its venues), newest first."""
+    """Entries of the access log visible to the caller (its officials and its venues), newest
+    first; ``outcome``: ``ok`` or ``refused`` only."""
     runtime = request.app.state.runtime
     async with runtime.database.transaction(readonly=True) as session:
         entries, _total = await entries_within(session, principal.jurisdiction, limit=max(1, min(limit, 1000)),
-                                               offset=max(0, offset), action=action or None)
+                                               offset=max(0, offset), action=action or None,
+                                               outcome=outcome if outcome in OUTCOMES else None)
     return [{"entry_id": str(e.entry_id), "at": e.at.isoformat(), "actor_username": e.actor_username,
              "actor_name": e.actor_name, "actor_role": e.actor_role, "actor_jurisdiction": e.actor_jurisdiction,
              "action": e.action, "outcome": e.outcome, "detail": e.detail, "purpose": e.purpose,
@@ -183,5 +240,6 @@ async def access_log_api(request: Request, limit: int = Query(100, ge=1, le=1000
              "reason": e.reason, "scope_path": e.scope_path, "venue_id": str(e.venue_id) if e.venue_id else None,
              "venue_name": e.venue_name, "declaration_id": str(e.declaration_id) if e.declaration_id else None,
              "window_start": e.window_start.isoformat() if e.window_start else None,
-             "window_end": e.window_end.isoformat() if e.window_end else None, "row_count": e.row_count}
+             "window_end": e.window_end.isoformat() if e.window_end else None, "row_count": e.row_count,
+             "client_address": e.client_address}
             for e in entries]

@@ -29,6 +29,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Principal, Role, require, within
+from libs.common.ratelimit import client_address
 
 from . import fhir
 from .accesslog import entries_after, record_access
@@ -116,7 +117,8 @@ async def _answer(request: Request, principal: Principal, session: AsyncSession,
                   resources: list[dict], next_cursor: str | None, count: int) -> JSONResponse:
     purpose = _purpose(request, principal, person_level=resource_type == "QuestionnaireResponse")
     await record_access(session, principal, "fhir.read", detail=resource_type, row_count=len(resources),
-                        purpose=purpose.code, case_reference=purpose.case_reference)
+                        purpose=purpose.code, case_reference=purpose.case_reference,
+                        client_address=client_address(request.scope))
     base, self_url, next_url = _urls(request, resource_type, next_cursor, count)
     return JSONResponse(fhir.bundle(resource_type, resources, base, self_url, next_url, datetime.now(UTC)),
                         media_type=FHIR_JSON, headers={"cache-control": "no-store"})
@@ -141,7 +143,8 @@ async def _handle(request: Request, work, principal: Principal | None = None,  #
         if isinstance(error, PurposeRefused) and principal is not None:
             async with request.app.state.runtime.database.transaction() as session:
                 await record_access(session, principal, "fhir.read", outcome="refused",
-                                    detail=f"{resource_type}:{error.code}"[:60])
+                                    detail=f"{resource_type}:{error.code}"[:60],
+                                    client_address=client_address(request.scope))
         return _outcome(error.status_code, str(error.detail))
 
 
@@ -172,7 +175,8 @@ async def read_questionnaire(questionnaire_id: str, request: Request,
         return _outcome(404, "Không có biểu mẫu này / No such Questionnaire", "not-found")
     async with request.app.state.runtime.database.transaction() as session:
         await record_access(session, principal, "fhir.read", detail="Questionnaire", row_count=1,
-                            purpose=purpose.code, case_reference=purpose.case_reference)
+                            purpose=purpose.code, case_reference=purpose.case_reference,
+                            client_address=client_address(request.scope))
     return JSONResponse(fhir.questionnaire(), media_type=FHIR_JSON)
 
 
@@ -185,9 +189,19 @@ async def search_questionnaire(request: Request, principal: Principal = Depends(
     return await _handle(request, work, principal, "Questionnaire")
 
 
+async def _person_level_refused(request: Request, principal: Principal) -> None:
+    """A role refused the declarations (e.g. the city DIC): in the access log before the 403."""
+    async with request.app.state.runtime.database.transaction() as session:
+        await record_access(session, principal, "fhir.read", outcome="refused",
+                            detail="QuestionnaireResponse:role_not_permitted",
+                            purpose=(request.headers.get("x-purpose", "").strip().lower() or None),
+                            case_reference=" ".join(request.headers.get("x-case-reference", "").split())[:80] or None,
+                            client_address=client_address(request.scope))
+
+
 @router.get("/QuestionnaireResponse")
 async def search_responses(request: Request, principal: Principal = Depends(
-        require(*PERSON_ROLES, refusal=PERSON_LEVEL_REFUSAL))):
+        require(*PERSON_ROLES, refusal=PERSON_LEVEL_REFUSAL, on_refusal=_person_level_refused))):
     """Declarations in the order received (``seq``): incremental by cursor or ``_since``.
     Person-level: an interoperability client with a purpose (header ``X-Purpose``), or a health
     officer for a case investigation (``X-Purpose: case_investigation`` and ``X-Case-Reference``)."""

@@ -18,13 +18,15 @@ import json
 from datetime import UTC, datetime
 
 from sqlalchemy import (
-    BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text, Uuid,
+    BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text, Uuid, select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.consumer import batch_handler
+from libs.common.auth import Principal, Role
 from libs.common.events.declaration import DeclarationSubmitted
+from libs.common.events.subject import PersonAccessed, PersonErased
 
 from .directory import utc
 
@@ -76,4 +78,30 @@ async def on_declaration_submitted(session: AsyncSession, events: list[Declarati
                               list(rows.values()))
 
 
-HANDLERS = {"declaration.submitted": on_declaration_submitted}
+async def on_person_erased(session: AsyncSession, event: PersonErased) -> None:
+    """A person's declarations erased early on their request (issue 17): this copy too.
+    Idempotent: a visit already erased keeps its first ``erased_at``."""
+    ids = event.data.declaration_ids
+    for start in range(0, len(ids), 500):
+        await session.execute(visits.update().where(visits.c.declaration_id.in_(ids[start:start + 500]),
+                                                    visits.c.erased_at.is_(None))
+                              .values(full_name=None, phone=None, erased_at=datetime.now(UTC)))
+
+
+async def on_person_accessed(session: AsyncSession, event: PersonAccessed) -> None:
+    """A subject request's step (find, export, erase; done or refused) in the access log,
+    once however often delivered (its event id is the entry id)."""
+    from .accesslog import access_log, record_access
+
+    if (await session.execute(select(access_log.c.seq).where(access_log.c.entry_id == event.id))).first():
+        return
+    d = event.data
+    actor = Principal(account_id=d.actor_id, username=d.actor_username, name=d.actor_name,
+                      role=Role(d.actor_role), jurisdiction=d.actor_jurisdiction)
+    await record_access(session, actor, d.action, outcome=d.outcome, detail=d.detail, case_reference=d.reference,
+                        reason=d.reason, row_count=d.row_count, client_address=d.client_address,
+                        now=utc(event.occurred_at), entry_id=event.id)
+
+
+HANDLERS = {"declaration.submitted": on_declaration_submitted, "declaration.person.erased": on_person_erased,
+            "declaration.person.accessed": on_person_accessed}

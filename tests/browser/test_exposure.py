@@ -116,3 +116,51 @@ def test_alert_then_exposure_query_and_export(system, new_context, screenshots):
     assert "Đỗ Văn Sốt" not in log.content()
     log.screenshot(path=str(screenshots / "exposure-access-log.png"), full_page=True)
     assert not [e for e in officer_context.errors if "Content Security Policy" in e]
+
+
+def test_subject_request_find_export_and_erase(system, new_context, screenshots):
+    """Issue 17, item 5: a person asks what is held about them. The district health officer
+    finds the person's declarations by ID number, downloads them for the person, erases
+    them (a confirmation step first), and the city reads the three steps in the access log."""
+    venue = demo_venues(system)[0]
+    declare(new_context(phone=True), f"{system.urls['declaration']}/v/{venue['code']}", name="Trịnh Văn Yêu Cầu",
+            id_number="079190009999", phone="0908 555 666", fever=False)
+    officer = sign_in_at(new_context(), system.urls["declaration"] + "/", HEALTH_OFFICER)
+    officer.click("#subject-link")
+    officer.wait_for_load_state("load")
+    assert officer.locator("h1").inner_text() == "Yêu cầu của người dân về dữ liệu cá nhân"
+    assert "Nghị định 13/2023/NĐ-CP" in officer.locator("#subject-help").inner_text()
+    officer.fill("#f-id_number", "0791 9000 9999")
+    officer.fill("#f-reference", "YC-2026-0099")
+    officer.fill("#f-reason", "Người dân yêu cầu bản sao và xóa dữ liệu")
+    officer.click("button[type=submit] >> text=Tìm tờ khai")
+    officer.wait_for_load_state("load")
+    assert officer.locator("#subject-count").inner_text() == "1"
+    assert "Trịnh Văn Yêu Cầu" in officer.locator("#subject-table").inner_text()
+    assert "079190009999" not in officer.url and "YC-2026" not in officer.url
+    officer.screenshot(path=str(screenshots / "subject-found.png"), full_page=True)
+
+    with officer.expect_download() as download_info:
+        officer.click("#subject-export")
+    sheet = load_workbook(io.BytesIO(open(download_info.value.path(), "rb").read())).active
+    cells = [str(c.value) for r in sheet.iter_rows() for c in r if c.value is not None]
+    assert "Trịnh Văn Yêu Cầu" in cells and "079190009999" in cells and "Số giấy tờ" in cells
+
+    officer.click("#subject-erase")
+    officer.wait_for_load_state("load")
+    assert officer.locator("#confirm-count").inner_text() == "1"
+    officer.screenshot(path=str(screenshots / "subject-confirm.png"), full_page=True)
+    officer.click("#confirm-erase")
+    officer.wait_for_load_state("load")
+    assert "1" in officer.locator("#subject-erased").inner_text()
+
+    log = sign_in_at(new_context(), system.urls["reporting"] + "/access-log", CITY_DIC)
+    deadline = time.monotonic() + 30
+    while "Yêu cầu của người dân: xóa dữ liệu" not in log.locator("#access-log").inner_text():
+        assert time.monotonic() < deadline, "the subject requests did not reach the access log"
+        time.sleep(1)
+        log.reload(wait_until="load")
+    text = log.locator("#access-log").inner_text()
+    assert "YC-2026-0099" in text and "Yêu cầu của người dân: tra cứu" in text
+    assert "Yêu cầu của người dân: xuất dữ liệu" in text and "079190009999" not in log.content()
+    log.screenshot(path=str(screenshots / "subject-access-log.png"), full_page=True)

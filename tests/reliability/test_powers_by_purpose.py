@@ -91,7 +91,10 @@ async def test_the_city_it_role_cannot_export_people(exchange, mint):
     for resource in ("Organization", "Location", "Questionnaire"):
         assert (await reporting.get(f"/api/fhir/{resource}", headers=city)).status_code == 200, resource
     reads = [e for e in await _log(exchange, mint) if e["action"] == "fhir.read"]
-    assert sorted(e["detail"] for e in reads) == ["Location", "Organization", "Questionnaire"]
+    # the refused declarations are in the access log too (issue 17)
+    assert sorted((e["detail"], e["outcome"]) for e in reads) == [
+        ("Location", "ok"), ("Organization", "ok"), ("Questionnaire", "ok"),
+        ("QuestionnaireResponse:role_not_permitted", "refused")]
     assert all(e["actor_role"] == "city_dic" and e["purpose"] == "ncovi_sync" for e in reads)
 
 

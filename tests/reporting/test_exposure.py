@@ -1,5 +1,5 @@
 """The exposure query through the real reporting app (HTTP via ASGI, SQLite, the embedded
-bus): refused without a case reference or a reason (nothing run, nothing logged), another
+bus): refused without a case reference or a reason (nothing run, the refusal logged), another
 jurisdiction's venue refused and logged, every query and export in the access log, the
 .xlsx neutralised, the city reads the log and a district only its own."""
 from __future__ import annotations
@@ -89,7 +89,11 @@ async def test_refused_without_case_reference_or_reason(reporting, seeded, mint)
     export = await client.post("/exposure/export", headers=headers,
                                data={"csrf_token": token, "venue": venue, "case_reference": "CG-1", **window()})
     assert export.status_code == 422 and "spreadsheet" not in export.headers["content-type"]
-    assert await log_entries(client, mint) == []
+    # Nothing was read, yet each refusal is in the access log (issue 17).
+    entries = await log_entries(client, mint)
+    assert sorted((e["action"], e["outcome"], e["detail"], e["row_count"]) for e in entries) == [
+        ("exposure.export", "refused", "no_reason", 0), ("exposure.query", "refused", "no_case_reference", 0),
+        ("exposure.query", "refused", "no_case_reference", 0)]
 
 
 async def test_query_export_and_access_log(reporting, seeded, mint):
@@ -162,18 +166,20 @@ async def test_other_jurisdiction_refused_and_logged(reporting, seeded, mint):
                                      json={"case_reference": "Q1-7", "reason": "Tra cứu ngoài địa bàn", **body})
         assert response.status_code == 404
         assert "Trần Thị Bệnh" not in response.text
-    # an unknown code is refused the same way, and not logged (nothing exists to protect)
+    # an unknown code is refused the same way, and logged as unknown
     unknown = await client.post("/api/exposure", headers=api_headers, json={
         "venue": "ZZZZZZZZZZ", "case_reference": "Q1-7", "reason": "Tra cứu ngoài địa bàn", **window()})
     assert unknown.status_code == 404
     entries = await log_entries(client, mint)
     assert sorted((e["actor_jurisdiction"], e["outcome"], e["detail"]) for e in entries) == [
         (OTHER_DISTRICT, "refused", "outside_jurisdiction"), (OTHER_DISTRICT, "refused", "outside_jurisdiction"),
-        (DEMO_COMMUNE, "refused", "outside_jurisdiction")]
-    # roles that do not trace contacts are refused outright
+        (OTHER_DISTRICT, "refused", "unknown_venue"), (DEMO_COMMUNE, "refused", "outside_jurisdiction")]
+    # roles that do not trace contacts are refused outright, and logged
     for role in (Role.CITY_DIC, Role.DISTRICT_FOCAL, Role.UNIT_ADMIN):
         response = await client.post("/api/exposure", headers=mint.headers(role, DEMO_DISTRICT), json={})
         assert response.status_code == 403, role
+    refused = [e for e in await log_entries(client, mint) if e["detail"] == "role_not_permitted"]
+    assert sorted(e["actor_role"] for e in refused) == ["city_dic", "district_focal", "unit_admin"]
 
 
 @pytest.mark.parametrize("bad, field", [

@@ -1,5 +1,5 @@
 """Event contracts: the envelope, the registry, and every event type of the system."""
-from . import declaration, intake, notification, provisioning, reporting  # noqa: F401  (registers the event types)
+from . import declaration, intake, notification, provisioning, reporting, subject  # noqa: F401  (registers the event types)
 from .envelope import (
     DEAD_LETTER_TOPIC,
     Event,
