@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import time
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -233,6 +234,7 @@ class KafkaConsumer(Consumer):
         self._consumer: AIOKafkaConsumer | None = None
         self._prefix = len(bus.namespace)
         self._reported_start: dict[TopicPartition, int] = {}  # first offsets already compared
+        self._caught_up_at: dict[str, float] = {}  # topic -> last time this group had read it all
 
     async def start(self) -> None:
         await self.bus.ensure_topics(self.topics)
@@ -335,4 +337,21 @@ class KafkaConsumer(Consumer):
             position = await self._consumer.position(tp)
             topic = tp.topic[self._prefix:]
             result[topic] = result.get(topic, 0) + max(0, highwater - position)
+        self._report_oldest_unconsumed(result)
         return result
+
+    def _report_oldest_unconsumed(self, lag: dict[str, int]) -> None:
+        """khaibao_bus_oldest_unconsumed_age_seconds on Kafka (bus/retention.py): 0 while the
+        group has read everything; else the time since it last had, an upper bound of its
+        oldest unconsumed message's age (read without fetching that message). The counter of
+        messages deleted unread gets its series at 0 too, so that the dashboard shows both."""
+        from .retention import LAG_PAST_RETENTION, OLDEST_UNCONSUMED
+
+        service = self.bus.client_id.removeprefix("khaibao-")
+        now = time.time()
+        for topic, behind in lag.items():
+            since = self._caught_up_at.setdefault(topic, now)
+            if behind == 0:
+                self._caught_up_at[topic] = since = now
+            OLDEST_UNCONSUMED.labels(service, self.group, topic).set(now - since)
+            LAG_PAST_RETENTION.labels(service, self.group, topic)

@@ -65,6 +65,7 @@ async def prune_bus(bus: EmbeddedBus, *, retention_days: float, service: str, no
         report_deleted_unread(service, group, topic, count, f"{retention_days:g} days")
     for (group, topic), oldest in (await bus.backlog()).items():
         OLDEST_UNCONSUMED.labels(service, group, topic).set(0 if oldest is None else max(0.0, now - oldest))
+        LAG_PAST_RETENTION.labels(service, group, topic)  # its series at 0: the dashboard shows "none"
     return report
 
 
