@@ -19,6 +19,8 @@ import json
 import uuid
 from pathlib import Path
 
+import pytest
+
 from libs.common.auth import Role
 from libs.common.settings import SERVICES
 from tests.services.conftest import build_settings, eventually, run_services
@@ -137,3 +139,85 @@ async def test_the_raw_bus_holds_no_personal_detail_in_clear(backend, keys, mint
         for path in (bus_file, bus_file.with_name(bus_file.name + "-wal")):
             if path.exists():
                 assert _found_in(path.read_bytes()) == [], path.name
+
+
+# --- the event contract ---------------------------------------------------------------------
+
+def _flagged_event(seal_to: bytes, declaration_id: uuid.UUID | None = None):  # noqa: ANN202
+    from datetime import UTC, datetime
+
+    from libs.common.events.declaration import (
+        DeclarationFlagged, DeclarationFlaggedData, PersonDetails, SensitiveDetails, VenueRef, seal_person,
+    )
+
+    declaration_id = declaration_id or uuid.uuid4()
+    venue = VenueRef(venue_id=uuid.uuid4(), venue_code="CT7K2M9Q", venue_name="Cổng chợ", unit_id=uuid.uuid4(),
+                     unit_name="Chợ Cần Thạnh", address="12 Lương Văn Nho", commune_path="79/787/27664")
+    details = SensitiveDetails(person=PersonDetails(full_name=NAME, id_number=ID_NUMBER, street=STREET),
+                               symptoms=["fever", "cough"], symptom_other=SYMPTOM_TEXT)
+    return DeclarationFlagged(producer="declaration", jurisdiction=venue.commune_path, data=DeclarationFlaggedData(
+        declaration_id=declaration_id, submission_id=uuid.uuid4(), venue=venue, commune_path=venue.commune_path,
+        submitted_at=datetime.now(UTC), result="red", reasons=["fever_with_respiratory_sign"], rule_version="2021-06",
+        sealed_person=seal_person(seal_to, details, "declaration.flagged", declaration_id)))
+
+
+def test_reporting_gets_only_ids_venue_time_and_result_in_clear():
+    """What any reader of the topic sees of a flagged declaration: no more than an exposure
+    query returns (reporting has name and phone from declaration.submitted; here not even those)."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from libs.common import sealed
+
+    event = _flagged_event(sealed.raw_public(X25519PrivateKey.generate().public_key()))
+    data = json.loads(event.to_bytes())["data"]
+    assert set(data) == {"declaration_id", "submission_id", "venue", "commune_path", "submitted_at", "result",
+                         "reasons", "rule_version", "channel", "sealed_person"}
+    assert json.loads(event.to_bytes())["version"] == 2
+    assert _found_in(event.to_bytes()) == []
+
+
+def test_notification_opens_with_the_current_or_previous_key_and_never_a_moved_box():
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from libs.common import sealed
+    from libs.common.events import parse_event
+    from services.notification.alerts import SealedPersonError, open_person
+
+    old, new = X25519PrivateKey.generate(), X25519PrivateKey.generate()
+    before_rotation = parse_event(_flagged_event(sealed.raw_public(old.public_key())).to_bytes())
+    # After `khaibao keys rotate credentials`: the current key, then the previous one.
+    assert open_person(before_rotation, [new, old]).person.id_number == ID_NUMBER
+    assert open_person(before_rotation, [new, old]).symptom_other == SYMPTOM_TEXT
+    with pytest.raises(SealedPersonError):
+        open_person(before_rotation, [new])  # the previous key not given: refused, never guessed
+    # A box copied into another declaration's event does not open (its context names the declaration).
+    other = _flagged_event(sealed.raw_public(new.public_key()))
+    moved = other.model_copy(update={"data": other.data.model_copy(
+        update={"sealed_person": before_rotation.data.sealed_person})})
+    with pytest.raises(SealedPersonError):
+        open_person(moved, [new, old])
+
+
+def test_a_version_1_event_met_during_a_rolling_upgrade_is_still_handled():
+    """A flagged declaration written before the upgrade (details in clear) is brought up to
+    version 2 with its details in ``clear``: notification raises its alert from them,
+    reporting counts it as before."""
+    from libs.common.events import parse_event
+    from services.notification.alerts import open_person
+
+    declaration_id = uuid.uuid4()
+    v1 = {"id": str(uuid.uuid4()), "type": "declaration.flagged", "version": 1, "occurred_at": "2026-12-07T08:00:00Z",
+          "producer": "declaration", "trace_id": "t", "jurisdiction": "79/787/27664", "data": {
+              "declaration_id": str(declaration_id), "submission_id": str(uuid.uuid4()), "venue": {
+                  "venue_id": str(uuid.uuid4()), "venue_code": "CT7K2M9Q", "venue_name": "Cổng chợ",
+                  "unit_id": str(uuid.uuid4()), "unit_name": "Chợ", "address": "12 Lương Văn Nho",
+                  "commune_path": "79/787/27664"},
+              "commune_path": "79/787/27664", "submitted_at": "2026-12-07T08:00:00Z", "result": "red",
+              "reasons": ["fever_with_respiratory_sign"], "rule_version": "2021-06", "channel": "self",
+              "symptoms": ["fever", "cough"], "symptom_other": None, "exposures": [],
+              "person": {"full_name": NAME, "id_number": ID_NUMBER}}}
+    event = parse_event(json.dumps(v1).encode())
+    assert event.version == 2 and event.data.sealed_person is None
+    details = open_person(event, [])
+    assert details.person.id_number == ID_NUMBER and details.symptoms == ["fever", "cough"]
+    assert event.data.venue.unit_id and event.data.submitted_at  # what reporting's projection reads
