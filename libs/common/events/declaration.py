@@ -28,7 +28,7 @@ Version 1 of both events carried those details in clear. An upcaster moves them 
 ``clear`` (never produced any more) so that a consumer meeting an old event during a
 rolling upgrade still handles it; a consumer of before this change meeting a version 2
 event refuses it as of an unknown version and sends it to the dead-letter topic (logged,
-replayable): upgrade notification and reporting before declaration.
+the original message kept there): upgrade notification and reporting before declaration.
 """
 from __future__ import annotations
 
