@@ -45,6 +45,7 @@ from libs.common.consumer import EventConsumer, chain_handlers
 from libs.common.db import Database
 from libs.common.events.declaration import (
     DeclarationFlagged, DeclarationFlaggedData, DeclarationSubmitted, DeclarationSubmittedData, PersonDetails,
+    SensitiveDetails,
     VenueRef,
 )
 from libs.common.events.notification import AlertAcknowledged, AlertAcknowledgedData, AlertRaised, AlertRaisedData
@@ -85,7 +86,8 @@ def make_events(count: int, seed: int = 7) -> list:
                 declaration_id=uuid.uuid4(), submission_id=uuid.uuid4(), commune_path=commune, submitted_at=at,
                 venue=VenueRef(venue_id=venue_id, venue_code="ABCDEFGHJK", venue_name="Cổng", unit_id=unit_id,
                                unit_name="Đơn vị", address="1 Đường A", commune_path=commune),
-                result="red", reasons=["fever"], rule_version="1", person=PersonDetails(full_name=f"Người {i}"))))
+                result="red", reasons=["fever"], rule_version="1",
+                clear=SensitiveDetails(person=PersonDetails(full_name=f"Người {i}")))))
         else:
             alert_id = uuid.uuid4()
             district = commune.rsplit("/", 1)[0]

@@ -157,7 +157,8 @@ KEY_FILES: dict[str, list[tuple[str, str, bool]]] = {
     "provisioning": [("auth_private_key_file", "ed25519-private", False),
                      ("credentials_public_key_file", "x25519-public", True)],
     "declaration": [("pass_private_key_file", "ed25519-private", False),
-                    ("pass_previous_public_key_files", "ed25519-public", False)],
+                    ("pass_previous_public_key_files", "ed25519-public", False),
+                    ("sealing_public_key_file", "x25519-public", True)],
     "notification": [("credentials_private_key_file", "x25519-private", True),
                      ("credentials_previous_private_key_files", "x25519-private", False)],
 }
@@ -165,6 +166,8 @@ REQUIRED_WHY = {
     "credentials_public_key_file": "the notification service's credentials public key: without it no "
                                    "account can be issued",
     "credentials_private_key_file": "the credentials private key: without it no issued password can be opened",
+    "sealing_public_key_file": "the notification service's credentials public key: without it no red "
+                               "declaration or gate case can reach the alerts (personal details are sealed to it)",
 }
 
 

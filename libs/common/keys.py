@@ -1,5 +1,9 @@
 """The keys and secrets of a production deployment: ``khaibao keys init`` and ``rotate``.
 
+The credentials pair (X25519) seals initial passwords (provisioning) and the personal
+details of red declarations and gate cases on the bus (declaration); notification alone
+holds its private half and opens both.
+
 ``init DIR`` writes every file docker-compose.yml mounts as a secret (FILES below), each
 with mode 0600, and refuses to touch a directory that already holds any of them. The
 operator then gives each file to the uid of the container that reads it (deploy/README.md).

@@ -146,8 +146,9 @@ def add_commands(commands) -> dict[str, Callable[[argparse.Namespace], int]]:  #
         "init", help="write every key and secret file into DIR (mode 0600; never overwrites)",
         description="Writes token_private.pem token_public.pem (Ed25519, tokens), pass_private.pem "
                     "pass_public.pem (Ed25519, personal QR passes), credentials_private.pem "
-                    "credentials_public.pem (X25519, sealed initial passwords), secret_key (cookies and "
-                    "CSRF), db_password (PostgreSQL) and grafana_admin_password, each with mode 0600. "
+                    "credentials_public.pem (X25519, sealed initial passwords and persons on the bus), "
+                    "secret_key (cookies and CSRF), db_password (PostgreSQL) and grafana_admin_password, "
+                    "each with mode 0600. "
                     "Refuses (exit 1, nothing written) if any of them exists. Give each file to the uid "
                     "of the container that reads it (deploy/README.md).")
     init.add_argument("directory")

@@ -57,7 +57,7 @@ async def start_ports(runtime: Runtime, venue_limit=None) -> Ports:  # noqa: ANN
         gc.freeze()
     return Ports(directory=directory, committer=committer, keys=keys,
                  valid_for=timedelta(hours=settings.pass_valid_hours), max_group=settings.max_group_size,
-                 venue_limit=venue_limit)
+                 seal_to=settings.sealing_key(), venue_limit=venue_limit)
 
 
 def create_app(settings: DeclarationSettings | None = None) -> FastAPI:

@@ -62,7 +62,7 @@ async def naive(runtime, body: bytes) -> Answer:  # noqa: ANN001
     except DeclarationRefused as exc:
         return _json(exc.status, {"detail": exc.code})
     prepared = prepare(data, venue, await ports.directory.rules(), ports.keys, now=datetime.now(UTC),
-                       valid_for=ports.valid_for)
+                       valid_for=ports.valid_for, seal_to=ports.seal_to)
     try:
         async with runtime.database.transaction() as session:
             session.add(Submission(**prepared.submission))

@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.events import parse_event
 from libs.common.events.declaration import (
-    DeclarationFlagged, DeclarationFlaggedData, DeclarationSubmitted, PersonDetails, VenueRef,
+    DeclarationFlagged, DeclarationFlaggedData, DeclarationSubmitted, PersonDetails, SensitiveDetails, VenueRef,
+    seal_person,
 )
 from libs.common.events.envelope import Event, topic_for
 from libs.common.observability import current_trace_id
@@ -92,6 +93,9 @@ class Ports:
     keys: PassKeys
     valid_for: timedelta
     max_group: int
+    # The notification service's raw X25519 public key: a red declaration's personal
+    # details are sealed to it (settings.sealing_key()).
+    seal_to: bytes
     # (venue code, people) -> 0.0 or the seconds to wait: the per-venue limit, shared by
     # the service's workers (libs/common/ratelimit.py); None: no limit.
     venue_limit: Callable[[str, int], float] | None = None
@@ -132,6 +136,7 @@ def outbox_row(event: Event, now: float) -> tuple:
 
 
 SUBMITTED = DeclarationSubmitted.model_fields["type"].default
+FLAGGED = DeclarationFlagged.model_fields["type"].default
 TOPIC = topic_for(SUBMITTED)
 
 
@@ -188,7 +193,7 @@ def pass_item(keys: PassKeys, declaration_id: UUID, full_name: str, result: str,
 
 
 def prepare(data: DeclarationIn, venue: VenueInfo, book: RuleBook, keys: PassKeys, *, now: datetime,
-            valid_for: timedelta, channel: str = "self", declared_by: str | None = None) -> Prepared:
+            valid_for: timedelta, seal_to: bytes, channel: str = "self", declared_by: str | None = None) -> Prepared:
     submission_id = uuid7()
     key = data.idempotency_key or uuid.uuid4().hex
     digest = request_digest(data, channel, declared_by)
@@ -231,9 +236,10 @@ def prepare(data: DeclarationIn, venue: VenueInfo, book: RuleBook, keys: PassKey
                 occurred_at=now, data=DeclarationFlaggedData(
                 declaration_id=declaration_id, submission_id=submission_id, venue=venue_ref(venue),
                 commune_path=venue.commune_path, submitted_at=now, result=result, reasons=list(reasons),
-                rule_version=book.version, channel=channel, symptoms=list(person.symptoms),
-                symptom_other=person.symptom_other, exposures=list(person.exposures),
-                person=person_details(person, phone))), stamp))
+                rule_version=book.version, channel=channel, sealed_person=seal_person(seal_to, SensitiveDetails(
+                    person=person_details(person, phone), symptoms=list(person.symptoms),
+                    symptom_other=person.symptom_other, exposures=list(person.exposures)),
+                    FLAGGED, declaration_id))), stamp))
         passes.append(pass_item(keys, declaration_id, person.full_name, result, list(reasons), valid_until, until))
     return Prepared(
         key=key, digest=digest, submission_id=submission_id,
@@ -271,7 +277,7 @@ async def accept(ports: Ports, data: DeclarationIn, *, channel: str = "self", de
         raise VenueRateLimited(wait)
     book = await ports.directory.rules()
     prepared = prepare(data, venue, book, ports.keys, now=datetime.now(UTC), valid_for=ports.valid_for,
-                       channel=channel, declared_by=declared_by)
+                       seal_to=ports.seal_to, channel=channel, declared_by=declared_by)
     stored = await ports.committer.submit(prepared.submission, prepared.declarations, prepared.outbox,
                                           urgent=prepared.urgent)
     if stored:

@@ -237,9 +237,10 @@ async def report_case(request: Request, venue_id: UUID, principal: Principal = D
         form = await _checked_form(request)
     except BadBody as exc:
         return _case_page(request, venue, {"symptoms": []}, {"form": exc.message}, status=exc.status)
-    values, errors, parsed = read_case(form, request.app.state.runtime.extras["declaration"].keys)
+    ports = request.app.state.runtime.extras["declaration"]
+    values, errors, parsed = read_case(form, ports.keys)
     if errors:
         return _case_page(request, venue, values, errors, status=422)
     async with request.app.state.runtime.database.transaction() as session:
-        await raise_case(session, venue, principal, **parsed)
+        await raise_case(session, venue, principal, seal_to=ports.seal_to, **parsed)
     return RedirectResponse(f"/gate/{venue.venue_id}?done=case", status_code=303)

@@ -14,7 +14,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Forbidden, Principal, Role, within
-from libs.common.events.declaration import CaseRaised, CaseRaisedData, PersonDetails
+from libs.common.events.declaration import (
+    CaseRaised, CaseRaisedData, PersonDetails, SensitiveDetails, seal_person,
+)
 from libs.common.outbox import publish
 
 from .declare import uuid7, venue_ref
@@ -104,8 +106,9 @@ async def counts_by_venue(session: AsyncSession, venue_ids: list[UUID], now: dat
 
 async def raise_case(session: AsyncSession, venue: VenueInfo, principal: Principal, *, full_name: str,
                      phone: str | None, id_number: str | None, symptoms: list[str], note: str | None,
-                     declaration_id: UUID | None) -> SuspectedCase:
-    """Gate staff report a suspected case (circular 2.1): stored, and an event for the alerts."""
+                     declaration_id: UUID | None, seal_to: bytes) -> SuspectedCase:
+    """Gate staff report a suspected case (circular 2.1): stored, and an event for the alerts
+    (the person, the symptoms and the note sealed to notification's key ``seal_to``)."""
     now = datetime.now(UTC)
     case = SuspectedCase(
         id=uuid7(), venue_id=venue.venue_id, unit_id=venue.unit_id, commune_path=venue.commune_path, raised_at=now,
@@ -128,7 +131,8 @@ async def raise_case(session: AsyncSession, venue: VenueInfo, principal: Princip
     await publish(session, CaseRaised(producer="declaration", jurisdiction=venue.commune_path, data=CaseRaisedData(
         case_id=case.id, venue=venue_ref(venue), commune_path=venue.commune_path, raised_at=now,
         raised_by=principal.account_id, raised_by_name=case.raised_by_name, declaration_id=declaration_id,
-        symptoms=symptoms, note=note, person=person)))
+        sealed_person=seal_person(seal_to, SensitiveDetails(person=person, symptoms=symptoms, note=note),
+                                  "declaration.case_raised", case.id))))
     return case
 
 

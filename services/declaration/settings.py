@@ -2,6 +2,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from libs.common import sealed
 from libs.common.settings import ServiceSettings, service_config
 
 
@@ -16,6 +17,10 @@ class DeclarationSettings(ServiceSettings):
     pass_private_key_file: Path | None = None
     pass_previous_public_key_files: list[Path] = Field(default_factory=list)
     pass_valid_hours: float = Field(default=24.0, gt=0, le=24 * 14)
+    # The notification service's X25519 public key (the credentials pair, ``khaibao keys``):
+    # the personal details of flagged declarations and gate cases are sealed to it on the
+    # bus. Development: the pair of data_dir/keys, created on first use.
+    sealing_public_key_file: Path | None = None
     # The screening rule set loaded into an empty database (later versions live in the table).
     rules_file: Path | None = None
     # Bad input: the largest request body, and the largest family or group in one form.
@@ -52,6 +57,17 @@ class DeclarationSettings(ServiceSettings):
     # bench/declare.py only: /api/bench/validate (the validation ceiling) and
     # /api/bench/naive (an ORM session per request).
     bench_routes: bool = False
+
+    def sealing_public_key_path(self) -> Path:
+        return self.sealing_public_key_file or sealed.default_paths(self.data_dir)[1]
+
+    def sealing_key(self) -> bytes:
+        """The raw public key personal details are sealed to; created in development, never
+        in production (a missing file there is an error: nothing goes out in clear)."""
+        path = self.sealing_public_key_path()
+        if not path.exists() and self.environment != "production" and self.sealing_public_key_file is None:
+            sealed.ensure_key_pair(*sealed.default_paths(self.data_dir))
+        return sealed.raw_public(sealed.load_public(path))
 
     def problems(self) -> list[str]:
         problems = super().problems()

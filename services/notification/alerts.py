@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -30,7 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.adminunits import AdminTree
 from libs.common.auth import Principal, Role, within
-from libs.common.events.declaration import CaseRaised, DeclarationFlagged, PersonDetails, VenueRef
+from libs.common import sealed
+from libs.common.events.declaration import (
+    CaseRaised, DeclarationFlagged, PersonDetails, SensitiveDetails, VenueRef, person_context,
+)
 from libs.common.events.notification import (
     AlertAcknowledged, AlertAcknowledgedData, AlertEscalated, AlertEscalatedData, AlertRaised, AlertRaisedData,
 )
@@ -48,6 +52,7 @@ ACK_SECONDS = Histogram("khaibao_alert_acknowledge_seconds", "From an alert's ra
 RECIPIENT_ROLES = (Role.HEALTH_OFFICER, Role.COMMUNE_FOCAL)
 READER_ROLES = (Role.HEALTH_OFFICER, Role.COMMUNE_FOCAL, Role.DISTRICT_FOCAL, Role.CITY_DIC)
 STATUSES = ("new", "escalated", "acknowledged")
+log = logging.getLogger(__name__)
 
 
 class AlertRefused(Exception):
@@ -76,6 +81,26 @@ def district_of(tree: AdminTree, commune_path: str) -> str:
 
 # --- raising -------------------------------------------------------------------------
 
+class SealedPersonError(Exception):
+    """The sealed person of an event cannot be opened with our keys (the event is retried
+    as any failing one: an alert is never raised without its person)."""
+
+
+def open_person(event: DeclarationFlagged | CaseRaised, keys: list) -> SensitiveDetails:
+    """The person, symptoms and note of an event: opened with our private keys (the current
+    one, then those of before a rotation), or as carried in clear by a version 1 event."""
+    data = event.data
+    if data.clear is not None:
+        return data.clear
+    try:
+        plain = sealed.open_with(keys, data.sealed_person.box, person_context(event.type, event.subject_id))
+        return SensitiveDetails.model_validate_json(plain)
+    except (sealed.SealedBoxError, ValueError):
+        log.error("the sealed person of %s %s cannot be opened with our keys (key id %s)", event.type,
+                  event.id, data.sealed_person.key_id)
+        raise SealedPersonError(str(event.id)) from None
+
+
 def dedup_key(secret: str, kind: str, value: str | None) -> str | None:
     """A keyed hash (HMAC-SHA256 under the secret key) of a phone or an ID number, normalised:
     enough to recognise a repeat, useless without the key."""
@@ -100,7 +125,8 @@ async def lock_venue(session: AsyncSession, venue_id: UUID, now: datetime) -> Al
 
 
 async def raise_alert(session: AsyncSession, settings: NotificationSettings, tree: AdminTree,
-                      event: DeclarationFlagged | CaseRaised, now: datetime | None = None) -> Alert | None:
+                      event: DeclarationFlagged | CaseRaised, now: datetime | None = None, *,
+                      keys: list | None = None) -> Alert | None:
     """The alert of a flagged declaration or a gate case; None if it exists already.
 
     A flagged declaration is placed under its venue's lock (``lock_venue``): a repeat of a
@@ -108,27 +134,32 @@ async def raise_alert(session: AsyncSession, settings: NotificationSettings, tre
     their latest red) is counted in that alert; otherwise, past the burst threshold of reds
     at the venue within the burst window, it is counted in the venue's burst alert (raised
     by the first one past it); otherwise it becomes an alert of its own. Only a new alert
-    is published and e-mailed."""
+    is published and e-mailed. ``keys``: our private keys to open the sealed person (by
+    default those of the settings, credentials.private_keys)."""
+    if keys is None:
+        from .credentials import private_keys
+
+        keys = private_keys(settings)
     data = event.data
     now = now or datetime.now(UTC)
     if isinstance(event, DeclarationFlagged):
         if await session.get(AlertDeclaration, data.declaration_id) is not None:
             return None  # delivered again: already counted
-        return await _place_red(session, settings, tree, event, now)
+        return await _place_red(session, settings, tree, event, open_person(event, keys), now)
     existing = (await session.execute(select(Alert.id).where(
         Alert.source == "case_raised", Alert.source_id == data.case_id))).scalar_one_or_none()
     if existing is not None:
         return None
-    return await _new_alert(session, settings, tree, event, now)
+    return await _new_alert(session, settings, tree, event, open_person(event, keys), now)
 
 
 async def _place_red(session: AsyncSession, settings: NotificationSettings, tree: AdminTree,
-                     event: DeclarationFlagged, now: datetime) -> Alert | None:
+                     event: DeclarationFlagged, details: SensitiveDetails, now: datetime) -> Alert | None:
     data = event.data
     at = aware(data.submitted_at)
     venue = await lock_venue(session, data.venue.venue_id, now)
-    phone_key = dedup_key(settings.secret_key, "phone", data.person.phone)
-    id_key = dedup_key(settings.secret_key, "id", data.person.id_number)
+    phone_key = dedup_key(settings.secret_key, "phone", details.person.phone)
+    id_key = dedup_key(settings.secret_key, "id", details.person.id_number)
     same_person = [c for c in ((Alert.phone_key == phone_key) if phone_key else None,
                                (Alert.id_key == id_key) if id_key else None) if c is not None]
     target: Alert | None = None
@@ -148,40 +179,41 @@ async def _place_red(session: AsyncSession, settings: NotificationSettings, tree
                     seconds=settings.alert_burst_window_seconds):
                 target = burst
             else:
-                burst = await _new_alert(session, settings, tree, event, now, kind="burst")
+                burst = await _new_alert(session, settings, tree, event, details, now, kind="burst")
                 venue.burst_alert_id = burst.id
                 return burst
     if target is None:
-        return await _new_alert(session, settings, tree, event, now, phone_key=phone_key, id_key=id_key)
+        return await _new_alert(session, settings, tree, event, details, now, phone_key=phone_key, id_key=id_key)
     target.declarations += 1
     if at > aware(target.latest_at or target.raised_at):
         target.latest_at = at
-    _count_red(session, target, event, now)
+    _count_red(session, target, event, details, now)
     ALERTS_FOLDED.labels(target.kind).inc()
     return None
 
 
-def _count_red(session: AsyncSession, alert: Alert, event: DeclarationFlagged, now: datetime) -> None:
+def _count_red(session: AsyncSession, alert: Alert, event: DeclarationFlagged, details: SensitiveDetails,
+               now: datetime) -> None:
     data = event.data
     session.add(AlertDeclaration(
         declaration_id=data.declaration_id, alert_id=alert.id, venue_id=data.venue.venue_id,
         submitted_at=data.submitted_at, received_at=now, channel=data.channel,
-        reasons=json.dumps(list(data.reasons)), symptoms=json.dumps(list(data.symptoms)),
-        initials=initials(data.person.full_name), person=data.person.model_dump_json(exclude_none=True)))
+        reasons=json.dumps(list(data.reasons)), symptoms=json.dumps(list(details.symptoms)),
+        initials=initials(details.person.full_name), person=details.person.model_dump_json(exclude_none=True)))
 
 
 async def _new_alert(session: AsyncSession, settings: NotificationSettings, tree: AdminTree,
-                     event: DeclarationFlagged | CaseRaised, now: datetime, *, kind: str = "single",
-                     phone_key: str | None = None, id_key: str | None = None) -> Alert:
+                     event: DeclarationFlagged | CaseRaised, details: SensitiveDetails, now: datetime, *,
+                     kind: str = "single", phone_key: str | None = None, id_key: str | None = None) -> Alert:
     data = event.data
     if isinstance(event, DeclarationFlagged):
         source, source_id, raised_at = "flagged", data.declaration_id, data.submitted_at
-        reasons, exposures, raised_by, note = data.reasons, data.exposures, None, data.symptom_other
+        reasons, exposures, raised_by, note = data.reasons, details.exposures, None, details.symptom_other
     else:
         source, source_id, raised_at = "case_raised", data.case_id, data.raised_at
-        reasons, exposures, raised_by, note = ["gate_case"], [], data.raised_by_name, data.note
+        reasons, exposures, raised_by, note = ["gate_case"], [], data.raised_by_name, details.note
     venue: VenueRef = data.venue
-    person: PersonDetails = data.person
+    person: PersonDetails = details.person
     commune = venue.commune_path or data.commune_path
     burst = kind == "burst"  # the burst's people are its declarations' (alert_declarations)
     alert = Alert(
@@ -189,7 +221,7 @@ async def _new_alert(session: AsyncSession, settings: NotificationSettings, tree
         venue_name=venue.venue_name[:300], unit_id=venue.unit_id, unit_name=venue.unit_name[:300],
         address=venue.address[:300], commune_path=commune, district_path=district_of(tree, commune),
         raised_at=raised_at, received_at=now, channel=getattr(data, "channel", "gate"),
-        reasons=json.dumps(list(reasons)), symptoms=json.dumps([] if burst else list(data.symptoms)),
+        reasons=json.dumps(list(reasons)), symptoms=json.dumps([] if burst else list(details.symptoms)),
         exposures=json.dumps([] if burst else list(exposures)), raised_by_name=raised_by,
         initials="" if burst else initials(person.full_name),
         person=None if burst else person.model_dump_json(exclude_none=True),
@@ -199,7 +231,7 @@ async def _new_alert(session: AsyncSession, settings: NotificationSettings, tree
     session.add(alert)
     await session.flush()
     if isinstance(event, DeclarationFlagged):
-        _count_red(session, alert, event, now)
+        _count_red(session, alert, event, details, now)
     await queue_dispatches(session, settings, alert, "raised", [alert.commune_path, alert.district_path], now)
     await publish(session, AlertRaised(producer="notification", jurisdiction=alert.commune_path, data=AlertRaisedData(
         alert_id=alert.id, source=source, source_id=source_id, venue_id=alert.venue_id, venue_code=alert.venue_code,

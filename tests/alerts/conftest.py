@@ -14,7 +14,7 @@ from tests.services.conftest import (  # noqa: F401 - fixtures re-exported for t
     Minter, RunningServices, _clean_environment, build_settings, eventually, keys, make_settings, mint, run_services,
 )
 
-from .support import EventSender, Hook
+from .support import EventSender, Hook, write_person_key
 
 HTML = {"accept": "text/html"}
 FAST = {"relay_poll_interval": 0.05, "alert_poll_interval": 0.05, "alert_retry_initial_seconds": 0.2,
@@ -77,9 +77,12 @@ class Alerts:
 
 
 async def start_alerts(backend, keys, minter, **overrides: Any):  # noqa: ANN001, ANN201
+    person_key = keys.data_dir / "keys" / "alerts-person-private.pem"
+    write_person_key(person_key)  # the helpers seal the person to it (support.PERSON_KEY)
     settings = build_settings(
         "notification", keys, database_url=await backend.database_url("notification"), bus_url=backend.bus_url,
-        bus_namespace=backend.bus_options().get("namespace", ""), kafka_partitions=2, **{**FAST, **overrides})
+        bus_namespace=backend.bus_options().get("namespace", ""), kafka_partitions=2,
+        credentials_private_key_file=person_key, **{**FAST, **overrides})
     return settings
 
 

@@ -17,10 +17,35 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from libs.common import sealed
 from libs.common.events.declaration import (
-    CaseRaised, CaseRaisedData, DeclarationFlagged, DeclarationFlaggedData, PersonDetails, VenueRef,
+    CaseRaised, CaseRaisedData, DeclarationFlagged, DeclarationFlaggedData, PersonDetails, SensitiveDetails,
+    VenueRef, person_context, seal_person,
 )
 from tests.accounts.support import BatchSender
+
+# Notification's key pair in these tests: the helpers seal the person to its public half as
+# the declaration service does; start_alerts gives the private half to notification.
+PERSON_KEY = X25519PrivateKey.generate()
+
+
+def write_person_key(path) -> None:  # noqa: ANN001
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(PERSON_KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+
+
+def sealed_person(details: SensitiveDetails, event_type: str, subject_id: uuid.UUID):  # noqa: ANN201
+    return seal_person(sealed.raw_public(PERSON_KEY.public_key()), details, event_type, subject_id)
+
+
+def opened(event) -> SensitiveDetails:  # noqa: ANN001
+    """What notification reads in the event's sealed person."""
+    return SensitiveDetails.model_validate_json(sealed.open_box(
+        PERSON_KEY, event.data.sealed_person.box, person_context(event.type, event.subject_id)))
 
 UNIT_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")  # the Minter's default unit
 
@@ -37,22 +62,25 @@ def person(name: str = "Trần Thị Bích Ngọc") -> PersonDetails:
                          phone="0909 555 123", street="45 Duyên Hải", address_label="45 Duyên Hải, Cần Thạnh, Cần Giờ")
 
 
-def flagged(commune: str = "79/787/27664", *, declaration_id: uuid.UUID | None = None, **venue_kwargs: Any
-            ) -> DeclarationFlagged:
+def flagged(commune: str = "79/787/27664", *, declaration_id: uuid.UUID | None = None,
+            who: PersonDetails | None = None, **venue_kwargs: Any) -> DeclarationFlagged:
     place = venue(commune, **venue_kwargs)
     declaration_id = declaration_id or uuid.uuid4()
+    details = SensitiveDetails(person=who or person(), symptoms=["fever", "cough"])
     return DeclarationFlagged(producer="declaration", jurisdiction=place.commune_path, data=DeclarationFlaggedData(
         declaration_id=declaration_id, submission_id=uuid.uuid4(), venue=place, commune_path=place.commune_path,
         submitted_at=datetime.now(UTC), result="red", reasons=["fever_with_respiratory_sign"],
-        rule_version="2021-06", symptoms=["fever", "cough"], person=person()))
+        rule_version="2021-06", sealed_person=sealed_person(details, "declaration.flagged", declaration_id)))
 
 
 def case(commune: str = "79/787/27664", **venue_kwargs: Any) -> CaseRaised:
     place = venue(commune, **venue_kwargs)
+    case_id = uuid.uuid4()
+    details = SensitiveDetails(person=person("Lê Văn Tâm"), symptoms=["fever"], note="Sốt 38,5 độ tại cổng")
     return CaseRaised(producer="declaration", jurisdiction=place.commune_path, data=CaseRaisedData(
-        case_id=uuid.uuid4(), venue=place, commune_path=place.commune_path, raised_at=datetime.now(UTC),
-        raised_by="00000000-0000-4000-9000-000000000099", raised_by_name="Nhân viên cổng", symptoms=["fever"],
-        note="Sốt 38,5 độ tại cổng", person=person("Lê Văn Tâm")))
+        case_id=case_id, venue=place, commune_path=place.commune_path, raised_at=datetime.now(UTC),
+        raised_by="00000000-0000-4000-9000-000000000099", raised_by_name="Nhân viên cổng",
+        sealed_person=sealed_person(details, "declaration.case_raised", case_id)))
 
 
 class EventSender(BatchSender):

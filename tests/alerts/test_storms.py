@@ -24,7 +24,7 @@ from services.notification.alert_models import Alert, AlertDeclaration
 from tests.services.conftest import DEMO_COMMUNE, DEMO_DISTRICT, OTHER_COMMUNE, build_settings, eventually, run_services
 
 from .conftest import Alerts, start_alerts
-from .support import EventSender, flagged, payload
+from .support import EventSender, flagged, opened, payload
 from .test_delivery import set_contacts
 
 MARKET = {"code": "CT7K2M9Q", "name": "Chợ Cần Thạnh"}
@@ -34,21 +34,20 @@ THRESHOLD = 5
 
 def red(commune: str, place: dict, n: int, *, phone: str | None = None, id_number: str | None = None):  # noqa: ANN201
     """A red declaration of person ``n`` (their own phone and ID number unless given)."""
-    event = flagged(commune, **place)
     who = PersonDetails(full_name=f"Người khai số {n}", id_type="cccd", id_number=id_number or f"0792{n:08d}",
                         phone=phone or f"0908{n:06d}", birth_year=1990)
-    return event.model_copy(update={"data": event.data.model_copy(update={"person": who})})
+    return flagged(commune, who=who, **place)
 
 
 def submitted(event) -> DeclarationSubmitted:  # noqa: ANN001
     """The ``declaration.submitted`` event of a flagged declaration (reporting counts these)."""
-    data = event.data
+    data, person = event.data, opened(event).person
     return DeclarationSubmitted(producer="declaration", jurisdiction=data.commune_path, data=DeclarationSubmittedData(
         declaration_id=data.declaration_id, submission_id=data.submission_id, venue_id=data.venue.venue_id,
         venue_code=data.venue.venue_code, unit_id=data.venue.unit_id, commune_path=data.commune_path,
         submitted_at=data.submitted_at, valid_until=data.submitted_at + timedelta(days=1), result="red",
-        reasons=data.reasons, rule_version=data.rule_version, full_name=data.person.full_name,
-        phone=data.person.phone))
+        reasons=data.reasons, rule_version=data.rule_version, full_name=person.full_name,
+        phone=person.phone))
 
 
 @contextlib.asynccontextmanager
@@ -135,18 +134,18 @@ async def test_a_flood_of_reds_makes_a_few_alerts_with_counts_and_every_declarat
         assert burst.status_code == 200 and 'id="storm"' in burst.text
         assert burst.text.count('class="red-declaration"') == 66
         for e in (others[0], others[-1]):
-            assert e.data.person.phone in burst.text and e.data.person.full_name in burst.text
-        assert "079190001234" not in burst.text and first[0].data.person.phone not in burst.text  # only its own
+            assert opened(e).person.phone in burst.text and opened(e).person.full_name in burst.text
+        assert "079190001234" not in burst.text and opened(first[0]).person.phone not in burst.text  # only its own
         repeated = await a.client.get(f"/alerts/{singles[4]['id']}",
                                       headers=a.html(Role.HEALTH_OFFICER, DEMO_DISTRICT))
         assert repeated.text.count('class="red-declaration"') == 30
         # The unit sees the count, never who.
         unit = await a.client.get(f"/alerts/{bursts[0]['id']}",
                                   headers=a.html(Role.UNIT_ADMIN, DEMO_COMMUNE))
-        assert unit.status_code == 200 and others[0].data.person.phone not in unit.text
+        assert unit.status_code == 200 and opened(others[0]).person.phone not in unit.text
         city = await a.client.get(f"/alerts/{bursts[0]['id']}", headers=a.html(Role.CITY_DIC, "79"))
         assert city.status_code == 200 and 'id="storm"' in city.text
-        assert others[0].data.person.phone not in city.text and "Người khai" not in city.text
+        assert opened(others[0]).person.phone not in city.text and "Người khai" not in city.text
 
         # One webhook call per alert: 7, not 101.
         await eventually(lambda: _gte(len(hook.received), 7), what="the 7 webhook calls")

@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 
 from libs.common.events.declaration import (
     DeclarationFlagged, DeclarationFlaggedData, DeclarationSubmitted, DeclarationSubmittedData, PersonDetails,
+    SensitiveDetails,
     VenueRef,
 )
 from libs.common.events.envelope import Event
@@ -147,7 +148,8 @@ def build_world(day: date, *, seed: int = 7, units_per_commune: int = 3, declara
         world.events.append(DeclarationFlagged(
             producer="declaration", jurisdiction=unit.commune, occurred_at=at, data=DeclarationFlaggedData(
                 declaration_id=declaration_id, submission_id=uuid4(), venue=venue, commune_path=unit.commune,
-                submitted_at=at, result="red", reasons=["fever"], rule_version="1", person=_person(f"Người {i}"))))
+                submitted_at=at, result="red", reasons=["fever"], rule_version="1",
+                clear=SensitiveDetails(person=_person(f"Người {i}")))))
         world.flagged[unit.commune] += 1
         alert_id = uuid4()
         district = district_of(unit.commune)

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 
-from libs.common import migrate
+from libs.common import migrate, sealed
 from libs.common.db import Database
 from libs.common.events import parse_event
 from libs.common.outbox import outbox
@@ -33,6 +34,7 @@ VENUE = VenueInfo(uuid.uuid4(), "MAIN2345AB", uuid.uuid4(), "Chợ Cần Thạnh
                   "79/787/27664", True)
 BOOK = RuleBook.parse(DEFAULT_RULES.read_text(encoding="utf-8"))
 KEYS = PassKeys(Ed25519PrivateKey.generate())
+SEAL_TO = sealed.raw_public(X25519PrivateKey.generate().public_key())  # notification's key
 
 
 @pytest.fixture
@@ -53,7 +55,7 @@ def committer_for(database: Database, url: str, **options) -> GroupCommitter:  #
 def prepared(key: str | None = None, **changes):  # noqa: ANN003, ANN202
     data = DeclarationIn.model_validate({"venue_code": VENUE.code, "people": [person(**changes)], "consent": True,
                                          "idempotency_key": key or uuid.uuid4().hex})
-    return prepare(data, VENUE, BOOK, KEYS, now=datetime.now(UTC), valid_for=timedelta(hours=1))
+    return prepare(data, VENUE, BOOK, KEYS, now=datetime.now(UTC), valid_for=timedelta(hours=1), seal_to=SEAL_TO)
 
 
 async def count(database: Database, table) -> int:  # noqa: ANN001
@@ -186,7 +188,7 @@ async def test_the_postgres_statement_stores_new_keys_only_and_keeps_the_event_o
         assert await writer.write([work_of(prepared("stored-before"))])
         group = DeclarationIn.model_validate({"venue_code": VENUE.code, "consent": True, "people": [
             person(), person(full_name="Trần Thị Bé", symptoms=["fever", "cough"]), person(full_name="Lê Văn Cư")]})
-        family = prepare(group, VENUE, BOOK, KEYS, now=datetime.now(UTC), valid_for=timedelta(hours=1))
+        family = prepare(group, VENUE, BOOK, KEYS, now=datetime.now(UTC), valid_for=timedelta(hours=1), seal_to=SEAL_TO)
         fresh = [work_of(prepared()), work_of(family), work_of(prepared(symptoms=["fever", "cough"]))]
         twice = work_of(prepared("same-key"))
         batch = [fresh[0], work_of(prepared("stored-before")), twice, fresh[1], work_of(prepared("same-key")),
@@ -256,7 +258,7 @@ def test_hand_written_event_json_is_the_contract():
 
     group = DeclarationIn.model_validate({"venue_code": VENUE.code, "consent": True, "people": [
         person(), person(full_name="Trần Thị Bé", symptoms=["fever", "cough"], phone="")]})
-    work = prepare(group, VENUE, BOOK, KEYS, now=datetime.now(UTC), valid_for=timedelta(hours=1), channel="gate")
+    work = prepare(group, VENUE, BOOK, KEYS, now=datetime.now(UTC), valid_for=timedelta(hours=1), seal_to=SEAL_TO, channel="gate")
     submitted = [row for row in work.outbox if row[1] == "declaration.submitted"]
     assert len(submitted) == 2 and work.urgent == any(d["result"] == "red" for d in work.declarations)
     for row, values in zip(submitted, work.declarations, strict=True):

@@ -6,8 +6,10 @@ health center and the commune), with what those consumers need and no more.
 """
 from __future__ import annotations
 
+from libs.common import sealed
 from libs.common.events import parse_event
 from libs.common.events.provisioning import VenueDisabled, VenueDisabledData, VenueUpdated
+from services.notification.alerts import open_person
 
 from .conftest import declaration, eventually, person, read_events
 
@@ -53,9 +55,16 @@ async def test_submitted_and_flagged_events_carry_what_their_consumers_need(decl
     assert flagged.partition_key() == red.partition_key()  # same partition: submitted before flagged
     assert flagged.jurisdiction == venue.commune_path
     assert flagged.data.venue.unit_name == "Chợ Cần Thạnh" and flagged.data.venue.venue_name == "Cổng chính"
-    assert flagged.data.symptoms == ["fever", "taste_smell"] and flagged.data.symptom_other == "đau đầu"
-    assert flagged.data.exposures == ["outbreak_area"]
-    person_data = flagged.data.person
+    # The rest travels sealed to notification's key (the development pair of the data folder).
+    raw_flagged = next(e for e in events if e["type"] == "declaration.flagged")
+    assert set(raw_flagged["data"]) == {"declaration_id", "submission_id", "venue", "commune_path", "submitted_at",
+                                        "result", "reasons", "rule_version", "channel", "sealed_person"}
+    assert "079190054321" not in str(raw_flagged) and "Nguyễn Huệ" not in str(raw_flagged)
+    private = sealed.load_private(sealed.default_paths(service.runtime.settings.data_dir)[0])
+    details = open_person(flagged, [private])
+    assert details.symptoms == ["fever", "taste_smell"] and details.symptom_other == "đau đầu"
+    assert details.exposures == ["outbreak_area"]
+    person_data = details.person
     assert (person_data.full_name, person_data.id_number, person_data.phone) == (
         "Lê Thị Cúc", "079190054321", "0918765432")
     assert person_data.address_label == "5 Nguyễn Huệ, Phường Bến Nghé, Quận 1, Thành phố Hồ Chí Minh"

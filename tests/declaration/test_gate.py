@@ -6,6 +6,7 @@ cover the in-page verification with WebCrypto).
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -13,7 +14,9 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from libs.common import sealed
 from libs.common.auth import SESSION_COOKIE, Role
+from libs.common.events.declaration import person_context
 from services.declaration.models import Declaration, GateEntry, SuspectedCase
 from services.declaration.web import today_bounds
 
@@ -236,7 +239,14 @@ async def test_raising_a_suspected_case_by_hand(declaration_app, mint):
     data = raised["data"]
     assert raised["jurisdiction"] == DEMO_COMMUNE and data["commune_path"] == DEMO_COMMUNE
     assert data["venue"]["venue_code"] == venue.code and data["venue"]["unit_name"] == "Chợ Cần Thạnh"
-    assert data["symptoms"] == ["fever", "breathless"] and data["note"] == "Sốt 39 độ tại cổng"
+    # The person, the symptoms and the note travel sealed to notification's key: only its
+    # private half (here the development pair of the data folder) opens them.
+    assert set(data) >= {"sealed_person"} and not {"person", "symptoms", "note", "clear"} & set(data)
+    assert "079099012345" not in str(raised) and "Sốt 39" not in str(raised)
+    private = sealed.load_private(sealed.default_paths(service.runtime.settings.data_dir)[0])
+    inside = json.loads(sealed.open_box(private, data["sealed_person"]["box"],
+                                        person_context("declaration.case_raised", data["case_id"])))
+    assert inside["symptoms"] == ["fever", "breathless"] and inside["note"] == "Sốt 39 độ tại cổng"
     # The health center gets the contact details of the linked declaration.
-    assert data["person"]["phone"] == "0909123456" and data["person"]["id_number"] == "079099012345"
-    assert data["person"]["commune_code"] == "27664"
+    assert inside["person"]["phone"] == "0909123456" and inside["person"]["id_number"] == "079099012345"
+    assert inside["person"]["commune_code"] == "27664"

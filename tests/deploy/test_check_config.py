@@ -31,7 +31,8 @@ OWN = {
     "intake": {},
     "provisioning": {"KHAIBAO_PROVISIONING_AUTH_PRIVATE_KEY_FILE": "token_private.pem",
                      "KHAIBAO_PROVISIONING_CREDENTIALS_PUBLIC_KEY_FILE": "credentials_public.pem"},
-    "declaration": {"KHAIBAO_DECLARATION_PASS_PRIVATE_KEY_FILE": "pass_private.pem"},
+    "declaration": {"KHAIBAO_DECLARATION_PASS_PRIVATE_KEY_FILE": "pass_private.pem",
+                    "KHAIBAO_DECLARATION_SEALING_PUBLIC_KEY_FILE": "credentials_public.pem"},
     "notification": {"KHAIBAO_NOTIFICATION_CREDENTIALS_PRIVATE_KEY_FILE": "credentials_private.pem"},
     "reporting": {},
 }

@@ -22,6 +22,7 @@ from libs.common.consumer import BatchHandler, EventConsumer, chain_handlers
 from libs.common.db import Database
 from libs.common.events.declaration import (
     DeclarationFlagged, DeclarationFlaggedData, DeclarationSubmitted, DeclarationSubmittedData, PersonDetails,
+    SensitiveDetails,
     VenueRef,
 )
 from libs.common.events.notification import (
@@ -77,7 +78,8 @@ def world(seed: int = 11) -> list:
                 declaration_id=declaration_id, submission_id=uuid4(), commune_path=commune, submitted_at=at,
                 venue=VenueRef(venue_id=venue_id, venue_code=code, venue_name=name, unit_id=unit_id,
                                unit_name=unit_name, address="1 Đường A", commune_path=commune),
-                result="red", reasons=["fever"], rule_version="1", person=PersonDetails(full_name=f"Người {i}"))))
+                result="red", reasons=["fever"], rule_version="1",
+                clear=SensitiveDetails(person=PersonDetails(full_name=f"Người {i}")))))
     for i in range(30):
         venue_id, (unit_id, commune, _), _, code = rng.choice(venues)
         alert_id, raised = uuid4(), T0 + timedelta(minutes=rng.randrange(3 * 24 * 60))
