@@ -11,6 +11,7 @@ import secrets
 import pytest
 from pydantic import ValidationError
 
+from libs.common import sealed
 from libs.common.settings import DEFAULT_PORTS, DEV_SECRET, PLACEHOLDER_SECRETS, SERVICES
 
 from .conftest import build_settings, create_app, settings_class
@@ -28,6 +29,10 @@ def production(monkeypatch, keys):
     # The declaration service signs personal passes with an Ed25519 key of its own.
     monkeypatch.setenv("KHAIBAO_DECLARATION_PASS_PRIVATE_KEY_FILE", str(keys.private))
     monkeypatch.setenv("KHAIBAO_DATA_DIR", str(keys.data_dir))
+    # Declaration seals the personal details of its events to notification's public key.
+    sealing_private, sealing_public = sealed.default_paths(keys.data_dir)
+    sealed.ensure_key_pair(sealing_private, sealing_public)
+    monkeypatch.setenv("KHAIBAO_DECLARATION_SEALING_PUBLIC_KEY_FILE", str(sealing_public))
     return monkeypatch
 
 
