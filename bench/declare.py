@@ -44,6 +44,7 @@ from libs.common.db import Database
 from bench.cpu import cpu_seconds, machine_busy_seconds, tree
 from bench.declare_table import median_rounds, print_table
 from bench.pgdb import create_database
+from tests.infra.process import free_port  # noqa: F401  (bench.flood, bench.signin, bench.alerts import it from here)
 
 REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS = REPO / "services" / "declaration" / "migrations"
@@ -112,14 +113,6 @@ async def pg_database(admin_url: str) -> str:
 
 
 # --- the server ------------------------------------------------------------------------
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def start_server(target: Target, workers: int, port: int, log: Path, ready_timeout: float = 180) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}

@@ -13,6 +13,7 @@ import argparse
 import atexit
 import json
 import os
+import random
 import socket
 import sys
 import time
@@ -21,11 +22,45 @@ from pathlib import Path
 from typing import Protocol
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for the source ports of outgoing connections."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port_block(count: int = 1, host: str = "127.0.0.1", attempts: int = 400) -> int:
+    """The first of ``count`` consecutive TCP ports nobody listens on (bound and released).
+
+    Chosen below the kernel's ephemeral range: a port from that range can be taken, between
+    this check and the server's bind, as the source port of any outgoing connection (a
+    service's health probe, a Kafka client), and the server then fails with EADDRINUSE.
+    """
+    low, high = _ephemeral_range()
+    ranges = [(10000, low - count)] if low - count > 10000 else [(high + 1, 65535 - count)]
+    for _ in range(attempts):
+        start, end = random.choice(ranges)
+        base = random.randint(start, end)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind((host, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the usual small race applies)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A TCP port nobody listens on right now, outside the ephemeral range (see above)."""
+    return free_port_block(1, host)
 
 
 # --- processes ---------------------------------------------------------------------------

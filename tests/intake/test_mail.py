@@ -6,7 +6,6 @@ import asyncio
 import io
 import re
 import smtplib
-import socket
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
@@ -16,18 +15,13 @@ from openpyxl import load_workbook
 
 from libs.common.auth import Role
 from services.intake.tests.sheets import fill_template, unit_row
+from tests.infra.process import free_port
 from tests.services.conftest import eventually
 
 from .conftest import DEMO_COMMUNE, DEMO_DISTRICT, FAST, build_settings, headers, run_services, wait_upload
 
 DOMAIN = "khaibao.test"
 XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Inbox:

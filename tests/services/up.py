@@ -18,29 +18,9 @@ from pathlib import Path
 import httpx
 
 from libs.common.settings import SERVICES
+from tests.infra.process import free_port_block
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port_block(count: int = 6, host: str = "127.0.0.1", attempts: int = 200) -> int:
-    """The first of ``count`` consecutive free TCP ports (bound and released to check)."""
-    import random
-
-    for _ in range(attempts):
-        base = random.randint(20000, 60000 - count)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(sock)
-                sock.bind((host, port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError(f"no {count} consecutive free ports found")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -176,7 +156,16 @@ def launch_up(data_dir: Path, log_path: Path, *extra: str, command: list[str] | 
 def khaibao_up(data_dir: Path, log_path: Path, *extra: str, timeout: float = 60.0) -> Iterator[UpProcess]:
     up = launch_up(data_dir, log_path, *extra)
     try:
-        up.wait_ready(timeout)
+        try:
+            up.wait_ready(timeout)
+        except AssertionError:
+            if "address already in use" not in up.log():
+                raise
+            # Another process took one of the ports between the check and the bind: once
+            # more on another block (nothing else is retried).
+            up.stop()
+            up = launch_up(data_dir, log_path, *extra)
+            up.wait_ready(timeout)
         yield up
     finally:
         ok, _ = up.stop()
