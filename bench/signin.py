@@ -5,7 +5,7 @@
 
 The real provisioning service runs as ``khaibao serve provisioning --workers 1`` on
 127.0.0.1 (SQLite, embedded bus, development mode, the demo accounts), its argon2 work in
-the bounded pool of services/provisioning/hashing.py with the default settings of this
+the bounded pool of services/provisioning/signins/hashing.py with the default settings of this
 machine (2 x cores threads, as many waiting, 2 per client address). What the bench turns
 off, to measure the pool rather than the defences in front of it: the per-address rate
 limits (KHAIBAO_RATE_LIMIT_ENABLED=false) and the throttle's per-address delays (every

@@ -28,8 +28,8 @@ from . import access, audit, signins
 from .issuing import credentials_key
 from .models import Account, Unit
 from .passwords import make_credentials
-from .sessions import end_account_sessions
 from .settings import ProvisioningSettings
+from .signins.sessions import end_account_sessions
 
 MAX_STAFF_PER_UNIT = 200
 

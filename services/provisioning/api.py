@@ -13,8 +13,8 @@ from .schemas import (
     AccountOut, ActionOut, BatchDetailOut, BatchOut, Credentials, ForwardedUnitOut, IssueIn, JobOut, MeOut,
     OneTimePasswordOut, StaffIn, TokenOut, UnitDetailOut, UnitOut, VenueOut,
 )
-from .hashing import HashingBusy
 from .service import SignInFailed, venues_visible_to
+from .signins.hashing import HashingBusy
 from .tokens import sign_in, signer_for
 from .web import district_of, text
 

@@ -21,7 +21,7 @@ HERE = Path(__file__).parent
 
 async def on_startup(runtime: Runtime) -> None:
     signer_for(runtime)  # fail fast without a key in production; create one in development
-    await hash_pool(runtime).calibrate()  # the time that pads answers (hashing.py)
+    await hash_pool(runtime).calibrate()  # the time that pads answers (signins/hashing.py)
     if runtime.settings.demo:
         await seed_demo(runtime)
 
@@ -36,7 +36,7 @@ def create_app(settings: ProvisioningSettings | None = None) -> FastAPI:
         template_dir=HERE / "templates",
         on_startup=on_startup,
         workers=[("issuing worker", issuing.run_worker), ("sign-in history retention", signins.run_retention)],
-        session_revocations_from_bus=False,  # it records the revocations it publishes (sessions.py)
+        session_revocations_from_bus=False,  # it records the revocations it publishes (signins/sessions.py)
     ))
     app.mount("/static/provisioning", StaticFiles(directory=HERE / "static"), name="provisioning_static")
     app.state.templates.env.globals["local_time"] = local_time

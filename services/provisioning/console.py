@@ -14,11 +14,12 @@ from libs.common.console import console_user
 from libs.common.ratelimit import client_address
 from libs.common.runtime import Runtime
 
-from . import access, batches, signins, throttle
-from .hashing import HashingBusy
+from . import access, batches, signins
 from .models import Unit
 from .service import SignInFailed, WrongCurrentPassword, venues_visible_to
-from .sessions import end_account_sessions, end_session
+from .signins import throttle
+from .signins.hashing import HashingBusy
+from .signins.sessions import end_account_sessions, end_session
 from .tokens import change_own_password, sign_in, signer_for
 from .web import lang_of
 

@@ -40,7 +40,7 @@ class Account(ProvisioningTable, table=True):
 
 class SignInThrottle(ProvisioningTable, table=True):
     """Failed sign-ins (and wrong current passwords) of one key: a pair (user name, client
-    address), an address, or a user name for the hourly cap (throttle.py). The key is an
+    address), an address, or a user name for the hourly cap (signins/throttle.py). The key is an
     HMAC of what it counts: neither typed user names nor addresses are stored. Times are
     epoch seconds."""
     __tablename__ = "signin_throttle"

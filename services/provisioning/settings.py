@@ -12,7 +12,7 @@ class ProvisioningSettings(ServiceSettings):
     service_name: str = "provisioning"
     auth_private_key_file: Path | None = None
     token_ttl_seconds: int = 1800
-    # Sign-in throttling (throttle.py): failed attempts slow down the pair (user name, client
+    # Sign-in throttling (signins/throttle.py): failed attempts slow down the pair (user name, client
     # address) and the address alone with doubling delays after a few free failures; an
     # account-wide cap on failures per hour refuses only addresses that failed themselves.
     signin_pair_free_failures: int = Field(default=3, ge=1)
@@ -21,7 +21,7 @@ class ProvisioningSettings(ServiceSettings):
     signin_address_delay_seconds: float = Field(default=10.0, gt=0)
     signin_max_delay_seconds: float = Field(default=900.0, gt=0)
     signin_account_failures_per_hour: int = Field(default=60, ge=1)
-    # Password hashing off the event loop (hashing.py): argon2 in a thread pool of this size,
+    # Password hashing off the event loop (signins/hashing.py): argon2 in a thread pool of this size,
     # at most ``signin_hash_queue`` more waiting, at most ``signin_hash_per_address`` in flight
     # from one client address; beyond that sign-in answers 503 with Retry-After at once.
     # Twice the cores: a sign-in that arrives starts at once beside the running ones (the

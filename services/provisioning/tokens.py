@@ -13,13 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.common.auth import Principal, TokenSigner, generate_key_pair, load_private_key
 from libs.common.runtime import Runtime, default_key_paths
 
-from . import signins, throttle
-from .hashing import HashingBusy, HashPool, is_default_cost, pool_for
+from . import signins
+from .signins import throttle
+from .signins.hashing import HashingBusy, HashPool, is_default_cost, pool_for
 from .models import Account
 from .service import WRONG_CREDENTIALS, SignInFailed, WrongCurrentPassword, account_named, change_password, principal_of
 
 # Sign-ins (API and console) by outcome: success, failure (wrong credentials, disabled
-# account), throttled (refused unverified, throttle.py) or busy (no room to hash: 503).
+# account), throttled (refused unverified, signins/throttle.py) or busy (no room to hash: 503).
 # Never labelled by user name. Counted by signins.record with the row and the log line
 # (busy: the metric only, no row: a full pool is when the database must not be written more).
 SIGNINS = signins.SIGNINS
@@ -87,7 +88,7 @@ async def sign_in(runtime: Runtime, username: str, password: str, *, address: st
 
     Raises ``SignInFailed`` (one message for an unknown user name, a wrong password and a
     throttled attempt, after the same time) or ``HashingBusy`` (no room to hash: 503).
-    The argon2 work runs in the bounded pool (hashing.py), never on the event loop, and no
+    The argon2 work runs in the bounded pool (signins/hashing.py), never on the event loop, and no
     database transaction is held while it runs.
     """
     settings = runtime.settings

@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from argon2 import extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from .passwords import hasher
+from ..passwords import hasher
 
 # Verified against when the user name is unknown: the default cost, as real accounts' hashes.
 DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))

@@ -47,7 +47,7 @@ from sqlalchemy import case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .models import SignInFailure, SignInThrottle
+from ..models import SignInFailure, SignInThrottle
 
 DAY = 86_400.0
 HOUR = 3_600.0
