@@ -32,7 +32,7 @@ class Role(StrEnum):
     UNIT_ADMIN = "unit_admin"
     GATE_STAFF = "gate_staff"
     # A machine of a national system (FHIR, NCOVI), issued by the city: its token carries a
-    # ``scope`` claim and it must give a purpose on every call (services/reporting/purposes.py).
+    # ``scope`` claim and it must give a purpose on every call (services/reporting/fhir/purposes.py).
     INTEROP_CLIENT = "interop_client"
 
 

@@ -7,9 +7,10 @@ from fastapi.staticfiles import StaticFiles
 from libs.common.app import ServiceDefinition, create_service_app
 from libs.common.consumer import chain_handlers
 
-from . import api, charts, console, exports, exposure_routes, fhir_routes, ncovi_routes, report_pages, reports, retention
+from . import api, charts, console, exports, exposure_routes, ncovi_routes, report_pages, reports, retention
 from .aggregates import HANDLERS as AGGREGATE_HANDLERS
 from .directory import HANDLERS as DIRECTORY_HANDLERS
+from .fhir import api as fhir_api
 from .handlers import HANDLERS as FUNNEL_HANDLERS
 from .registrations import HANDLERS as REGISTRATION_HANDLERS
 from .settings import ReportingSettings
@@ -25,7 +26,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         settings=settings or ReportingSettings(),
         migrations=HERE / "migrations",
         routers=[api.router, console.router, exposure_routes.router, exposure_routes.api_router,
-                 fhir_routes.router, ncovi_routes.router,
+                 fhir_api.router, ncovi_routes.router,
                  report_pages.router, report_pages.api_router, exports.router],
         handlers=chain_handlers(*READ_MODELS),
         template_dir=HERE / "templates",

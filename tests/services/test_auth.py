@@ -255,7 +255,7 @@ async def test_wrong_role_is_forbidden(running, minter):
     assert checked >= 8
 
 
-# The purpose that person-level reads require (services/reporting/purposes.py); ignored elsewhere.
+# The purpose that person-level reads require (services/reporting/fhir/purposes.py); ignored elsewhere.
 PURPOSE = {"x-purpose": "case_investigation", "x-case-reference": "TEST-2021-0001"}
 
 

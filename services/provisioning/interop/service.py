@@ -22,7 +22,7 @@ from ..passwords import hasher
 from .models import InteropClient
 
 # What a client may be granted. ``fhir.read``: the FHIR export, declarations included (with
-# a purpose on every call, services/reporting/purposes.py).
+# a purpose on every call, services/reporting/fhir/purposes.py).
 SCOPES = frozenset({"fhir.read"})
 CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{2,79}$")
 _DUMMY_HASH = hasher.hash(secrets.token_urlsafe(32))

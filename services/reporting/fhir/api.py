@@ -31,11 +31,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.common.auth import Principal, Role, require, within
 from libs.common.ratelimit import client_address
 
-from . import fhir
-from .accesslog import entries_after, record_access
-from .directory import UnitInfo, units, utc, venues, _venue
+from ..accesslog import entries_after, record_access
+from ..directory import UnitInfo, units, utc, venues, _venue
+from ..visits import visits
+from . import resources as fhir
 from .purposes import PERSON_LEVEL_REFUSAL, Purpose, PurposeProblem, purpose_of
-from .visits import visits
 
 router = APIRouter(prefix="/api/fhir", tags=["fhir"])
 FHIR_JSON = "application/fhir+json"
@@ -257,7 +257,7 @@ def _cursor_after(changed_at: datetime, ident: UUID) -> str:
 async def search_organizations(request: Request, principal: Principal = Depends(require(*FHIR_ROLES))):
     """Units in the order they last changed: incremental by cursor or ``_since``."""
     async def work() -> JSONResponse:
-        from .ncovi import ncovi_identifiers
+        from ..ncovi import ncovi_identifiers
 
         query, count = _changed_page(request, principal, units, units.c.unit_id)
         tree = request.app.state.runtime.tree

@@ -23,8 +23,8 @@ from datetime import datetime
 
 from libs.common.adminunits import AdminTree
 
-from .accesslog import AccessEntry
-from .directory import UnitInfo, VenueInfo, utc
+from ..accesslog import AccessEntry
+from ..directory import UnitInfo, VenueInfo, utc
 
 SYSTEM_BASE = "https://khaibao.hochiminhcity.gov.vn/fhir"
 QUESTIONNAIRE_ID = "khaibao-declaration"
