@@ -8,10 +8,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .settings import SERVICES
+
+T = TypeVar("T")
 
 
 def run_checks(service: str, *, timeout: float, connect: bool = True):  # noqa: ANN202 - checks.Report
@@ -53,12 +56,8 @@ def keys_command(args: argparse.Namespace) -> int:
 
 
 def accounts_command(args: argparse.Namespace) -> int:
-    import asyncpg
-    from sqlalchemy.exc import SQLAlchemyError
-
     from .checks import load_settings
 
-    from services.provisioning.operator.bootstrap import BootstrapRefused, create_official
     from services.provisioning.settings import ProvisioningSettings
 
     settings, problems = load_settings(ProvisioningSettings)
@@ -72,15 +71,33 @@ def accounts_command(args: argparse.Namespace) -> int:
         return _create_client(args, settings)
     if args.accounts_command in ("disable-client", "enable-client"):
         return _switch_client(args, settings)
+    return _create_official(args, settings)
+
+
+def _operate(settings, action: Coroutine[Any, Any, T]) -> T | None:  # noqa: ANN001 - ProvisioningSettings
+    """Runs one of provisioning's operator actions to its end: its result, or None after one line
+    on standard error (the refusal's own words, or the database variable that cannot be used)."""
+    import asyncpg
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from services.provisioning.operator.bootstrap import BootstrapRefused
+
     try:
-        created = asyncio.run(create_official(settings, username=args.username, name=args.name, role=args.role,
-                                              jurisdiction=args.jurisdiction))
+        return asyncio.run(action)
     except BootstrapRefused as exc:
         print(str(exc), file=sys.stderr)
-        return 1
     except (OSError, SQLAlchemyError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
         print(f"{settings.env_name('database_url')}: cannot use the database: {type(exc).__name__}",
               file=sys.stderr)
+    return None
+
+
+def _create_official(args: argparse.Namespace, settings) -> int:  # noqa: ANN001 - ProvisioningSettings
+    from services.provisioning.operator.bootstrap import create_official
+
+    created = _operate(settings, create_official(settings, username=args.username, name=args.name,
+                                                 role=args.role, jurisdiction=args.jurisdiction))
+    if created is None:
         return 1
     print(f"Đã tạo tài khoản / created account {created.username} ({created.role}, "
           f"{created.jurisdiction_name} {created.jurisdiction}). Mật khẩu dùng một lần (phải đổi khi đăng nhập "
@@ -91,21 +108,11 @@ def accounts_command(args: argparse.Namespace) -> int:
 
 
 def _create_client(args: argparse.Namespace, settings) -> int:  # noqa: ANN001 - ProvisioningSettings
-    import asyncpg
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from services.provisioning.operator.bootstrap import BootstrapRefused
     from services.provisioning.operator.clients import create_interop_client
 
-    try:
-        created = asyncio.run(create_interop_client(settings, client_id=args.client_id, name=args.name,
-                                                    jurisdiction=args.jurisdiction, scopes=args.scope))
-    except BootstrapRefused as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
-    except (OSError, SQLAlchemyError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
-        print(f"{settings.env_name('database_url')}: cannot use the database: {type(exc).__name__}",
-              file=sys.stderr)
+    created = _operate(settings, create_interop_client(settings, client_id=args.client_id, name=args.name,
+                                                       jurisdiction=args.jurisdiction, scopes=args.scope))
+    if created is None:
         return 1
     print(f"Đã tạo client liên thông / created interoperability client {created.client_id} (scope "
           f"{created.scopes}, {created.jurisdiction}). Khóa bí mật chỉ hiện một lần / the secret, shown once, "
@@ -115,14 +122,11 @@ def _create_client(args: argparse.Namespace, settings) -> int:  # noqa: ANN001 -
 
 
 def _switch_client(args: argparse.Namespace, settings) -> int:  # noqa: ANN001 - ProvisioningSettings
-    from services.provisioning.operator.bootstrap import BootstrapRefused
     from services.provisioning.operator.clients import set_client_disabled
 
     disabled = args.accounts_command == "disable-client"
-    try:
-        client_id = asyncio.run(set_client_disabled(settings, args.client_id, disabled=disabled))
-    except BootstrapRefused as exc:
-        print(str(exc), file=sys.stderr)
+    client_id = _operate(settings, set_client_disabled(settings, args.client_id, disabled=disabled))
+    if client_id is None:
         return 1
     state = "đã khóa / disabled" if disabled else "đã mở lại / enabled"
     print(f"Client liên thông {client_id}: {state}", file=sys.stderr)
