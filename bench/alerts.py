@@ -30,7 +30,6 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -40,10 +39,10 @@ from pathlib import Path
 
 import httpx
 
-from bench.declare import free_port, person, pg_database, seed, stop_server
+from bench.declare import free_port, person, pg_database, seed
+from bench.server import start_service, stop_server
 from libs.common.auth import Principal, Role, TokenSigner, generate_key_pair, load_private_key
 
-REPO = Path(__file__).resolve().parents[1]
 DISTRICT = "79/787"
 
 
@@ -59,26 +58,10 @@ class Target:
 
 
 def start(service: str, target: Target, port: int, env_extra: dict[str, str]) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
-    env.update({"KHAIBAO_ENVIRONMENT": "development", "KHAIBAO_DATA_DIR": str(target.data_dir),
-                "KHAIBAO_BUS_URL": target.bus_url, "KHAIBAO_BUS_NAMESPACE": target.namespace,
-                "KHAIBAO_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
-                # one load generator on one address: the per-address limits are not measured here
-                "KHAIBAO_RATE_LIMIT_ENABLED": "false", **env_extra})
-    log = (target.data_dir / f"{service}.log").open("ab")
-    process = subprocess.Popen([sys.executable, "-m", "libs.common.cli", "serve", service, "--port", str(port)],
-                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{service} exited: {(target.data_dir / f'{service}.log').read_text()[-3000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{service} did not become ready")
+    # One load generator on one address: the per-address limits are not measured here (off).
+    return start_service(service, port, data_dir=target.data_dir, log=target.data_dir / f"{service}.log",
+                         ready_timeout=90, settings={"KHAIBAO_BUS_URL": target.bus_url,
+                                                     "KHAIBAO_BUS_NAMESPACE": target.namespace, **env_extra})
 
 
 def officer_token(data_dir: Path) -> str:

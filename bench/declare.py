@@ -35,7 +35,6 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from sqlalchemy import text
 
 from libs.common import migrate
@@ -44,9 +43,9 @@ from libs.common.db import Database
 from bench.cpu import cpu_seconds, machine_busy_seconds, tree
 from bench.declare_table import median_rounds, print_table
 from bench.pgdb import create_database
+from bench.server import REPO, start_service, stop_server
 from tests.infra.process import free_port  # noqa: F401  (bench.flood, bench.signin, bench.alerts import it from here)
 
-REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS = REPO / "services" / "declaration" / "migrations"
 ROUTES = {"ceiling": "/api/bench/validate", "group commit": "/api/declarations", "naive": "/api/bench/naive"}
 COMMUNES = [("760", "26734"), ("760", "26740"), ("769", "26824"), ("787", "27664"), ("787", "27667"),
@@ -115,50 +114,13 @@ async def pg_database(admin_url: str) -> str:
 # --- the server ------------------------------------------------------------------------
 
 def start_server(target: Target, workers: int, port: int, log: Path, ready_timeout: float = 180) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
-    env.update({
-        "KHAIBAO_ENVIRONMENT": "development", "KHAIBAO_DATA_DIR": str(target.data_dir),
-        "KHAIBAO_BUS_URL": target.bus_url, "KHAIBAO_BUS_NAMESPACE": target.namespace,
-        "KHAIBAO_DECLARATION_DATABASE_URL": target.database_url, "KHAIBAO_DECLARATION_BENCH_ROUTES": "true",
-        "KHAIBAO_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
-        # The load comes from one address: throughput, not the per-address limits (bench/flood.py).
-        "KHAIBAO_RATE_LIMIT_ENABLED": "false",
-    })
-    env.update(SERVER_SETTINGS)
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "libs.common.cli", "serve", "declaration", "--port", str(port),
-             "--workers", str(workers)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    deadline = time.monotonic() + ready_timeout
-    ready = 0
-    while ready < workers * 3 and time.monotonic() < deadline:  # several answers: every worker is up
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                ready += 1
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    if ready < workers * 3:
-        stop_server(process)
-        raise RuntimeError(f"the server did not become ready within {ready_timeout:.0f} s: "
-                           f"{log.read_text()[-3000:]}")
-    time.sleep(1.0)
-    return process
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    import signal
-
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    # Several /readyz answers: every worker is up. The load comes from one address:
+    # throughput, not the per-address limits (bench/flood.py), so they stay off.
+    return start_service("declaration", port, data_dir=target.data_dir, log=log, workers=workers,
+                         ready_timeout=ready_timeout, ready_answers=workers * 3, settle=1.0, settings={
+                             "KHAIBAO_BUS_URL": target.bus_url, "KHAIBAO_BUS_NAMESPACE": target.namespace,
+                             "KHAIBAO_DECLARATION_DATABASE_URL": target.database_url,
+                             "KHAIBAO_DECLARATION_BENCH_ROUTES": "true", **SERVER_SETTINGS})
 
 
 # --- one run -----------------------------------------------------------------------------

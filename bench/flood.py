@@ -35,7 +35,8 @@ import uuid
 from pathlib import Path
 
 from bench import declare
-from bench.declare import REPO, Target, free_port, person, seed, start_server, stop_server, write_bodies
+from bench.declare import REPO, Target, free_port, person, seed, start_server, write_bodies
+from bench.server import stop_server
 
 ATTACKER = "127.0.0.2"
 

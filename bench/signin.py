@@ -37,50 +37,18 @@ from pathlib import Path
 
 import httpx
 
-from bench.declare import REPO, free_port
+from bench.declare import free_port
+from bench.server import REPO, start_service, stop_server
 from libs.common.demo import DEMO_PASSWORD
 
 OFFICIAL = "ttyt.cangio"
 
 
 def start(data_dir: Path, port: int, log: Path, extra: dict[str, str]) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
-    env.update({
-        "KHAIBAO_ENVIRONMENT": "development", "KHAIBAO_DATA_DIR": str(data_dir), "KHAIBAO_DEMO": "true",
-        "KHAIBAO_BUS_URL": f"embedded://{data_dir / 'bus.db'}",
+    return start_service("provisioning", port, data_dir=data_dir, log=log, workers=1, settings={
+        "KHAIBAO_DEMO": "true", "KHAIBAO_BUS_URL": f"embedded://{data_dir / 'bus.db'}",
         "KHAIBAO_PROVISIONING_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'provisioning.db'}",
-        "KHAIBAO_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", "KHAIBAO_RATE_LIMIT_ENABLED": "false",
-        "KHAIBAO_PROVISIONING_SIGNIN_ADDRESS_FREE_FAILURES": "1000000000",
-    })
-    env.update(extra)
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "libs.common.cli", "serve", "provisioning", "--port", str(port), "--workers", "1"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    stop(process)
-    raise RuntimeError("the server did not become ready")
-
-
-def stop(process: subprocess.Popen) -> None:
-    import signal
-
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        "KHAIBAO_PROVISIONING_SIGNIN_ADDRESS_FREE_FAILURES": "1000000000", **extra})
 
 
 def client(port: int, address: str) -> httpx.AsyncClient:
@@ -198,7 +166,7 @@ async def main() -> None:
             rows = [await one_level(port, n, n, args.duration) for n in args.concurrency]
             rows += [await one_level(port, n, 1, args.duration) for n in args.one_address]
         finally:
-            stop(process)
+            stop_server(process)
     print_table(rows, args.duration)
 
 
