@@ -14,9 +14,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from libs.common.auth import SESSION_COOKIE, Role
-from libs.common.csrf import token_for
-from libs.common.settings import DEV_SECRET
+from libs.common.auth import Role
+
+from tests.services.conftest import csrf_token, session_of, sign_in
 
 from .conftest import HTML, Accounts, eventually, wait_for_mail
 from .support import DEMO_DISTRICT, BatchSender, MailServer, batch, credentials_in, unit
@@ -75,14 +75,13 @@ async def test_a_batch_is_issued_and_its_credentials_delivered(accounts: Account
     await eventually(lambda: _status_is(accounts, school["id"], "emailed"), what="the e-mailed status")
 
     # The e-mailed password signs in, and nothing else opens until it is changed.
-    signin = await accounts.provisioning.post("/signin", data={"username": username, "password": password},
-                                              headers=HTML)
+    signin = await sign_in(accounts.provisioning, username, password, next_url=None)
     assert signin.status_code == 303 and signin.headers["location"] == "/password"
-    cookie = {SESSION_COOKIE: signin.cookies[SESSION_COOKIE]}
-    accounts.provisioning.cookies.clear()
+    cookie = session_of(signin)
     blocked = await accounts.provisioning.get("/", headers=HTML, cookies=cookie)
     assert blocked.status_code == 303 and blocked.headers["location"].endswith("/password")
-    changed = await accounts.provisioning.post("/password", headers=HTML, cookies=cookie, data={"csrf_token": page_token(cookie),
+    token = await csrf_token(accounts.provisioning, cookie, "/password")
+    changed = await accounts.provisioning.post("/password", headers=HTML, cookies=cookie, data={"csrf_token": token,
         "current": password, "new": "Cong-truong-2021!", "confirm": "Cong-truong-2021!"})
     accounts.provisioning.cookies.clear()
     assert changed.status_code == 303
@@ -270,8 +269,3 @@ def test_mail_server_fixture_is_real(mail_server: MailServer):
     with smtplib.SMTP("127.0.0.1", mail_server.port, timeout=5) as client:
         client.sendmail("a@example.vn", ["b@example.vn"], "Subject: kiểm tra\r\n\r\nxin chào".encode())
     assert len(mail_server.inbox.envelopes) == 1
-
-
-def page_token(cookie: dict) -> str:
-    """The CSRF token the console pages of this session carry (libs/common/csrf.py)."""
-    return token_for(DEV_SECRET, cookie[SESSION_COOKIE])

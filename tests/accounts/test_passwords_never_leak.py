@@ -17,11 +17,11 @@ from argon2.exceptions import VerificationError
 from sqlalchemy import select
 
 from libs.common import sealed
-from libs.common.auth import SESSION_COOKIE, Role
-from libs.common.csrf import token_for
-from libs.common.settings import DEV_SECRET
+from libs.common.auth import Role
 from libs.common.events.provisioning import credentials_context
 from libs.common.observability import JsonFormatter
+
+from tests.services.conftest import csrf_token, signed_in
 
 from .conftest import HTML, Accounts, eventually, wait_for_mail
 from .support import DEMO_DISTRICT, batch, credentials_in, unit
@@ -89,14 +89,12 @@ async def test_passwords_are_hashed_and_never_logged_or_stored_in_clear(accounts
     secrets.append(re.search(r'id="credential-password">([^<]+)<', opened.text).group(1))
 
     # Sign in with the e-mailed one, change it.
-    signin = await accounts.provisioning.post("/signin", data={"username": username, "password": emailed},
-                                              headers=HTML)
-    cookie = {SESSION_COOKIE: signin.cookies[SESSION_COOKIE]}
-    accounts.provisioning.cookies.clear()
+    cookie = await signed_in(accounts.provisioning, username, emailed)
+    token = await csrf_token(accounts.provisioning, cookie, "/password")
     chosen = "Mat-khau-rieng-cua-truong-2021"
     secrets.append(chosen)
     changed = await accounts.provisioning.post("/password", headers=HTML, cookies=cookie,
-                                               data={"csrf_token": page_token(cookie), "current": emailed, "new": chosen, "confirm": chosen})
+                                               data={"csrf_token": token, "current": emailed, "new": chosen, "confirm": chosen})
     accounts.provisioning.cookies.clear()
     assert changed.status_code == 303
 
@@ -161,16 +159,14 @@ async def test_a_chosen_password_gets_the_full_argon2_cost(accounts: Accounts):
     await accounts.issue(batch_id)
     [mail] = await wait_for_mail(accounts.mail, 1)
     username, password = credentials_in(mail)
-    signin = await accounts.provisioning.post("/signin", data={"username": username, "password": password},
-                                              headers=HTML)
-    cookie = {SESSION_COOKIE: signin.cookies[SESSION_COOKIE]}
-    accounts.provisioning.cookies.clear()
+    cookie = await signed_in(accounts.provisioning, username, password)
+    token = await csrf_token(accounts.provisioning, cookie, "/password")
     for new, message in (("ngan", "ít nhất 10 ký tự"), (username + "-2024", "không được chứa tên đăng nhập")):
         refused = await accounts.provisioning.post("/password", headers=HTML, cookies=cookie,
-                                                   data={"csrf_token": page_token(cookie), "current": password, "new": new, "confirm": new})
+                                                   data={"csrf_token": token, "current": password, "new": new, "confirm": new})
         accounts.provisioning.cookies.clear()
         assert refused.status_code == 422 and message in refused.text
-    await accounts.provisioning.post("/password", headers=HTML, cookies=cookie, data={"csrf_token": page_token(cookie),
+    await accounts.provisioning.post("/password", headers=HTML, cookies=cookie, data={"csrf_token": token,
         "current": password, "new": "Tram-y-te-an-toan", "confirm": "Tram-y-te-an-toan"})
     accounts.provisioning.cookies.clear()
     from services.provisioning.models import Account
@@ -201,8 +197,3 @@ def test_sealed_boxes_open_only_with_the_right_key_and_context(tmp_path):
     with pytest.raises(sealed.SealedBoxError):
         sealed.open_box(key, tampered, context)
     assert oct(private.stat().st_mode & 0o777) == "0o600"
-
-
-def page_token(cookie: dict) -> str:
-    """The CSRF token the console pages of this session carry (libs/common/csrf.py)."""
-    return token_for(DEV_SECRET, cookie[SESSION_COOKIE])

@@ -13,16 +13,14 @@ password through the form.
 """
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from libs.common.auth import SESSION_COOKIE
 from libs.common.demo import DEMO_PASSWORD
+
+from tests.services.conftest import HTML, csrf_token, signed_in
 
 from .conftest import run_services
 
-HTML = {"accept": "text/html"}
 UNIT_ADMIN = "donvi.chocanthanh"
 
 # (password, what the Vietnamese message must say)
@@ -50,19 +48,8 @@ async def provisioning(make_settings):
         yield running["provisioning"]
 
 
-async def _session(client, username: str, password: str) -> dict[str, str]:
-    client.cookies.clear()
-    response = await client.post("/signin", data={"username": username, "password": password, "next": "/"},
-                                 headers=HTML)
-    assert response.status_code == 303, response.text
-    client.cookies.clear()
-    return {SESSION_COOKIE: response.cookies[SESSION_COOKIE]}
-
-
 async def _change(client, cookies: dict, current: str, new: str):  # noqa: ANN202
-    form = await client.get("/password", headers=HTML, cookies=cookies)
-    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', form.text).group(1)
-    client.cookies.clear()
+    token = await csrf_token(client, cookies, "/password")
     response = await client.post("/password", headers=HTML, cookies=cookies, data={
         "current": current, "new": new, "confirm": new, "csrf_token": token})
     client.cookies.clear()
@@ -70,22 +57,22 @@ async def _change(client, cookies: dict, current: str, new: str):  # noqa: ANN20
 
 
 async def test_guessable_passwords_are_refused_with_the_reason(provisioning):
-    cookies = await _session(provisioning, UNIT_ADMIN, DEMO_PASSWORD)
+    cookies = await signed_in(provisioning, UNIT_ADMIN, DEMO_PASSWORD)
     for password, reason in REFUSED:
         response = await _change(provisioning, cookies, DEMO_PASSWORD, password)
         assert response.status_code == 422, (password, response.status_code)
         assert reason in response.text, (password, reason)
         assert f'value="{password}"' not in response.text  # the refused password is never echoed
     # Nothing changed: the old password still signs in.
-    await _session(provisioning, UNIT_ADMIN, DEMO_PASSWORD)
+    await signed_in(provisioning, UNIT_ADMIN, DEMO_PASSWORD)
     # A long passphrase of the person's own passes, and then signs in.
     done = await _change(provisioning, cookies, DEMO_PASSWORD, ACCEPTED)
     assert done.status_code == 303, done.text
-    await _session(provisioning, UNIT_ADMIN, ACCEPTED)
+    await signed_in(provisioning, UNIT_ADMIN, ACCEPTED)
 
 
 async def test_the_reason_is_in_english_too(provisioning):
-    cookies = await _session(provisioning, UNIT_ADMIN, DEMO_PASSWORD)
+    cookies = await signed_in(provisioning, UNIT_ADMIN, DEMO_PASSWORD)
     response = await _change(provisioning, cookies, DEMO_PASSWORD, "1234567890")
     assert response.status_code == 422
     assert "repeated or sequential" in response.text

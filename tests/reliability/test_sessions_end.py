@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -29,10 +28,9 @@ from libs.common.auth import SESSION_COOKIE
 from libs.common.demo import DEMO_PASSWORD
 from libs.common.settings import SERVICES
 from tests.services.conftest import (
-    REPO_ROOT, build_settings, eventually, free_port_block, run_services,
+    HTML, REPO_ROOT, build_settings, csrf_in, csrf_token, eventually, free_port_block, run_services, sign_in,
 )
 
-HTML = {"accept": "text/html"}
 BOUND = 5.0        # the requirement: every service refuses an ended session within 5 s
 WARM_UP = 60.0     # consumer groups joining (Kafka) at start, before anything is measured
 COMMUNE_USER = "ubnd.canthanh"      # commune focal point: opens every service's console
@@ -66,11 +64,7 @@ def _cookie_of(response) -> str:
 
 
 async def _signin_cookie(system, username: str, password: str = DEMO_PASSWORD) -> str:
-    provisioning = system["provisioning"]
-    provisioning.cookies.clear()
-    response = await provisioning.post("/signin", data={"username": username, "password": password, "next": "/"},
-                                       headers={**HTML, "origin": "http://provisioning.test"})
-    provisioning.cookies.clear()
+    response = await sign_in(system["provisioning"], username, password, headers={"origin": "http://provisioning.test"})
     assert response.status_code == 303, response.text
     return _cookie_of(response)
 
@@ -101,10 +95,7 @@ async def _consoles(system, cookie: str) -> dict[str, int]:
 
 
 async def _csrf_token(system, cookie: str, path: str = "/") -> str:
-    page = await system["provisioning"].get(path, headers=HTML, cookies={SESSION_COOKIE: cookie})
-    system["provisioning"].cookies.clear()
-    assert page.status_code == 200, page.status_code
-    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
+    return await csrf_token(system["provisioning"], {SESSION_COOKIE: cookie}, path)
 
 
 async def _signout(system, cookie: str) -> None:
@@ -332,7 +323,7 @@ def _signout_everywhere(urls: dict[str, str], *, within: float) -> dict[str, flo
     assert home.status_code == 200
     gate = httpx.get(pages["declaration"], headers=HTML, cookies={SESSION_COOKIE: cookie}, timeout=10)
     assert gate.status_code in (200, 303) and "/signin" not in gate.headers.get("location", "")
-    csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', home.text).group(1)
+    csrf = csrf_in(home.text)
     out = httpx.post(f"{urls['provisioning']}/signout", headers=HTML, cookies={SESSION_COOKIE: cookie},
                      data={"csrf_token": csrf}, timeout=10)
     assert out.status_code == 303

@@ -21,9 +21,10 @@ import pytest
 from libs.common.auth import SESSION_COOKIE, Role
 from libs.common.demo import DEMO_PASSWORD
 
+from tests.services.conftest import HTML, csrf_token, session_of, sign_in
+
 from .conftest import DEMO_COMMUNE, build_settings, run_services, service_url
 
-HTML = {"accept": "text/html"}
 WRONG = "Tên đăng nhập hoặc mật khẩu không đúng / Wrong username or password"
 OWNER = "ttyt.cangio"          # the finding's district health center, guessable
 OWNER_PASSWORD = DEMO_PASSWORD  # a demo account of `khaibao up`
@@ -57,14 +58,6 @@ class Clients:
             self.made[address] = await self.stack.enter_async_context(
                 httpx.AsyncClient(transport=transport, base_url=service_url("provisioning")))
         return self.made[address]
-
-
-async def _signin(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
-    client.cookies.clear()
-    response = await client.post("/signin", data={"username": username, "password": password, "next": "/"},
-                                 headers=HTML)
-    client.cookies.clear()
-    return response
 
 
 async def _token(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
@@ -106,19 +99,19 @@ async def test_wrong_passwords_from_elsewhere_never_refuse_the_owner(provisionin
     attacker, owner = await clients.at("127.0.0.66"), await clients.at("127.0.0.10")
     answers = []
     for attempt in range(12):
-        answers.append(await _signin(attacker, OWNER, f"doan-sai-{attempt}"))
-        answers.append(await _signin(attacker, "khong.ton.tai", f"doan-sai-{attempt}"))
+        answers.append(await sign_in(attacker, OWNER, f"doan-sai-{attempt}"))
+        answers.append(await sign_in(attacker, "khong.ton.tai", f"doan-sai-{attempt}"))
     for response in answers:
         assert response.status_code == 401 and _error(response) == WRONG, response.text[:300]
         assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
     # The owner, from the office (an address with no failures): signed in, on the form and the API.
-    signed = await _signin(owner, OWNER, OWNER_PASSWORD)
+    signed = await sign_in(owner, OWNER, OWNER_PASSWORD)
     assert signed.status_code == 303, _error(signed)
     assert (await _token(owner, OWNER, OWNER_PASSWORD)).status_code == 200
     # The guesser's address is slowed down: even the right password gets the generic answer there,
     # the same answer (status, message, headers) as an unknown user name throttled alike.
-    guessed = await _signin(attacker, OWNER, OWNER_PASSWORD)
-    unknown = await _signin(attacker, "khong.ton.tai", OWNER_PASSWORD)
+    guessed = await sign_in(attacker, OWNER, OWNER_PASSWORD)
+    unknown = await sign_in(attacker, "khong.ton.tai", OWNER_PASSWORD)
     for response in (guessed, unknown):
         assert response.status_code == 401 and _error(response) == WRONG
         assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
@@ -134,12 +127,12 @@ async def test_typos_behind_one_nat_do_not_slow_an_official_who_signed_in_there(
     """The address's own count (a guesser spraying user names) spares user names that signed
     in from that address before; their own pair still counts."""
     office = await sqlite_provisioning.extra["clients"].at("127.0.0.30")
-    assert (await _signin(office, OWNER, OWNER_PASSWORD)).status_code == 303
+    assert (await sign_in(office, OWNER, OWNER_PASSWORD)).status_code == 303
     for i in range(14):  # a colleague's typos, or a guesser among them: many user names
-        assert (await _signin(office, f"dong.nghiep.{i}", "go-nham")).status_code == 401
-    assert (await _signin(office, OWNER, OWNER_PASSWORD)).status_code == 303
+        assert (await sign_in(office, f"dong.nghiep.{i}", "go-nham")).status_code == 401
+    assert (await sign_in(office, OWNER, OWNER_PASSWORD)).status_code == 303
     # Someone who never signed in from there is slowed down by the address's count.
-    first_time = await _signin(office, "ubnd.canthanh", DEMO_PASSWORD)
+    first_time = await sign_in(office, "ubnd.canthanh", DEMO_PASSWORD)
     assert first_time.status_code == 401 and _error(first_time) == WRONG
 
 
@@ -149,10 +142,9 @@ async def test_wrong_current_passwords_count_and_the_owner_sees_the_failures(pro
     """A stolen session could guess its owner's password forever on /password."""
     clients = provisioning.extra["clients"]
     office, thief = await clients.at("127.0.0.10"), await clients.at("127.0.0.77")
-    signed = await _signin(office, OWNER, OWNER_PASSWORD)
-    cookie = {SESSION_COOKIE: re.search(SESSION_COOKIE + r"=([^;]+)", signed.headers["set-cookie"]).group(1)}
-    form = await thief.get("/password", headers=HTML, cookies=cookie)
-    csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', form.text).group(1)
+    signed = await sign_in(office, OWNER, OWNER_PASSWORD)
+    cookie = session_of(signed)
+    csrf = await csrf_token(thief, cookie, "/password")
 
     async def change(current: str) -> httpx.Response:
         thief.cookies.clear()
@@ -170,11 +162,11 @@ async def test_wrong_current_passwords_count_and_the_owner_sees_the_failures(pro
     late = await change(OWNER_PASSWORD)
     assert late.status_code == 422 and "Mật khẩu hiện tại không đúng" in late.text
     office.cookies.clear()
-    assert (await _signin(office, OWNER, OWNER_PASSWORD)).status_code == 303  # the password did not change
+    assert (await sign_in(office, OWNER, OWNER_PASSWORD)).status_code == 303  # the password did not change
 
     # The owner sees the failed attempts on the account page: when, from where (masked), how many.
     for attempt in range(2):
-        await _signin(await clients.at("10.20.30.40"), OWNER, f"sai-nua-{attempt}")
+        await sign_in(await clients.at("10.20.30.40"), OWNER, f"sai-nua-{attempt}")
     page = await office.get("/password", headers=HTML, cookies=cookie)
     office.cookies.clear()
     assert page.status_code == 200
@@ -259,7 +251,7 @@ async def test_a_full_hashing_pool_answers_503_at_once(make_settings):
         clients = Clients(running.apps["provisioning"], stack)
         crowd = [await clients.at(f"127.0.3.{i}") for i in range(1, 13)]
         answers = await asyncio.gather(*[
-            _signin(client, "khong.ai", "doan-mat-khau") if i % 2 else _token(client, "khong.ai", "doan-mat-khau")
+            sign_in(client, "khong.ai", "doan-mat-khau") if i % 2 else _token(client, "khong.ai", "doan-mat-khau")
             for i, client in enumerate(crowd)])
         busy = [r for r in answers if r.status_code == 503]
         assert busy and all(r.headers.get("retry-after") for r in busy), [r.status_code for r in answers]
@@ -281,11 +273,11 @@ async def test_unknown_user_and_wrong_password_answer_alike(sqlite_provisioning)
         for username, samples in (("chua.co.ai", unknown), (FRESH, wrong)):
             client = await clients.at(f"127.0.{4 + len(samples) % 2}.{i + 1}")
             started = time.perf_counter()
-            response = await _signin(client, username, f"doan-sai-{i}")
+            response = await sign_in(client, username, f"doan-sai-{i}")
             samples.append(time.perf_counter() - started)
             assert response.status_code == 401 and _error(response) == WRONG
     ratio = statistics.median(wrong) / statistics.median(unknown)
     assert 0.7 <= ratio <= 1.4, (ratio, statistics.median(wrong), statistics.median(unknown))
     # The fresh account still signs in with its initial password (and must change it).
-    signed = await _signin(await clients.at("127.0.0.10"), FRESH, FRESH_PASSWORD)
+    signed = await sign_in(await clients.at("127.0.0.10"), FRESH, FRESH_PASSWORD)
     assert signed.status_code == 303 and signed.headers["location"] == "/password"

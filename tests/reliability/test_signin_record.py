@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import re
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -29,9 +28,10 @@ from libs.common.auth import SESSION_COOKIE, Role
 from libs.common.demo import DEMO_PASSWORD
 from libs.common.observability import JsonFormatter
 
+from tests.services.conftest import HTML, csrf_token, session_of, sign_in
+
 from .conftest import DEMO_DISTRICT, OTHER_DISTRICT, build_settings, run_services
 
-HTML = {"accept": "text/html"}
 ADDRESS = "203.0.113.7"
 WRONG = "Sai-Mat-Khau-2718281"
 NEW_PASSWORD = "Hoa-sen-nở-giữa-đầm-47"
@@ -93,33 +93,13 @@ async def _events(system, **where) -> list:  # noqa: ANN001
         return list((await session.execute(query)).scalars())
 
 
-async def _signin(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
-    client.cookies.clear()
-    response = await client.post("/signin", data={"username": username, "password": password, "next": "/"},
-                                 headers=HTML)
-    client.cookies.clear()
-    return response
-
-
-def _session(response: httpx.Response) -> dict[str, str]:
-    assert response.status_code == 303, response.text
-    return {SESSION_COOKIE: response.cookies[SESSION_COOKIE]}
-
-
-async def _csrf(client: httpx.AsyncClient, cookies: dict, path: str = "/") -> str:
-    client.cookies.clear()
-    page = await client.get(path, headers=HTML, cookies=cookies)
-    client.cookies.clear()
-    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
-
-
 async def test_each_signin_is_on_the_record(system, logs):
     client = system.extra["client"]
     before = {o: _counter("khaibao_signins_total", outcome=o) for o in ("success", "failure")}
-    ok = await _signin(client, "ubnd.canthanh", DEMO_PASSWORD)
+    ok = await sign_in(client, "ubnd.canthanh", DEMO_PASSWORD)
     assert ok.status_code == 303
-    assert (await _signin(client, "ubnd.canthanh", WRONG)).status_code == 401
-    assert (await _signin(client, "nobody.here", WRONG)).status_code == 401
+    assert (await sign_in(client, "ubnd.canthanh", WRONG)).status_code == 401
+    assert (await sign_in(client, "nobody.here", WRONG)).status_code == 401
     api = await client.post("/api/token", json={"username": "ttyt.cangio", "password": DEMO_PASSWORD})
     assert api.status_code == 200
     token = api.json()["access_token"]
@@ -149,8 +129,8 @@ async def test_each_signin_is_on_the_record(system, logs):
 
 async def test_signout_password_change_and_account_actions_are_on_the_record(system, logs, mint):
     client = system.extra["client"]
-    cookies = _session(await _signin(client, "donvi.chocanthanh", DEMO_PASSWORD))
-    token = await _csrf(client, cookies, "/password")
+    cookies = session_of(await sign_in(client, "donvi.chocanthanh", DEMO_PASSWORD))
+    token = await csrf_token(client, cookies, "/password")
 
     async def change(current: str, new: str) -> httpx.Response:
         client.cookies.clear()
@@ -210,9 +190,9 @@ def _aware(moment: datetime) -> datetime:
 
 async def test_the_city_and_the_districts_read_their_history(system, mint):
     client = system.extra["client"]
-    await _signin(client, "ttyt.cangio", WRONG)          # district 79/787
-    await _signin(client, "ubnd.canthanh", DEMO_PASSWORD)  # commune of 79/787
-    await _signin(client, HOSTILE_USERNAME, WRONG)         # no such account
+    await sign_in(client, "ttyt.cangio", WRONG)          # district 79/787
+    await sign_in(client, "ubnd.canthanh", DEMO_PASSWORD)  # commune of 79/787
+    await sign_in(client, HOSTILE_USERNAME, WRONG)         # no such account
 
     def page(role: Role, jurisdiction: str, query: str = "") -> httpx.Response:  # noqa: ANN202
         client.cookies.clear()

@@ -31,6 +31,9 @@ from fastapi import FastAPI
 
 from libs.common.auth import Principal, Role, TokenSigner, generate_key_pair, load_private_key
 from libs.common.settings import SERVICES, ServiceSettings
+from tests.services.signin import (  # noqa: F401 - console sign-in helpers, importable from here
+    HTML, csrf_in, csrf_token, session_of, sign_in, signed_in,
+)
 from tests.services.up import (  # noqa: F401 - `khaibao up` helpers, importable from here as before
     UpProcess, alive, children_of, demo_token, free_port_block, khaibao_command, khaibao_up, launch_up, port_open,
 )

@@ -19,9 +19,8 @@ from libs.common.auth import SESSION_COOKIE, Role
 from libs.common.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
 from libs.common.observability import JsonFormatter
 
-from .conftest import DEMO_COMMUNE, SERVICE_URLS, run_services, service_url
+from .conftest import DEMO_COMMUNE, HTML, SERVICE_URLS, csrf_in, run_services, service_url, sign_in
 
-HTML = {"accept": "text/html"}
 COMMUNE_USER = "ubnd.canthanh"
 WRONG = "Tên đăng nhập hoặc mật khẩu không đúng"
 
@@ -94,16 +93,6 @@ def _session_cookie(response) -> tuple[str, SimpleCookie]:
     return headers[0], cookie
 
 
-async def _signin(client, username: str, password: str, next_url: str | None = "/"):
-    client.cookies.clear()
-    data = {"username": username, "password": password}
-    if next_url is not None:
-        data["next"] = next_url
-    response = await client.post("/signin", data=data, headers=HTML)
-    client.cookies.clear()
-    return response
-
-
 async def test_signin_page_is_vietnamese(provisioning):
     page = await provisioning.get("/signin", headers=HTML)
     assert page.status_code == 200
@@ -113,7 +102,7 @@ async def test_signin_page_is_vietnamese(provisioning):
 
 async def test_signin_sets_an_httponly_cookie_and_goes_back(system, provisioning):
     target = service_url("intake") + "/"
-    response = await _signin(provisioning, COMMUNE_USER, DEMO_PASSWORD, target)
+    response = await sign_in(provisioning, COMMUNE_USER, DEMO_PASSWORD, target)
     assert response.status_code == 303
     assert response.headers["location"] == target
     raw, cookie = _session_cookie(response)
@@ -131,9 +120,9 @@ async def test_signin_sets_an_httponly_cookie_and_goes_back(system, provisioning
 
 
 async def test_signin_redirects_to_relative_next(provisioning):
-    response = await _signin(provisioning, COMMUNE_USER, DEMO_PASSWORD, "/help?x=1")
+    response = await sign_in(provisioning, COMMUNE_USER, DEMO_PASSWORD, "/help?x=1")
     assert response.status_code == 303 and response.headers["location"] == "/help?x=1"
-    response = await _signin(provisioning, COMMUNE_USER, DEMO_PASSWORD, None)
+    response = await sign_in(provisioning, COMMUNE_USER, DEMO_PASSWORD, None)
     assert response.status_code == 303 and response.headers["location"] == "/"
 
 
@@ -149,7 +138,7 @@ OPEN_REDIRECTS = [
 async def test_open_redirects_are_refused(provisioning):
     ours = {urlsplit(u).netloc for u in SERVICE_URLS.values()} | {"landing.test"}
     for target in OPEN_REDIRECTS:
-        response = await _signin(provisioning, COMMUNE_USER, DEMO_PASSWORD, target)
+        response = await sign_in(provisioning, COMMUNE_USER, DEMO_PASSWORD, target)
         assert response.status_code == 303
         location = response.headers["location"]
         assert location == "/", (target, location)
@@ -164,7 +153,7 @@ async def test_open_redirects_are_refused(provisioning):
 
 async def test_wrong_password_page(provisioning):
     secret = "Sai-Mat-Khau-<b>-9431"
-    response = await _signin(provisioning, COMMUNE_USER, secret, service_url("intake") + "/")
+    response = await sign_in(provisioning, COMMUNE_USER, secret, service_url("intake") + "/")
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("text/html")
     assert WRONG in response.text
@@ -172,7 +161,7 @@ async def test_wrong_password_page(provisioning):
     assert SESSION_COOKIE + "=" not in response.headers.get("set-cookie", "")
     assert 'value="ubnd.canthanh"' in response.text  # the username is kept, the password is not
     # An unknown user gets the very same message (no account enumeration).
-    unknown = await _signin(provisioning, "nobody.here", secret)
+    unknown = await sign_in(provisioning, "nobody.here", secret)
     assert unknown.status_code == 401 and WRONG in unknown.text
 
 
@@ -185,17 +174,17 @@ async def test_failures_slow_the_guesser_down_not_the_account(system, provisioni
     await _new_account(system, "khoa.thu", "dung-mat-khau-123", must_change=False)
     before = _signins()
     for attempt in range(5):
-        response = await _signin(provisioning, "khoa.thu", f"sai-{attempt}")
+        response = await sign_in(provisioning, "khoa.thu", f"sai-{attempt}")
         assert response.status_code == 401 and WRONG in response.text, attempt
     # From this address (the test client's), even the right password now gets the same
     # answer as a wrong one, unchecked: on the form and on the token API.
-    response = await _signin(provisioning, "khoa.thu", "dung-mat-khau-123")
+    response = await sign_in(provisioning, "khoa.thu", "dung-mat-khau-123")
     assert response.status_code == 401 and WRONG in response.text and "khóa" not in response.text
     assert SESSION_COOKIE + "=" not in response.headers.get("set-cookie", "")
     token = await provisioning.post("/api/token", json={"username": "khoa.thu", "password": "dung-mat-khau-123"})
     assert token.status_code == 401 and WRONG in token.json()["detail"]
     # Other accounts are not affected (tests/reliability/test_signin_abuse.py: nor the owner elsewhere).
-    assert (await _signin(provisioning, COMMUNE_USER, DEMO_PASSWORD)).status_code == 303
+    assert (await sign_in(provisioning, COMMUNE_USER, DEMO_PASSWORD)).status_code == 303
     # Counted by outcome (console and API alike), never by user name: 4 verified failures
     # (3 free, the 4th starts the delay), then refused unverified.
     assert {o: n - before[o] for o, n in _signins().items()} == {"success": 1, "failure": 4, "throttled": 3}
@@ -207,13 +196,13 @@ async def test_failures_below_the_limit_are_forgiven_by_a_success(system, provis
     await _new_account(system, "quen.mk", "dung-mat-khau-456", must_change=False)
     for _ in range(3):
         for attempt in range(3):
-            assert (await _signin(provisioning, "quen.mk", f"sai-{attempt}")).status_code == 401
-        assert (await _signin(provisioning, "quen.mk", "dung-mat-khau-456")).status_code == 303
+            assert (await sign_in(provisioning, "quen.mk", f"sai-{attempt}")).status_code == 401
+        assert (await sign_in(provisioning, "quen.mk", "dung-mat-khau-456")).status_code == 303
 
 
 async def test_new_account_must_change_its_password(system, provisioning):
     await _new_account(system, "moi.capnhat", "mat-khau-ban-dau-1", must_change=True)
-    response = await _signin(provisioning, "moi.capnhat", "mat-khau-ban-dau-1", service_url("intake") + "/")
+    response = await sign_in(provisioning, "moi.capnhat", "mat-khau-ban-dau-1", service_url("intake") + "/")
     assert response.status_code == 303
     assert response.headers["location"] == "/password"
     _, cookie = _session_cookie(response)
@@ -230,7 +219,7 @@ async def test_new_account_must_change_its_password(system, provisioning):
     form = await provisioning.get("/password", headers=HTML, cookies=first)
     assert form.status_code == 200
     assert "Đây là lần đăng nhập đầu tiên" in form.text
-    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', form.text).group(1)
+    token = csrf_in(form.text)
 
     # Mistakes are explained and change nothing.
     for current, new, confirm, message in (
@@ -262,20 +251,20 @@ async def test_new_account_must_change_its_password(system, provisioning):
 
     account = await _account(system, "moi.capnhat")
     assert account.must_change_password is False
-    assert (await _signin(provisioning, "moi.capnhat", "mat-khau-ban-dau-1")).status_code == 401
-    again = await _signin(provisioning, "moi.capnhat", "mat-khau-moi-2021", "/")
+    assert (await sign_in(provisioning, "moi.capnhat", "mat-khau-ban-dau-1")).status_code == 401
+    again = await sign_in(provisioning, "moi.capnhat", "mat-khau-moi-2021", "/")
     assert again.status_code == 303 and again.headers["location"] == "/"
 
 
 async def test_signout_clears_the_cookie(system, provisioning):
-    response = await _signin(provisioning, COMMUNE_USER, DEMO_PASSWORD)
+    response = await sign_in(provisioning, COMMUNE_USER, DEMO_PASSWORD)
     _, cookie = _session_cookie(response)
     provisioning.cookies.set(SESSION_COOKIE, cookie[SESSION_COOKIE].value, domain="provisioning.test")
     home = await provisioning.get("/", headers=HTML)
     assert home.status_code == 200
     # Another site cannot sign the browser out: the form must carry the page's token.
     assert (await provisioning.post("/signout", headers=HTML)).status_code == 403
-    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', home.text).group(1)
+    token = csrf_in(home.text)
 
     out = await provisioning.post("/signout", data={"csrf_token": token}, headers=HTML)
     assert out.status_code == 303 and out.headers["location"] == "/signin"
@@ -344,19 +333,19 @@ async def test_passwords_are_stored_as_argon2_hashes(system, provisioning):
 async def test_passwords_never_appear_in_logs(system, provisioning, captured_logs):
     secrets = ["Mat-Khau-Sai-314159", DEMO_PASSWORD, "mat-khau-dau-tien-1", "mat-khau-thu-hai-2021"]
     await _new_account(system, "nhat.ky", "mat-khau-dau-tien-1", must_change=True)
-    await _signin(provisioning, COMMUNE_USER, "Mat-Khau-Sai-314159")
-    await _signin(provisioning, "nobody.here", "Mat-Khau-Sai-314159")
-    await _signin(provisioning, COMMUNE_USER, DEMO_PASSWORD)
+    await sign_in(provisioning, COMMUNE_USER, "Mat-Khau-Sai-314159")
+    await sign_in(provisioning, "nobody.here", "Mat-Khau-Sai-314159")
+    await sign_in(provisioning, COMMUNE_USER, DEMO_PASSWORD)
     await provisioning.post("/api/token", json={"username": COMMUNE_USER, "password": DEMO_PASSWORD})
     await provisioning.post("/api/token", json={"username": COMMUNE_USER, "password": "Mat-Khau-Sai-314159"})
     await provisioning.post("/api/token", json={"username": COMMUNE_USER, "password": "Mat-Khau-Sai-314159" * 20})
     await provisioning.post("/signin", content=b"username=nhat.ky&password=Mat-Khau-Sai-314159%ZZ",
                             headers={**HTML, "content-type": "application/x-www-form-urlencoded"})
-    first = await _signin(provisioning, "nhat.ky", "mat-khau-dau-tien-1")
+    first = await sign_in(provisioning, "nhat.ky", "mat-khau-dau-tien-1")
     _, cookie = _session_cookie(first)
     provisioning.cookies.clear()
     form = await provisioning.get("/password", headers=HTML, cookies={SESSION_COOKIE: cookie[SESSION_COOKIE].value})
-    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', form.text).group(1)
+    token = csrf_in(form.text)
     provisioning.cookies.clear()
     changed = await provisioning.post(
         "/password", headers=HTML, cookies={SESSION_COOKIE: cookie[SESSION_COOKIE].value},
@@ -365,7 +354,7 @@ async def test_passwords_never_appear_in_logs(system, provisioning, captured_log
     provisioning.cookies.clear()
     assert changed.status_code == 303
     for _ in range(6):  # through the throttle too
-        await _signin(provisioning, "nhat.ky", "Mat-Khau-Sai-314159")
+        await sign_in(provisioning, "nhat.ky", "Mat-Khau-Sai-314159")
 
     text = captured_logs.text
     assert len(captured_logs.lines) > 10, "nothing was logged: the check would prove nothing"
