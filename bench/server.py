@@ -10,13 +10,14 @@ machine, and the limits have benches of their own (bench/flood.py turns them bac
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+
+from tests.infra.process import stop_group
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,10 +57,4 @@ def start_service(service: str, port: int, *, data_dir: Path, log: Path, setting
 
 def stop_server(process: subprocess.Popen) -> None:
     """SIGTERM to the server's process group, SIGKILL after 30 s."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    stop_group(process, timeout=30)

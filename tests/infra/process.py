@@ -14,7 +14,9 @@ import atexit
 import json
 import os
 import random
+import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -108,6 +110,18 @@ def cmdline(pid: int) -> list[str]:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return []
+
+
+def stop_group(process: subprocess.Popen, timeout: float = 30) -> None:
+    """Stop a process started with ``start_new_session=True`` and everything it started
+    (uvicorn's workers): SIGTERM to its process group, SIGKILL after ``timeout`` seconds."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
 
 
 def wait_gone(pids: list[int], timeout: float = 10) -> None:

@@ -16,7 +16,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import pytest_asyncio
 
 from libs.common.ratelimit import Limit, SharedBuckets, parse_limit
 from tests.infra.postgres_local import free_port
+from tests.infra.process import stop_group
 
 from .conftest import build_settings, make_keys, run_services
 
@@ -98,12 +98,7 @@ async def server(tmp_path_factory):
         await asyncio.sleep(1.0)  # both workers past their start
         yield {"base": base, "db": data_dir / "declaration.db"}
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        stop_group(process)
         log.close()
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import pytest
 from libs.common.auth import SESSION_COOKIE
 from libs.common.demo import DEMO_PASSWORD
 from libs.common.settings import SERVICES
+from tests.infra.process import stop_group
 from tests.services.conftest import (
     HTML, REPO_ROOT, build_settings, csrf_in, csrf_token, eventually, free_port_block, run_services, sign_in,
 )
@@ -270,13 +270,7 @@ def _prepared(service: str, url: str, port: int, env: dict[str, str], log: Path)
 
 
 def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+    stop_group(process, timeout=20)
 
 
 def _all_refused(url: str, cookie: str, tries: int = 16) -> bool:
