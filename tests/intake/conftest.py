@@ -3,7 +3,6 @@ in-process on SQLite and the embedded bus, tokens for every office, list files."
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator
 
@@ -22,6 +21,7 @@ from tests.services.conftest import (  # noqa: F401 - fixtures re-exported for t
     RunningServices,
     _clean_environment,
     build_settings,
+    csrf_in,
     keys,
     make_settings,
     mint,
@@ -63,10 +63,7 @@ class Browser:
         return await self.client.get(url, headers=self.headers, **kwargs)
 
     async def csrf(self, url: str = "/") -> str:
-        page = await self.get(url)
-        match = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
-        assert match, page.text[:500]
-        return match.group(1)
+        return csrf_in((await self.get(url)).text)
 
     async def post(self, url: str, data: dict | None = None, files=None, csrf_from: str = "/"):  # noqa: ANN001, ANN201
         body = {"csrf_token": await self.csrf(csrf_from), **(data or {})}

@@ -36,7 +36,7 @@ from .conftest import (
     upload,
     wait_upload,
 )
-from tests.services.conftest import make_keys
+from tests.services.conftest import csrf_in, make_keys
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 HTML = {"accept": "text/html"}
@@ -314,7 +314,7 @@ async def test_console_forms_need_their_token(world):
     forged = await client.post(f"/registrations/{fresh['id']}/accept", headers=cookie, data={"csrf_token": "x" * 32})
     assert forged.status_code == 403
     page = await client.get(f"/registrations/{fresh['id']}", headers=cookie)
-    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
+    token = csrf_in(page.text)
     accepted = await client.post(f"/registrations/{fresh['id']}/accept", headers=cookie, data={"csrf_token": token})
     assert accepted.status_code == 303 and accepted.headers["location"].endswith("done=accepted")
 

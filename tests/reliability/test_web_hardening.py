@@ -25,7 +25,7 @@ from libs.common.auth import SESSION_COOKIE, Role
 from libs.common.csrf import token_for
 from libs.common.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
 from libs.common.settings import SERVICES
-from tests.services.conftest import create_app
+from tests.services.conftest import create_app, csrf_in
 from tests.services.test_auth import _route_contexts, protected_routes
 
 from .conftest import (
@@ -206,7 +206,7 @@ async def test_console_forms_need_the_page_token(system):
     # The page's own token in the form, or in the header (scripts), from our own origin: accepted.
     page = await client.get(f"/venues/{venue.id}", headers=HTML, cookies={SESSION_COOKIE: token})
     client.cookies.clear()
-    from_page = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
+    from_page = csrf_in(page.text)
     done = await post({**form, "csrf_token": from_page}, {"origin": "http://provisioning.test"})
     assert done.status_code == 303, done.text[:300]
     assert await name() == form["name"]
@@ -307,7 +307,7 @@ async def test_declaration_answers_and_result_pages_are_no_store(system):
     try:
         answers["gate"] = gate = await client.get(f"/gate/{venue.id}", headers=html)
         assert gate.status_code == 200, gate.text[:300]
-        csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', gate.text).group(1)
+        csrf = csrf_in(gate.text)
         answers["gate assisted form"] = await client.get(f"/gate/{venue.id}/declare", headers=html)
         answers["gate assisted result"] = assisted = await client.post(
             f"/gate/{venue.id}/declare", headers=html, data={**form, "key": "nostore-gate-1", "csrf_token": csrf})
