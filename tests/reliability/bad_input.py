@@ -21,9 +21,7 @@ from pathlib import Path
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from libs.common.settings import SERVICES
-
-from .conftest import Minter, build_settings, make_keys, record_figure, run_services
+from .conftest import demo_system, record_figure
 
 HTML = {"accept": "text/html"}
 JSON = {"accept": "application/json"}
@@ -32,10 +30,7 @@ MB = 1024 * 1024
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def system(tmp_path_factory):
-    keys = make_keys(tmp_path_factory.mktemp("bad-input") / "data")
-    settings = {s: build_settings(s, keys, demo=s == "provisioning") for s in SERVICES}
-    async with run_services(settings) as running:
-        running.extra["minter"] = Minter(keys.private)
+    async with demo_system(tmp_path_factory.mktemp("bad-input") / "data") as running:
         running.extra["tried"] = 0
         yield running
 

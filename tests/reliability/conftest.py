@@ -26,6 +26,7 @@ from tests.services.conftest import (  # noqa: F401 - fixtures re-exported for t
     all_settings,
     build_settings,
     client_for,
+    demo_system,
     eventually,
     keys,
     make_keys,

@@ -40,12 +40,10 @@ from .conftest import (
     OTHER_COMMUNE,
     OTHER_DISTRICT,
     Minter,
-    build_settings,
+    demo_system,
     eventually,
-    make_keys,
     record_figure,
     registration,
-    run_services,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -122,12 +120,10 @@ def fill(route: Protected, ids: dict[str, str], real: bool) -> tuple[str, bool]:
 async def world(tmp_path_factory):
     from services.provisioning.models import Account, Venue
 
-    keys = make_keys(tmp_path_factory.mktemp("matrix") / "data")
     other = tmp_path_factory.mktemp("matrix-other-key")
     generate_key_pair(other / "private.pem", other / "public.pem")
-    settings = {s: build_settings(s, keys, demo=s == "provisioning") for s in SERVICES}
-    async with run_services(settings) as system:
-        minter = Minter(keys.private)
+    async with demo_system(tmp_path_factory.mktemp("matrix") / "data") as system:
+        minter = system.extra["minter"]
         city = minter.headers(Role.CITY_DIC, CITY)
         response = await system["intake"].post("/api/registrations", json=registration("27664"))
         assert response.status_code == 201, response.text

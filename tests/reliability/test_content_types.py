@@ -25,12 +25,10 @@ from .conftest import (
     DEMO_COMMUNE,
     DEMO_DISTRICT,
     Minter,
-    build_settings,
+    demo_system,
     eventually,
-    make_keys,
     record_figure,
     registration,
-    run_services,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -43,10 +41,7 @@ REFUSED_FORM = "Biểu mẫu phải được gửi dạng"
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def system(tmp_path_factory):
-    keys = make_keys(tmp_path_factory.mktemp("content-types") / "data")
-    settings = {s: build_settings(s, keys, demo=s == "provisioning") for s in SERVICES}
-    async with run_services(settings) as running:
-        running.extra["minter"] = Minter(keys.private)
+    async with demo_system(tmp_path_factory.mktemp("content-types") / "data") as running:
         yield running
 
 

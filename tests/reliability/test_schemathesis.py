@@ -30,11 +30,9 @@ from tests.services.test_auth import protected_routes
 from .conftest import (
     LONG,
     Minter,
-    build_settings,
-    make_keys,
+    demo_system,
     record_figure,
     registration,
-    run_services,
     service_url,
 )
 from .test_authz_matrix import OWN, principal_token
@@ -50,10 +48,7 @@ SKIP = {"GET /api/docs", "GET /docs/oauth2-redirect", "GET /api/openapi.json"}
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def system(tmp_path_factory):
-    keys = make_keys(tmp_path_factory.mktemp("schemathesis") / "data")
-    settings_ = {s: build_settings(s, keys, demo=s == "provisioning") for s in SERVICES}
-    async with run_services(settings_) as running:
-        running.extra["minter"] = Minter(keys.private)
+    async with demo_system(tmp_path_factory.mktemp("schemathesis") / "data") as running:
         await running["intake"].post("/api/registrations", json=registration("27664"))
         yield running
 

@@ -33,9 +33,9 @@ from .conftest import (
     Minter,
     build_settings,
     client_for,
+    demo_system,
     make_keys,
     record_figure,
-    run_services,
 )
 from .test_authz_matrix import PUBLIC, fill, principal_token
 
@@ -52,11 +52,7 @@ SWAGGER_UI = {"/docs/oauth2-redirect"}
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def system(tmp_path_factory):
-    keys = make_keys(tmp_path_factory.mktemp("hardening") / "data")
-    settings = {s: build_settings(s, keys, demo=s == "provisioning") for s in SERVICES}
-    async with run_services(settings) as running:
-        running.extra["minter"] = Minter(keys.private)
-        running.extra["keys"] = keys
+    async with demo_system(tmp_path_factory.mktemp("hardening") / "data") as running:
         yield running
 
 

@@ -214,6 +214,18 @@ async def run_services(settings: dict[str, ServiceSettings]) -> AsyncIterator[Ru
         yield RunningServices(apps, clients, settings)
 
 
+@contextlib.asynccontextmanager
+async def demo_system(data_dir: Path) -> AsyncIterator[RunningServices]:
+    """The five services on SQLite files and one embedded bus in ``data_dir``, provisioning
+    with the demo accounts; in ``extra``: the token ``minter`` and the ``keys``."""
+    keys = make_keys(data_dir)
+    settings = {s: build_settings(s, keys, demo=s == "provisioning") for s in SERVICES}
+    async with run_services(settings) as running:
+        running.extra["minter"] = Minter(keys.private)
+        running.extra["keys"] = keys
+        yield running
+
+
 @pytest.fixture
 async def system(all_settings) -> AsyncIterator[RunningServices]:
     """The five services, empty, on SQLite files and one embedded bus."""

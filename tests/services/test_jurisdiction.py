@@ -24,11 +24,9 @@ from .conftest import (
     OTHER_DISTRICT,
     OTHER_DISTRICT_COMMUNE,
     Minter,
-    build_settings,
+    demo_system,
     eventually,
-    make_keys,
     registration,
-    run_services,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -51,9 +49,7 @@ async def world(tmp_path_factory):
     from services.provisioning.service import create_unit_with_venues
     from sqlalchemy import select
 
-    keys = make_keys(tmp_path_factory.mktemp("jurisdiction") / "data")
-    settings = {s: build_settings(s, keys, demo=s == "provisioning") for s in SERVICES}
-    async with run_services(settings) as system:
+    async with demo_system(tmp_path_factory.mktemp("jurisdiction") / "data") as system:
         runtime = system.runtime("provisioning")
         unit_ids, venues = {}, {}
         async with runtime.database.transaction(readonly=True) as session:
@@ -82,7 +78,7 @@ async def world(tmp_path_factory):
             refs[key] = response.json()["reference"]
             recipients[key] = recipient
 
-        minter = Minter(keys.private)
+        minter = system.extra["minter"]
         city = minter.headers(Role.CITY_DIC, CITY)
 
         async def settled():
