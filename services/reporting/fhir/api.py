@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 from uuid import UUID
@@ -253,39 +254,43 @@ def _cursor_after(changed_at: datetime, ident: UUID) -> str:
     return f"{changed_at.isoformat()}|{ident}"
 
 
-@router.get("/Organization")
-async def search_organizations(request: Request, principal: Principal = Depends(require(*FHIR_ROLES))):
-    """Units in the order they last changed: incremental by cursor or ``_since``."""
+async def _directory_search(request: Request, principal: Principal, resource_type: str, table, ident,  # noqa: ANN001
+                            info: Callable, resources: Callable) -> JSONResponse:
+    """A search of a directory table (units, venues) in the order its rows last changed:
+    incremental by cursor or ``_since``. ``info`` reads a row, ``resources(session, found,
+    tree)`` builds the page's FHIR resources."""
     async def work() -> JSONResponse:
-        from ..ncovi import ncovi_identifiers
-
-        query, count = _changed_page(request, principal, units, units.c.unit_id)
+        query, count = _changed_page(request, principal, table, ident)
         tree = request.app.state.runtime.tree
         async with request.app.state.runtime.database.transaction() as session:
             rows = (await session.execute(query)).all()
             more = len(rows) > count
-            found = [UnitInfo(r.unit_id, r.name, r.commune_path, utc(r.changed_at)) for r in rows[:count]]
-            marks = await ncovi_identifiers(session, found)
-            next_cursor = _cursor_after(found[-1].changed_at, found[-1].unit_id) if more else None
-            return await _answer(request, principal, session, "Organization",
-                                 [fhir.organization(u, tree, marks.get(u.unit_id)) for u in found], next_cursor, count)
-    return await _handle(request, work, principal, "Organization")
+            found = [info(r) for r in rows[:count]]
+            next_cursor = _cursor_after(found[-1].changed_at, getattr(found[-1], ident.name)) if more else None
+            return await _answer(request, principal, session, resource_type,
+                                 await resources(session, found, tree), next_cursor, count)
+    return await _handle(request, work, principal, resource_type)
+
+
+@router.get("/Organization")
+async def search_organizations(request: Request, principal: Principal = Depends(require(*FHIR_ROLES))):
+    """Units in the order they last changed: incremental by cursor or ``_since``."""
+    async def organizations(session: AsyncSession, found: list[UnitInfo], tree) -> list[dict]:  # noqa: ANN001
+        from ..ncovi import ncovi_identifiers
+
+        marks = await ncovi_identifiers(session, found)
+        return [fhir.organization(u, tree, marks.get(u.unit_id)) for u in found]
+    return await _directory_search(
+        request, principal, "Organization", units, units.c.unit_id,
+        lambda r: UnitInfo(r.unit_id, r.name, r.commune_path, utc(r.changed_at)), organizations)
 
 
 @router.get("/Location")
 async def search_locations(request: Request, principal: Principal = Depends(require(*FHIR_ROLES))):
     """Venues in the order they last changed: incremental by cursor or ``_since``."""
-    async def work() -> JSONResponse:
-        query, count = _changed_page(request, principal, venues, venues.c.venue_id)
-        tree = request.app.state.runtime.tree
-        async with request.app.state.runtime.database.transaction() as session:
-            rows = (await session.execute(query)).all()
-            more = len(rows) > count
-            found = [_venue(r) for r in rows[:count]]
-            next_cursor = _cursor_after(found[-1].changed_at, found[-1].venue_id) if more else None
-            return await _answer(request, principal, session, "Location",
-                                 [fhir.location(v, tree) for v in found], next_cursor, count)
-    return await _handle(request, work, principal, "Location")
+    async def locations(session: AsyncSession, found: list, tree) -> list[dict]:  # noqa: ANN001
+        return [fhir.location(v, tree) for v in found]
+    return await _directory_search(request, principal, "Location", venues, venues.c.venue_id, _venue, locations)
 
 
 @router.get("/AuditEvent")
