@@ -208,24 +208,32 @@ async def search_responses(request: Request, principal: Principal = Depends(
     officer for a case investigation (``X-Purpose: case_investigation`` and ``X-Case-Reference``)."""
     async def work() -> JSONResponse:
         _purpose(request, principal, person_level=True)   # before any query
-        count, since, cursor = _count(request), _since(request), _cursor(request)
-        try:
-            after = int(cursor) if cursor is not None else 0
-        except ValueError:
-            raise FhirError(400, "_cursor không hợp lệ / invalid _cursor") from None
+        count, since, after = _count(request), _since(request), _seq_cursor(request)
         query = (select(visits).where(within(visits.c.commune_path, principal.jurisdiction), visits.c.seq > after,
                                       visits.c.received_at <= _settled(request))
                  .order_by(visits.c.seq).limit(count + 1))
         if since is not None:
             query = query.where(or_(visits.c.received_at >= since, visits.c.erased_at >= since))
         async with request.app.state.runtime.database.transaction() as session:
-            rows = (await session.execute(query)).all()
-            more = len(rows) > count
-            rows = rows[:count]
-            next_cursor = str(rows[-1].seq) if more else None
+            rows, next_cursor = _page((await session.execute(query)).all(), count, lambda r: str(r.seq))
             return await _answer(request, principal, session, "QuestionnaireResponse",
                                  [fhir.questionnaire_response(r) for r in rows], next_cursor, count)
     return await _handle(request, work, principal, "QuestionnaireResponse")
+
+
+def _seq_cursor(request: Request) -> int:
+    """Where a search in the order written (``seq``) resumes: after its ``_cursor``, or at 0."""
+    cursor = _cursor(request)
+    try:
+        return int(cursor) if cursor is not None else 0
+    except ValueError:
+        raise FhirError(400, "_cursor không hợp lệ / invalid _cursor") from None
+
+
+def _page(found: list, count: int, cursor_of: Callable) -> tuple[list, str | None]:
+    """The first ``count`` of ``found`` (one more was read, to tell that more follow) and the
+    ``_cursor`` of the next page, if there is one."""
+    return found[:count], cursor_of(found[count - 1]) if len(found) > count else None
 
 
 def _keyset(cursor: str | None) -> tuple[datetime, UUID] | None:
@@ -263,10 +271,8 @@ async def _directory_search(request: Request, principal: Principal, resource_typ
         query, count = _changed_page(request, principal, table, ident)
         tree = request.app.state.runtime.tree
         async with request.app.state.runtime.database.transaction() as session:
-            rows = (await session.execute(query)).all()
-            more = len(rows) > count
-            found = [info(r) for r in rows[:count]]
-            next_cursor = _cursor_after(found[-1].changed_at, getattr(found[-1], ident.name)) if more else None
+            found, next_cursor = _page([info(r) for r in (await session.execute(query)).all()], count,
+                                       lambda i: _cursor_after(i.changed_at, getattr(i, ident.name)))
             return await _answer(request, principal, session, resource_type,
                                  await resources(session, found, tree), next_cursor, count)
     return await _handle(request, work, principal, resource_type)
@@ -297,16 +303,10 @@ async def search_locations(request: Request, principal: Principal = Depends(requ
 async def search_audit(request: Request, principal: Principal = Depends(require(*FHIR_ROLES))):
     """The access log in the order written (this request's own entry comes in the next page)."""
     async def work() -> JSONResponse:
-        count, since, cursor = _count(request), _since(request), _cursor(request)
-        try:
-            after = int(cursor) if cursor is not None else 0
-        except ValueError:
-            raise FhirError(400, "_cursor không hợp lệ / invalid _cursor") from None
+        count, since, after = _count(request), _since(request), _seq_cursor(request)
         async with request.app.state.runtime.database.transaction() as session:
-            found = await entries_after(session, principal.jurisdiction, after, count + 1, since=since)
-            more = len(found) > count
-            found = found[:count]
-            next_cursor = str(found[-1].seq) if more else None
+            found, next_cursor = _page(await entries_after(session, principal.jurisdiction, after, count + 1,
+                                                           since=since), count, lambda e: str(e.seq))
             return await _answer(request, principal, session, "AuditEvent",
                                  [fhir.audit_event(e) for e in found], next_cursor, count)
     return await _handle(request, work, principal, "AuditEvent")
