@@ -162,7 +162,7 @@ def launch_up_with(data_dir: Path, log_path: Path, env: dict[str, str], *extra: 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*khaibao_command(), "up", "--data-dir", str(data_dir), "--base-port", str(base), *extra],
+            [*khaibao_command(), "up", "--data-dir", str(data_dir), "--base-port", str(base), "--no-demo-week", *extra],
             cwd=REPO_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
     return UpProcess(process, base, data_dir, log_path)

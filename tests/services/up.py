@@ -136,10 +136,14 @@ class UpProcess:
             self.process.wait(timeout=10)
 
 
-def launch_up(data_dir: Path, log_path: Path, *extra: str, command: list[str] | None = None) -> UpProcess:
+def launch_up(data_dir: Path, log_path: Path, *extra: str, command: list[str] | None = None,
+              demo_week: bool = False) -> UpProcess:
     """Start ``khaibao up`` (or ``command``, e.g. the README's ``dev.py up``) from the checkout
-    with a temp data dir on free ports."""
+    with a temp data dir on free ports; without the demo week (``--no-demo-week``: a dozen
+    seconds, and figures the tests do not expect) unless ``demo_week``."""
     base = free_port_block(len(SERVICES) + 1)
+    if not demo_week:
+        extra = ("--no-demo-week", *extra)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
     env["PYTHONUNBUFFERED"] = "1"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,8 +157,9 @@ def launch_up(data_dir: Path, log_path: Path, *extra: str, command: list[str] | 
 
 
 @contextlib.contextmanager
-def khaibao_up(data_dir: Path, log_path: Path, *extra: str, timeout: float = 60.0) -> Iterator[UpProcess]:
-    up = launch_up(data_dir, log_path, *extra)
+def khaibao_up(data_dir: Path, log_path: Path, *extra: str, timeout: float = 60.0,
+               demo_week: bool = False) -> Iterator[UpProcess]:
+    up = launch_up(data_dir, log_path, *extra, demo_week=demo_week)
     try:
         try:
             up.wait_ready(timeout)
@@ -164,7 +169,7 @@ def khaibao_up(data_dir: Path, log_path: Path, *extra: str, timeout: float = 60.
             # Another process took one of the ports between the check and the bind: once
             # more on another block (nothing else is retried).
             up.stop()
-            up = launch_up(data_dir, log_path, *extra)
+            up = launch_up(data_dir, log_path, *extra, demo_week=demo_week)
             up.wait_ready(timeout)
         yield up
     finally:
