@@ -154,9 +154,10 @@ def launch_up_with(data_dir: Path, log_path: Path, env: dict[str, str], *extra: 
 
     from libs.common.settings import SERVICES
     from tests.services.conftest import REPO_ROOT, UpProcess, free_port_block, khaibao_command
+    from tests.services.up import checkout_env
 
     base = free_port_block(len(SERVICES) + 1)
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
+    environment = checkout_env({k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")})
     environment.update(env)
     environment["PYTHONUNBUFFERED"] = "1"
     log_path.parent.mkdir(parents=True, exist_ok=True)

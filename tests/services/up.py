@@ -55,6 +55,13 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def checkout_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with this checkout first on PYTHONPATH: the ``khaibao`` script of a virtualenv
+    installed (editable) from another checkout of the repository would run that one's code."""
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
 def khaibao_command() -> list[str]:
     script = Path(sys.executable).with_name("khaibao")
     return [str(script)] if script.exists() else [sys.executable, "-m", "libs.common.cli"]
@@ -144,7 +151,7 @@ def launch_up(data_dir: Path, log_path: Path, *extra: str, command: list[str] | 
     base = free_port_block(len(SERVICES) + 1)
     if not demo_week:
         extra = ("--no-demo-week", *extra)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
+    env = checkout_env({k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")})
     env["PYTHONUNBUFFERED"] = "1"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
