@@ -137,7 +137,7 @@ async def load(urls: dict[str, str]) -> Counter:
                 say(f"khai báo / declarations: {done}/{total} lượt / submissions")
 
         counts = await declaration_week.declare_week(
-            declaration, AREA, gate_staff_id=me.get("id") or me.get("account_id"),
+            declaration, AREA, gate_staff_id=me.get("account_id"), gate_staff_name=me.get("name", ""),
             gate_unit=UUID(me["unit_id"]) if me.get("unit_id") else None, now=now, progress=progress)
         people = counts["green"] + counts["yellow"] + counts["red"]
         district = await _token(client, urls, "vhtt.cangio")
@@ -162,8 +162,9 @@ async def load(urls: dict[str, str]) -> Counter:
         alerts, acknowledged = await notification_week.acknowledge_most(notification, AREA)
     counts["alerts"], counts["acknowledged"], counts["units"] = alerts, acknowledged, issued
     say(f"{people} người khai báo ({counts['red']} đỏ, {counts['gate']} tại cổng), {alerts} cảnh báo "
-        f"({acknowledged} đã xác nhận) / {people} people declared ({counts['red']} red, {counts['gate']} at the "
-        f"gate), {alerts} alerts ({acknowledged} acknowledged), in {time.monotonic() - started:.0f} s")
+        f"({acknowledged} đã xác nhận), {counts['cases']} ca báo tại cổng / {people} people declared ({counts['red']} red, {counts['gate']} at the "
+        f"gate), {alerts} alerts ({acknowledged} acknowledged), {counts['cases']} cases reported at the gate, "
+        f"in {time.monotonic() - started:.0f} s")
     return counts
 
 

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
+from libs.common.auth import Principal, Role
 from libs.common.db import Database
 
 from .batcher import GroupCommitter
@@ -33,6 +34,7 @@ from .directory import Directory, VenueInfo
 from .models import Venue
 from .passes import load_pass_keys
 from .schemas import DeclarationIn
+from .service import raise_case, record_entries
 from .settings import DeclarationSettings
 from .writers import PostgresWriter, SqliteWriter
 
@@ -158,9 +160,11 @@ async def venue_count(settings: DeclarationSettings, area: str) -> int:
 
 
 async def declare_week(settings: DeclarationSettings, area: str, *, gate_staff_id: str | None = None,
-                       gate_unit: uuid.UUID | None = None, now: datetime | None = None,
+                       gate_unit: uuid.UUID | None = None, gate_staff_name: str = "", now: datetime | None = None,
                        progress: Callable[[int, int], None] = lambda done, total: None) -> Counter:
-    """Store the planned week at the venues of ``area``; the declarations by result (and ``gate``)."""
+    """Store the planned week at the venues of ``area``; the declarations by result (and
+    ``gate``). Today's visitors of the gate staff's unit were also let in at its gates
+    (scanned), and its gate staff reported two suspected cases by hand this morning."""
     now = now or datetime.now(UTC)
     database = Database.for_settings(settings)
     directory = Directory(database, cache_seconds=0)
@@ -179,6 +183,8 @@ async def declare_week(settings: DeclarationSettings, area: str, *, gate_staff_i
     valid_for = timedelta(hours=settings.pass_valid_hours)
     counts: Counter = Counter()
     planned = plan_week(venues, now=now, gate_unit=gate_unit)
+    today = now.astimezone(VIETNAM).date()
+    scanned: list[dict] = []
     try:
         for start in range(0, len(planned), 250):
             chunk = []
@@ -191,11 +197,36 @@ async def declare_week(settings: DeclarationSettings, area: str, *, gate_staff_i
                 counts.update(d["result"] for d in chunk[-1].declarations)
                 if item.channel == "gate":
                     counts["gate"] += len(chunk[-1].declarations)
+                if item.venue.unit_id == gate_unit and item.when.astimezone(VIETNAM).date() == today:
+                    scanned += [{"venue": item.venue, "nonce": uuid.uuid4(), "declaration_id": d["id"],
+                                 "result": d["result"], "at": (item.when + timedelta(minutes=1)).timestamp()}
+                                for d in chunk[-1].declarations if d["result"] != "red"]
             await asyncio.gather(*(committer.submit(p.submission, p.declarations, p.outbox, urgent=p.urgent)
                                    for p in chunk))
             progress(min(start + 250, len(planned)), len(planned))
+        if gate_staff_id and scanned:
+            counts["entries"], counts["cases"] = await _at_the_gate(database, scanned, seal_to, Principal(
+                account_id=gate_staff_id, username="gate", name=gate_staff_name, role=Role.GATE_STAFF,
+                jurisdiction=scanned[0]["venue"].commune_path, unit_id=str(gate_unit)))
     finally:
         await committer.stop()
         await directory.close()
         await database.dispose()
     return counts
+
+
+async def _at_the_gate(database: Database, scanned: list[dict], seal_to: bytes, staff: Principal) -> tuple[int, int]:
+    """Today's scans at the gates of the gate staff's unit, and two cases it reported by hand
+    (one of them a visitor it had let in); (entries, cases)."""
+    entries = 0
+    async with database.transaction() as session:
+        for venue in {id(s["venue"]): s["venue"] for s in scanned}.values():
+            entries += await record_entries(session, venue, staff, [s for s in scanned if s["venue"] is venue])
+        first = scanned[0]
+        await raise_case(session, first["venue"], staff, full_name="Khách không khai báo", phone=None,
+                         id_number=None, symptoms=["cough", "fever"], note="Ho nhiều, sốt cao; đã mời ra khu "
+                         "cách ly tạm thời của chợ và báo Trạm Y tế", declaration_id=None, seal_to=seal_to)
+        await raise_case(session, scanned[-1]["venue"], staff, full_name="Người bán hàng rau", phone="0909000301",
+                         id_number=None, symptoms=["breathless"], note="Khó thở khi bốc hàng",
+                         declaration_id=scanned[-1]["declaration_id"], seal_to=seal_to)
+    return entries, 2
