@@ -153,12 +153,17 @@ def _services_log_format(env: Mapping[str, str], stream: TextIO) -> str:
     return log_format_for(None, "development", stream)
 
 
-def demo_mail_env(env: Mapping[str, str], host: str, port: int) -> tuple[dict[str, str], list[str]]:
+def demo_mail_env(env: Mapping[str, str], host: str, port: int,
+                  lists_port: int | None = None) -> tuple[dict[str, str], list[str]]:
     """The SMTP settings that send notification's and intake's e-mails to the demo mailbox
     at host:port, and the relays some service keeps because the developer configured one
-    (KHAIBAO_NOTIFICATION_SMTP_* / KHAIBAO_SMTP_*, KHAIBAO_INTAKE_SMTP_RELAY_*)."""
+    (KHAIBAO_NOTIFICATION_SMTP_* / KHAIBAO_SMTP_*, KHAIBAO_INTAKE_SMTP_RELAY_*). With
+    ``lists_port``, intake also receives lists by e-mail there (unless
+    KHAIBAO_INTAKE_SMTP_PORT is set), so that its replies can be followed in the mailbox."""
     updates: dict[str, str] = {}
     relays: list[str] = []
+    if lists_port and not env.get("KHAIBAO_INTAKE_SMTP_PORT"):
+        updates.update({"KHAIBAO_INTAKE_SMTP_HOST": host, "KHAIBAO_INTAKE_SMTP_PORT": str(lists_port)})
     own_host = env.get("KHAIBAO_NOTIFICATION_SMTP_HOST") or env.get("KHAIBAO_SMTP_HOST")
     own_port = env.get("KHAIBAO_NOTIFICATION_SMTP_PORT") or env.get("KHAIBAO_SMTP_PORT")
     if own_host or own_port:
@@ -174,6 +179,12 @@ def demo_mail_env(env: Mapping[str, str], host: str, port: int) -> tuple[dict[st
         updates.update({"KHAIBAO_INTAKE_SMTP_RELAY_HOST": host, "KHAIBAO_INTAKE_SMTP_RELAY_PORT": str(port),
                         "KHAIBAO_INTAKE_SMTP_RELAY_STARTTLS": "false", "KHAIBAO_INTAKE_SMTP_RELAY_TLS": "false"})
     return updates, list(dict.fromkeys(relays))
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
 
 
 def _retention_days(env: Mapping[str, str]) -> float:
@@ -230,7 +241,7 @@ def _up(args: argparse.Namespace) -> int:
     # landing page, unless the developer pointed a service at a real relay.
     mailbox = MailStore(data_dir / MAILBOX_DIR, _retention_days(env))
     catcher = MailCatcher(mailbox, "127.0.0.1").start()
-    mail_env, relays = demo_mail_env(env, catcher.host, catcher.port)
+    mail_env, relays = demo_mail_env(env, catcher.host, catcher.port, lists_port=_free_port(catcher.host))
     env.update(mail_env)
     if args.database_url:
         for service, url in asyncio.run(_create_databases(args.database_url)).items():
@@ -275,7 +286,7 @@ def _up(args: argparse.Namespace) -> int:
                       "the system runs without it.", file=sys.stderr, flush=True)
         landing_url = f"http://{host}:{args.base_port}"
         _print_banner(landing_url, urls, [] if args.no_demo else DEMO_ACCOUNTS, DEMO_PASSWORD, args,
-                      mailbox_port=catcher.port, relays=relays)
+                      mailbox_port=catcher.port, relays=relays, lists_port=env.get("KHAIBAO_INTAKE_SMTP_PORT"))
         _run_landing(host, args.base_port, urls, [] if args.no_demo else DEMO_ACCOUNTS, DEMO_PASSWORD, procs,
                      mailbox=mailbox, relays=relays)
     except KeyboardInterrupt:
@@ -311,7 +322,7 @@ def _demo_week(args: argparse.Namespace) -> int:
 
 
 def _print_banner(landing_url, urls, accounts, password, args, *, mailbox_port=None,  # noqa: ANN001
-                  relays=()) -> None:
+                  relays=(), lists_port=None) -> None:
     mode = "PostgreSQL" if args.database_url else "SQLite"
     bus = "Kafka" if args.kafka else "embedded bus"
     print("\n" + "=" * 72)
@@ -327,6 +338,9 @@ def _print_banner(landing_url, urls, accounts, password, args, *, mailbox_port=N
         print(f"\n  Hộp thư thử / demo mailbox: {landing_url}/mailbox (SMTP 127.0.0.1:{mailbox_port})")
         for relay in relays:
             print(f"  (e-mails of a service configured with the relay {relay} go there instead)")
+    if lists_port:
+        print(f"  Danh sách qua e-mail / lists by e-mail: SMTP 127.0.0.1:{lists_port}, "
+              "to danhsach.<district code>@<KHAIBAO_INTAKE_MAIL_DOMAIN>")
     print("\n  Ctrl-C stops everything.\n", flush=True)
 
 

@@ -6,6 +6,8 @@ of the same data folder does not load the week again.
 from __future__ import annotations
 
 import re
+import smtplib
+from email.message import EmailMessage
 
 import httpx
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from tests.services.conftest import demo_token, launch_up
 
 from .conftest import CHROMIUM, DEMO_PASSWORD
-from .test_consoles import _no_horizontal_scroll
+from .test_consoles import _no_horizontal_scroll, _reload_until
 
 pytestmark = [
     pytest.mark.browser,
@@ -71,7 +73,28 @@ def test_the_units_dashboard_and_the_health_centers_inbox_are_not_empty(system):
     assert {"acknowledged", "new"} <= statuses or {"acknowledged", "escalated"} <= statuses, statuses
 
 
+def _send_a_list_by_email(system) -> None:
+    """A school e-mails its filled list template to the district's address (intake's receiver,
+    which `up` turns on); intake's reply goes to the mailbox."""
+    from services.intake.tests.sheets import fill_template, unit_row
+
+    port = int(re.search(r"lists by e-mail: SMTP 127\.0\.0\.1:(\d+)",
+                         system.log_path.read_text(errors="replace")).group(1))
+    template = httpx.get(f"{system.urls['intake']}/d/787/mau-danh-sach.xlsx", timeout=10)
+    assert template.status_code == 200
+    message = EmailMessage()
+    message["From"], message["To"] = "Văn thư <vanthu@truonghoc.example>", "danhsach.787@khaibao.hochiminhcity.gov.vn"
+    message["Subject"] = "Danh sách đơn vị"
+    message.set_content("Kính gửi Phòng Văn hóa và Thông tin, đơn vị gửi danh sách đính kèm.")
+    message.add_attachment(fill_template(template.content, [unit_row(1, commune="Xã Bình Khánh")]),
+                           maintype="application", filename="danh-sach.xlsx",
+                           subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.send_message(message)
+
+
 def test_the_demo_mailbox_on_a_phone_shows_the_credentials_emails(system, new_context, screenshots):
+    _send_a_list_by_email(system)
     context = new_context(phone=True)
     page = context.new_page()
     page.goto(system.landing_url + "/", wait_until="load")
@@ -87,6 +110,9 @@ def test_the_demo_mailbox_on_a_phone_shows_the_credentials_emails(system, new_co
     # of the demo commune.
     assert "th.canthanh@truonghoc.example" in text and "lienhe@thuysanbk.example" in text
     assert "yte.canthanh@canthanh.example" in text and "Cảnh báo" in text
+    # ... and intake's reply to the list the school e-mailed.
+    _reload_until(page, lambda p: "vanthu@truonghoc.example" in p.locator("table").inner_text(), "the reply")
+    assert "Đã nhận danh sách" in page.locator("tr.mailbox__row", has_text="vanthu@truonghoc.example").inner_text()
     _no_horizontal_scroll(page)
     page.screenshot(path=str(screenshots / "demo-mailbox-phone.png"), full_page=False)
     credentials = page.locator("tr.mailbox__row", has_text="th.canthanh@truonghoc.example").first

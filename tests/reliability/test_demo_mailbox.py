@@ -91,14 +91,16 @@ def test_stored_mails_are_deleted_after_the_retention_period(tmp_path):
 
 
 def test_up_points_notification_and_intake_at_the_catcher_unless_a_relay_is_set():
-    updates, relays = demo_mail_env({}, "127.0.0.1", 2525)
+    updates, relays = demo_mail_env({}, "127.0.0.1", 2525, lists_port=2526)
+    assert updates["KHAIBAO_INTAKE_SMTP_PORT"] == "2526"  # lists by e-mail, whose replies land in the mailbox
     assert updates["KHAIBAO_NOTIFICATION_SMTP_HOST"] == "127.0.0.1"
     assert updates["KHAIBAO_NOTIFICATION_SMTP_PORT"] == "2525"
     assert updates["KHAIBAO_INTAKE_SMTP_RELAY_HOST"] == "127.0.0.1"
     assert updates["KHAIBAO_INTAKE_SMTP_RELAY_PORT"] == "2525"
     assert relays == []
     updates, relays = demo_mail_env({"KHAIBAO_SMTP_HOST": "smtp.tphcm.gov.vn", "KHAIBAO_SMTP_PORT": "587",
-                                     "KHAIBAO_INTAKE_SMTP_RELAY_HOST": "smtp.tphcm.gov.vn"}, "127.0.0.1", 2525)
+                                     "KHAIBAO_INTAKE_SMTP_RELAY_HOST": "smtp.tphcm.gov.vn",
+                                     "KHAIBAO_INTAKE_SMTP_PORT": "2600"}, "127.0.0.1", 2525, lists_port=2526)
     assert updates == {}
     assert relays == ["smtp.tphcm.gov.vn:587", "smtp.tphcm.gov.vn:25"]
 
