@@ -303,13 +303,19 @@ def _load_demo_week(env: Mapping[str, str], procs: dict[str, subprocess.Popen]) 
     exit code. Stopped if a service stops meanwhile."""
     started = time.monotonic()
     loader = subprocess.Popen([sys.executable, "-m", "libs.common.cli", "demo-week"], env=dict(env))
-    while loader.poll() is None:
-        for service, proc in procs.items():
-            if proc.poll() is not None:
-                loader.terminate()
+    try:
+        while loader.poll() is None:
+            for service, proc in procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{service} exited with code {proc.returncode}")
+            time.sleep(0.2)
+    finally:
+        if loader.poll() is None:  # stopped (Ctrl-C, SIGTERM) or a service died meanwhile
+            loader.terminate()
+            try:
                 loader.wait(10)
-                raise RuntimeError(f"{service} exited with code {proc.returncode}")
-        time.sleep(0.2)
+            except subprocess.TimeoutExpired:
+                loader.kill()
     if loader.returncode == 0:
         print(f"  Tuần dữ liệu mẫu đã nạp / demo week loaded in {time.monotonic() - started:.0f} s", flush=True)
     return loader.returncode
