@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Bootstrap a virtual environment and run khaibao or its tests.
 
-    python3 dev.py up      # the whole system on SQLite + the embedded bus, with demo data
+    python3 dev.py up      # the whole system on SQLite + the embedded bus, with demo data, a past
+                           # week of the demo district and the demo mailbox (README "The local demo")
     python3 dev.py test    # the test suite (extra arguments go to pytest)
     python3 dev.py lock    # regenerate requirements/*.txt from pyproject.toml (after editing it)
 

@@ -1,6 +1,7 @@
 """The ``khaibao`` command.
 
-    khaibao up                 all five services + the landing page, embedded mode, demo data
+    khaibao up                 all five services + the landing page, embedded mode, demo data,
+                               a demo week of declarations and the demo mailbox
     khaibao up --database-url postgresql+asyncpg://u:p@host:5432 --kafka host:9092
     khaibao serve intake --port 8101 --workers 2
     khaibao keys init deploy/secrets            every key and secret of a production deployment
@@ -152,14 +153,60 @@ def _services_log_format(env: Mapping[str, str], stream: TextIO) -> str:
     return log_format_for(None, "development", stream)
 
 
+def demo_mail_env(env: Mapping[str, str], host: str, port: int,
+                  lists_port: int | None = None) -> tuple[dict[str, str], list[str]]:
+    """The SMTP settings that send notification's and intake's e-mails to the demo mailbox
+    at host:port, and the relays some service keeps because the developer configured one
+    (KHAIBAO_NOTIFICATION_SMTP_* / KHAIBAO_SMTP_*, KHAIBAO_INTAKE_SMTP_RELAY_*). With
+    ``lists_port``, intake also receives lists by e-mail there (unless
+    KHAIBAO_INTAKE_SMTP_PORT is set), so that its replies can be followed in the mailbox."""
+    updates: dict[str, str] = {}
+    relays: list[str] = []
+    if lists_port and not env.get("KHAIBAO_INTAKE_SMTP_PORT"):
+        updates.update({"KHAIBAO_INTAKE_SMTP_HOST": host, "KHAIBAO_INTAKE_SMTP_PORT": str(lists_port)})
+    own_host = env.get("KHAIBAO_NOTIFICATION_SMTP_HOST") or env.get("KHAIBAO_SMTP_HOST")
+    own_port = env.get("KHAIBAO_NOTIFICATION_SMTP_PORT") or env.get("KHAIBAO_SMTP_PORT")
+    if own_host or own_port:
+        relays.append(f"{own_host or '127.0.0.1'}:{own_port or 25}")
+    else:
+        updates.update({"KHAIBAO_NOTIFICATION_SMTP_HOST": host, "KHAIBAO_NOTIFICATION_SMTP_PORT": str(port),
+                        "KHAIBAO_NOTIFICATION_SMTP_STARTTLS": "false", "KHAIBAO_NOTIFICATION_SMTP_USE_TLS": "false"})
+    relay_host = env.get("KHAIBAO_INTAKE_SMTP_RELAY_HOST") or env.get("KHAIBAO_SMTP_RELAY_HOST")
+    if relay_host:
+        relay_port = env.get("KHAIBAO_INTAKE_SMTP_RELAY_PORT") or env.get("KHAIBAO_SMTP_RELAY_PORT") or "25"
+        relays.append(f"{relay_host}:{relay_port}")
+    else:
+        updates.update({"KHAIBAO_INTAKE_SMTP_RELAY_HOST": host, "KHAIBAO_INTAKE_SMTP_RELAY_PORT": str(port),
+                        "KHAIBAO_INTAKE_SMTP_RELAY_STARTTLS": "false", "KHAIBAO_INTAKE_SMTP_RELAY_TLS": "false"})
+    return updates, list(dict.fromkeys(relays))
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def _retention_days(env: Mapping[str, str]) -> float:
+    from .settings import CommonSettings
+
+    try:
+        return float(env.get("KHAIBAO_DATA_RETENTION_DAYS") or CommonSettings.model_fields["data_retention_days"].default)
+    except ValueError:  # the services refuse it at start-up
+        return float(CommonSettings.model_fields["data_retention_days"].default)
+
+
 def _up(args: argparse.Namespace) -> int:
     from .auth import generate_key_pair
     from .demo import DEMO_ACCOUNTS, DEMO_PASSWORD
     from .keys import local_secret_key
+    from .mailbox import MAILBOX_DIR, MailCatcher, MailStore
 
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     private, public = data_dir / "keys" / "token-private.pem", data_dir / "keys" / "token-public.pem"
+    # A data folder without keys was never started: only then is the demo week loaded.
+    fresh = not private.exists()
     if not private.exists():
         generate_key_pair(private, public)
     secret_file = local_secret_key(data_dir)
@@ -190,6 +237,12 @@ def _up(args: argparse.Namespace) -> int:
     # On a laptop an alert webhook may be a local receiver (http://127.0.0.1:...).
     env.setdefault("KHAIBAO_NOTIFICATION_WEBHOOK_ALLOW_PRIVATE", "true")
     env["KHAIBAO_LOG_FORMAT"] = _services_log_format(env, sys.stderr)
+    # The demo mailbox: every e-mail the services send lands in the data folder and on the
+    # landing page, unless the developer pointed a service at a real relay.
+    mailbox = MailStore(data_dir / MAILBOX_DIR, _retention_days(env))
+    catcher = MailCatcher(mailbox, "127.0.0.1").start()
+    mail_env, relays = demo_mail_env(env, catcher.host, catcher.port, lists_port=_free_port(catcher.host))
+    env.update(mail_env)
     if args.database_url:
         for service, url in asyncio.run(_create_databases(args.database_url)).items():
             env[f"KHAIBAO_{service.upper()}_DATABASE_URL"] = url
@@ -224,18 +277,58 @@ def _up(args: argparse.Namespace) -> int:
             print(f"not healthy after {args.timeout:.0f}s: {', '.join(missing)}", file=sys.stderr)
             stop_all()
             return 1
+        week_marker = data_dir / "demo-week.done"
+        if fresh and not args.no_demo and not args.no_demo_week and not week_marker.exists():
+            if _load_demo_week(env, procs) == 0:
+                week_marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n", encoding="utf-8")
+            else:
+                print("Không nạp được tuần dữ liệu mẫu / the demo week could not be loaded; "
+                      "the system runs without it.", file=sys.stderr, flush=True)
         landing_url = f"http://{host}:{args.base_port}"
-        _print_banner(landing_url, urls, [] if args.no_demo else DEMO_ACCOUNTS, DEMO_PASSWORD, args)
-        _run_landing(host, args.base_port, urls, [] if args.no_demo else DEMO_ACCOUNTS, DEMO_PASSWORD, procs)
+        _print_banner(landing_url, urls, [] if args.no_demo else DEMO_ACCOUNTS, DEMO_PASSWORD, args,
+                      mailbox_port=catcher.port, relays=relays, lists_port=env.get("KHAIBAO_INTAKE_SMTP_PORT"))
+        _run_landing(host, args.base_port, urls, [] if args.no_demo else DEMO_ACCOUNTS, DEMO_PASSWORD, procs,
+                     mailbox=mailbox, relays=relays)
     except KeyboardInterrupt:
         pass
     finally:
         print("\nĐang dừng hệ thống / stopping ...", flush=True)
         stop_all()
+        catcher.stop()
     return 0
 
 
-def _print_banner(landing_url, urls, accounts, password, args) -> None:  # noqa: ANN001
+def _load_demo_week(env: Mapping[str, str], procs: dict[str, subprocess.Popen]) -> int:
+    """``khaibao demo-week`` with the services' environment (it prints its progress); its
+    exit code. Stopped if a service stops meanwhile."""
+    started = time.monotonic()
+    loader = subprocess.Popen([sys.executable, "-m", "libs.common.cli", "demo-week"], env=dict(env))
+    try:
+        while loader.poll() is None:
+            for service, proc in procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{service} exited with code {proc.returncode}")
+            time.sleep(0.2)
+    finally:
+        if loader.poll() is None:  # stopped (Ctrl-C, SIGTERM) or a service died meanwhile
+            loader.terminate()
+            try:
+                loader.wait(10)
+            except subprocess.TimeoutExpired:
+                loader.kill()
+    if loader.returncode == 0:
+        print(f"  Tuần dữ liệu mẫu đã nạp / demo week loaded in {time.monotonic() - started:.0f} s", flush=True)
+    return loader.returncode
+
+
+def _demo_week(args: argparse.Namespace) -> int:
+    from .demo_week import main as load_week
+
+    return load_week()
+
+
+def _print_banner(landing_url, urls, accounts, password, args, *, mailbox_port=None,  # noqa: ANN001
+                  relays=(), lists_port=None) -> None:
     mode = "PostgreSQL" if args.database_url else "SQLite"
     bus = "Kafka" if args.kafka else "embedded bus"
     print("\n" + "=" * 72)
@@ -247,10 +340,17 @@ def _print_banner(landing_url, urls, accounts, password, args) -> None:  # noqa:
         print(f"\n  Demo sign-ins (password for all: {password}):")
         for username, name, role, jurisdiction in accounts:
             print(f"    {username:<20} {role:<15} {name}")
+    if mailbox_port:
+        print(f"\n  Hộp thư thử / demo mailbox: {landing_url}/mailbox (SMTP 127.0.0.1:{mailbox_port})")
+        for relay in relays:
+            print(f"  (e-mails of a service configured with the relay {relay} go there instead)")
+    if lists_port:
+        print(f"  Danh sách qua e-mail / lists by e-mail: SMTP 127.0.0.1:{lists_port}, "
+              "to danhsach.<district code>@<KHAIBAO_INTAKE_MAIL_DOMAIN>")
     print("\n  Ctrl-C stops everything.\n", flush=True)
 
 
-def _run_landing(host, port, urls, accounts, password, procs) -> None:  # noqa: ANN001
+def _run_landing(host, port, urls, accounts, password, procs, *, mailbox=None, relays=()) -> None:  # noqa: ANN001
     import uvicorn
 
     from .ui.landing import create_landing_app
@@ -260,7 +360,7 @@ def _run_landing(host, port, urls, accounts, password, procs) -> None:  # noqa: 
               "url": urls[s], "description": SERVICE_DESCRIPTIONS[s][2]} for s in SERVICES]
     demo = [{"role_label": role_label(str(role), "vi"), "username": username, "password": password,
              "jurisdiction": name} for username, name, role, _ in accounts]
-    app = create_landing_app(links, demo)
+    app = create_landing_app(links, demo, mailbox=mailbox, mail_relay=", ".join(relays) or None)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
     server = uvicorn.Server(config)
 
@@ -306,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="a PostgreSQL server URL; each service gets its own database on it")
     up.add_argument("--kafka", default=os.environ.get("KHAIBAO_UP_KAFKA"), help="Kafka bootstrap host:port")
     up.add_argument("--no-demo", action="store_true", help="start without demo data")
+    up.add_argument("--no-demo-week", action="store_true",
+                    help="demo accounts and units, but not the past week of declarations and alerts")
     up.add_argument("--timeout", type=float, default=60)
     serve = commands.add_parser("serve", help="run one service")
     serve.add_argument("service", choices=SERVICES)
@@ -315,9 +417,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--check-timeout", type=float, default=5.0,
                        help="production: seconds the database and Kafka get to answer the start-up check")
 
+    commands.add_parser("demo-week", help="(run by `khaibao up`) load a past week into the running demo")
+
     operator_handlers = operations.add_commands(commands)
     args = parser.parse_args(argv)
-    handlers = {"up": _up, "serve": _serve, **operator_handlers}
+    handlers = {"up": _up, "serve": _serve, "demo-week": _demo_week, **operator_handlers}
     return handlers[args.command](args)
 
 

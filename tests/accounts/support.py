@@ -154,15 +154,16 @@ def launch_up_with(data_dir: Path, log_path: Path, env: dict[str, str], *extra: 
 
     from libs.common.settings import SERVICES
     from tests.services.conftest import REPO_ROOT, UpProcess, free_port_block, khaibao_command
+    from tests.services.up import checkout_env
 
     base = free_port_block(len(SERVICES) + 1)
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
+    environment = checkout_env({k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")})
     environment.update(env)
     environment["PYTHONUNBUFFERED"] = "1"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*khaibao_command(), "up", "--data-dir", str(data_dir), "--base-port", str(base), *extra],
+            [*khaibao_command(), "up", "--data-dir", str(data_dir), "--base-port", str(base), "--no-demo-week", *extra],
             cwd=REPO_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
     return UpProcess(process, base, data_dir, log_path)

@@ -44,9 +44,12 @@ def browser_type_launch_args(browser_type_launch_args):  # noqa: ANN001 - pytest
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory) -> Iterator[UpProcess]:
+def system(request, tmp_path_factory) -> Iterator[UpProcess]:
+    """``khaibao up`` for the module; without the demo week, unless the module sets
+    ``DEMO_WEEK = True`` (test_demo.py: the week's dashboards and mailbox)."""
     base = tmp_path_factory.mktemp("khaibao-up")
-    with khaibao_up(base / "var", base / "up.log", timeout=90) as up:
+    with khaibao_up(base / "var", base / "up.log", timeout=90,
+                    demo_week=getattr(request.module, "DEMO_WEEK", False)) as up:
         yield up
 
 

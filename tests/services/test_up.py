@@ -146,3 +146,20 @@ def test_the_readme_command_becomes_the_launcher_so_ctrl_c_stops_everything(tmp_
         up.assert_stops_on_ctrl_c(children, timeout=30)
     finally:
         up.kill()
+
+
+def test_ctrl_c_while_the_demo_week_loads_leaves_nothing_behind(tmp_path):
+    """The demo week's loader (`khaibao demo-week`, a child of the launcher) stops with the rest."""
+    up = launch_up(tmp_path / "var", tmp_path / "up.log", demo_week=True)
+    try:
+        deadline = time.monotonic() + 90
+        while "[tuần mẫu / demo week]" not in up.log_path.read_text(errors="replace"):
+            assert up.process.poll() is None, up.log()
+            assert time.monotonic() < deadline, up.log()
+            time.sleep(0.1)
+        children = children_of(up.process.pid)
+        assert len(children) == len(SERVICES) + 1, (children, up.log())  # the services and the loader
+        up.assert_stops_on_ctrl_c(children, timeout=30)
+        assert not (tmp_path / "var" / "demo-week.done").exists()
+    finally:
+        up.kill()

@@ -55,6 +55,13 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def checkout_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with this checkout first on PYTHONPATH: the ``khaibao`` script of a virtualenv
+    installed (editable) from another checkout of the repository would run that one's code."""
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
 def khaibao_command() -> list[str]:
     script = Path(sys.executable).with_name("khaibao")
     return [str(script)] if script.exists() else [sys.executable, "-m", "libs.common.cli"]
@@ -136,11 +143,15 @@ class UpProcess:
             self.process.wait(timeout=10)
 
 
-def launch_up(data_dir: Path, log_path: Path, *extra: str, command: list[str] | None = None) -> UpProcess:
+def launch_up(data_dir: Path, log_path: Path, *extra: str, command: list[str] | None = None,
+              demo_week: bool = False) -> UpProcess:
     """Start ``khaibao up`` (or ``command``, e.g. the README's ``dev.py up``) from the checkout
-    with a temp data dir on free ports."""
+    with a temp data dir on free ports; without the demo week (``--no-demo-week``: a dozen
+    seconds, and figures the tests do not expect) unless ``demo_week``."""
     base = free_port_block(len(SERVICES) + 1)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
+    if not demo_week:
+        extra = ("--no-demo-week", *extra)
+    env = checkout_env({k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")})
     env["PYTHONUNBUFFERED"] = "1"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
@@ -153,8 +164,9 @@ def launch_up(data_dir: Path, log_path: Path, *extra: str, command: list[str] | 
 
 
 @contextlib.contextmanager
-def khaibao_up(data_dir: Path, log_path: Path, *extra: str, timeout: float = 60.0) -> Iterator[UpProcess]:
-    up = launch_up(data_dir, log_path, *extra)
+def khaibao_up(data_dir: Path, log_path: Path, *extra: str, timeout: float = 60.0,
+               demo_week: bool = False) -> Iterator[UpProcess]:
+    up = launch_up(data_dir, log_path, *extra, demo_week=demo_week)
     try:
         try:
             up.wait_ready(timeout)
@@ -164,7 +176,7 @@ def khaibao_up(data_dir: Path, log_path: Path, *extra: str, timeout: float = 60.
             # Another process took one of the ports between the check and the bind: once
             # more on another block (nothing else is retried).
             up.stop()
-            up = launch_up(data_dir, log_path, *extra)
+            up = launch_up(data_dir, log_path, *extra, demo_week=demo_week)
             up.wait_ready(timeout)
         yield up
     finally:
