@@ -163,8 +163,10 @@ def add_commands(commands) -> dict[str, Callable[[argparse.Namespace], int]]:  #
                     "KHAIBAO_DECLARATION_PASS_PREVIOUS_PUBLIC_KEY_FILES and "
                     "KHAIBAO_NOTIFICATION_CREDENTIALS_PREVIOUS_PRIVATE_KEY_FILES. Only one previous "
                     "generation is kept: rotating again replaces the .previous.pem files, and the "
-                    "oldest key is no longer accepted.")
-    rotate.add_argument("kind", choices=("token", "pass", "credentials"))
+                    "oldest key is no longer accepted. 'field': a new key first in field_keys (the "
+                    "personal fields encrypted at rest); the older lines stay to open what they "
+                    "sealed, drop one once the retention period has passed since the rotation.")
+    rotate.add_argument("kind", choices=("token", "pass", "credentials", "field"))
     rotate.add_argument("directory")
 
     accounts = commands.add_parser("accounts", help="operator bootstrap of officials' accounts")
