@@ -258,9 +258,13 @@ class ServiceSettings(CommonSettings):
                 from .fieldcrypt import parse_field_keys
                 try:
                     parse_field_keys(Path(path).read_text())
-                except (OSError, UnicodeDecodeError, ValueError) as exc:
-                    problems.append(f"{self.env_name(name)}: {path}: "
-                                    f"{getattr(exc, 'strerror', None) or exc}")
+                except FileNotFoundError:
+                    problems.append(f"{self.env_name(name)}: file not found: {path}")
+                except (OSError, UnicodeDecodeError) as exc:
+                    problems.append(f"{self.env_name(name)}: cannot read {path}: "
+                                    f"{getattr(exc, 'strerror', None) or type(exc).__name__}")
+                except ValueError as exc:
+                    problems.append(f"{self.env_name(name)}: {path}: {exc}")
         own = getattr(self, "retention_days", None)
         if own is not None and own > self.data_retention_days:
             problems.append(f"{self.env_name('retention_days')}: {own:g} days is longer than "
