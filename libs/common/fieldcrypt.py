@@ -30,6 +30,7 @@ import hmac
 import os
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -127,6 +128,17 @@ class KeyRing:
         return stored is not None and (not is_sealed(stored) or stored.split(".", 2)[1] != self._current_id)
 
 
+class ClearRing(KeyRing):
+    """Benchmarks only (``KHAIBAO_FIELD_ENCRYPTION=false``, refused in production): writes
+    in clear, to measure what the encryption costs; reads and indexes as the real ring."""
+
+    def seal(self, value: str | None, context: str) -> str | None:
+        return value
+
+    def needs_reseal(self, stored: str | None) -> bool:
+        return False
+
+
 def is_sealed(stored: str) -> bool:
     return stored.startswith(VERSION + ".") and stored.count(".") >= 2
 
@@ -191,18 +203,79 @@ class SealedString(TypeDecorator):
 
     The database sees only ciphertext: such a column cannot be compared, sorted or
     searched (use its blind index column). ``length`` is the plain length; the column is
-    sized for the sealed form."""
+    sized for the sealed form. ``index``: the companion column holding the blind index of
+    this value, and the index's kind (``("phone_index", "phone")``): the hot path's
+    ``RowSealer`` and ``khaibao keys reseal`` fill it from the value."""
 
     impl = String
     cache_ok = True
 
-    def __init__(self, ring_name: str, context: str, length: int | None = None) -> None:
+    def __init__(self, ring_name: str, context: str, length: int | None = None,
+                 index: tuple[str, str] | None = None) -> None:
         super().__init__(sealed_length(length) if length else None)
         self.ring_name = ring_name
         self.context = context
+        self.index = index
+
+    def to_text(self, value):  # noqa: ANN001, ANN201
+        """The Python value as the text sealed (a date subclass overrides both)."""
+        return value
+
+    def from_text(self, text: str):  # noqa: ANN201
+        return text
 
     def process_bind_param(self, value, dialect):  # noqa: ANN001, ANN201
-        return None if value is None else ring(self.ring_name).seal(value, self.context)
+        return None if value is None else ring(self.ring_name).seal(self.to_text(value), self.context)
 
     def process_result_value(self, value, dialect):  # noqa: ANN001, ANN201
-        return None if value is None else ring(self.ring_name).open(value, self.context)
+        return None if value is None else self.from_text(ring(self.ring_name).open(value, self.context))
+
+
+class SealedDate(SealedString):
+    """A date stored sealed (its ISO form); a clear date stored before reads as it is."""
+
+    cache_ok = True
+
+    def __init__(self, ring_name: str, context: str) -> None:
+        super().__init__(ring_name, context, 10)
+
+    def to_text(self, value):  # noqa: ANN001, ANN201
+        return value.isoformat() if isinstance(value, date) else str(value)
+
+    def from_text(self, text: str):  # noqa: ANN201
+        return date.fromisoformat(text[:10])
+
+
+def sealed_columns(table) -> list:  # noqa: ANN001
+    """The columns of ``table`` (a SQLAlchemy Table) stored sealed."""
+    return [column for column in table.columns if isinstance(column.type, SealedString)]
+
+
+class RowSealer:
+    """What the hot path does in the request, where SQLAlchemy's types are bypassed (a row
+    written by asyncpg's JSON or sqlite3's tuples): a row as a dict -> the same row with
+    each sealed column sealed and its blind index columns computed. One ring lookup per
+    row; the ring holds one AESGCM object per key (no key setup per value)."""
+
+    def __init__(self, table) -> None:  # noqa: ANN001
+        columns = sealed_columns(table)
+        names = {column.type.ring_name for column in columns}
+        if len(names) > 1:
+            raise ValueError(f"{table.name}: its sealed columns name several rings: {sorted(names)}")
+        self.ring_name = names.pop() if names else None
+        self.seals = tuple((c.name, c.type.context, c.type.to_text) for c in columns)
+        self.indexes = tuple((c.type.index[0], c.name, c.type.index[1]) for c in columns if c.type.index)
+
+    def __call__(self, values: dict) -> dict:
+        if self.ring_name is None:
+            return values
+        keys = ring(self.ring_name)
+        row = dict(values)
+        for target, source, kind in self.indexes:
+            row[target] = keys.index(values.get(source), kind)
+        seal = keys.seal
+        for name, context, to_text in self.seals:
+            value = values.get(name)
+            if value is not None:
+                row[name] = seal(to_text(value), context)
+        return row

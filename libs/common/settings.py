@@ -114,6 +114,9 @@ class CommonSettings(BaseSettings):
     # refuses to start without them.
     field_keys_file: Path | None = None
     index_key_file: Path | None = None
+    # Benchmarks only (bench/declare.py measures the cost of the encryption): false stores
+    # the personal fields in clear. Production refuses it.
+    field_encryption: bool = True
 
     @field_validator("log_format", mode="before")
     @classmethod
@@ -242,12 +245,20 @@ class ServiceSettings(CommonSettings):
         from .fieldcrypt import derived_ring, ring_from_files
 
         if self.field_keys_file is not None and self.index_key_file is not None:
-            return ring_from_files(self.field_keys_file, self.index_key_file)
-        return derived_ring(self.secret_key, self.service_name)
+            ring = ring_from_files(self.field_keys_file, self.index_key_file)
+        else:
+            ring = derived_ring(self.secret_key, self.service_name)
+        if not self.field_encryption:
+            from .fieldcrypt import ClearRing
+            return ClearRing(ring.keys, ring.index_key)
+        return ring
 
     def problems(self) -> list[str]:
         problems = super().problems()
         if self.environment == "production":
+            if not self.field_encryption:
+                problems.append(f"{self.env_name('field_encryption')}: personal fields are always encrypted in "
+                                "production (the switch is for benchmarks)")
             for name in ("field_keys_file", "index_key_file"):
                 if getattr(self, name) is None:
                     problems.append(f"{self.env_name(name)}: required in production (personal fields are "
