@@ -23,9 +23,10 @@ import sqlalchemy as sa
 from pydantic_core import to_json
 from sqlalchemy.engine import make_url
 
-from libs.common.fieldcrypt import RowSealer
+from libs.common.fieldcrypt import RowSealer, ring
+from libs.common.outbox import PAYLOAD_CONTEXT
 
-from .models import declarations_table, submissions_table
+from .models import RING, declarations_table, submissions_table
 
 # Every column the hot path fills (erased_at is retention's, NULL until then).
 DECLARATION_COLUMNS = tuple(c.name for c in declarations_table.columns if c.name != "erased_at")
@@ -34,6 +35,12 @@ OUTBOX_COLUMNS = ("event_id", "event_type", "topic", "key", "payload", "trace_id
 # The personal fields sealed and the ID number's and phone's blind indexes computed, in the
 # request (SQLAlchemy's column types are bypassed here: asyncpg's JSON, sqlite3's tuples).
 seal_declaration = RowSealer(declarations_table)
+
+
+def seal_outbox(rows: list[tuple]) -> list[tuple]:
+    """The events' payloads sealed at rest, as ``outbox.publish`` does (the relay opens them)."""
+    keys = ring(RING)
+    return [(*r[:4], keys.seal_bytes(r[4], PAYLOAD_CONTEXT), *r[5:]) for r in rows]
 
 
 @dataclass

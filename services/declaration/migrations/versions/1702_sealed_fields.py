@@ -7,7 +7,9 @@ Rows stored before stay readable (a value without the sealed prefix reads as it 
 ``khaibao keys reseal declaration`` seals them and fills their index columns, after which
 the lookups by ID number or phone find them too.
 
-SQLite does not enforce a text column's length, so only PostgreSQL's columns are altered.
+SQLite does not enforce a text column's length: there only the birth date's declared type
+changes (a copy of the table, SQLite's way), so that a reader of the schema (a reflected
+table, a tool) takes its values for text and not for dates.
 
 Revision ID: 1702 (a branch of its own from 0004, applied with the other heads)
 """
@@ -34,6 +36,9 @@ def upgrade() -> None:
             for column, plain in columns.items():
                 using = f"{column}::text" if column == "birth_date" else None
                 op.alter_column(table, column, type_=sa.String(sealed_length(plain)), postgresql_using=using)
+        if not postgres and "birth_date" in columns:
+            with op.batch_alter_table(table) as batch:
+                batch.alter_column("birth_date", type_=sa.String(sealed_length(10)))
         for column in INDEXED:
             op.add_column(table, sa.Column(column, sa.String(32), nullable=True))
             op.create_index(f"ix_{table}_{column}", table, [column])
