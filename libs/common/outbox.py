@@ -103,6 +103,12 @@ async def publish(session: AsyncSession, *events: Event) -> None:
     session.info["outbox"] = True
 
 
+def open_payload(service: str, stored: bytes) -> bytes:
+    """An outbox row's payload as published (opened with the service's ring if sealed)."""
+    keys = registered(service)
+    return bytes(stored) if keys is None else keys.open_bytes(stored, PAYLOAD_CONTEXT)
+
+
 class OutboxRelay:
     """Moves committed outbox rows to the bus. Safe to run in several processes at once.
 
@@ -158,7 +164,7 @@ class OutboxRelay:
             kind = types.get(r[1])
             if kind is None:
                 kind = types[r[1]] = ("type", r[1].encode())
-            value = r[4] if keys is None else keys.open_bytes(r[4], PAYLOAD_CONTEXT)
+            value = r[4] if keys is None else keys.open_bytes(r[4], PAYLOAD_CONTEXT)  # see open_payload
             messages.append(OutgoingMessage(topic=r[2], key=r[3].encode(), value=value,
                                             headers=(kind, ("trace_id", r[5].encode()))))
         await self.bus.publish(messages)

@@ -18,7 +18,7 @@ from libs.common import migrate, sealed
 from libs.common.db import Database
 from libs.common.events import parse_event
 from libs.common.fieldcrypt import ring
-from libs.common.outbox import outbox
+from libs.common.outbox import open_payload, outbox
 from services.declaration.batcher import GroupCommitter, Overloaded, RelayNudge, StoreUnavailable
 from services.declaration.writers import DECLARATION_COLUMNS, SUBMISSION_COLUMNS, PostgresWriter, SqliteWriter, Work
 from services.declaration.declare import prepare
@@ -87,7 +87,7 @@ async def test_many_requests_share_few_transactions(store):
     async with database.transaction(readonly=True) as session:
         payloads = [row[0] for row in await session.execute(select(outbox.c.payload))]
         stored = await session.get(Declaration, work[0].declarations[0]["id"])
-    events = [parse_event(p) for p in payloads]
+    events = [parse_event(open_payload("declaration", p)) for p in payloads]  # sealed at rest
     assert sum(e.type == "declaration.submitted" for e in events) == 300
     assert sum(e.type == "declaration.flagged" for e in events) == 60
     # Counted by screening result, once per commit.
