@@ -28,6 +28,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
@@ -69,9 +70,19 @@ def sealed_length(plain_chars: int) -> int:
     return len(VERSION) + 1 + 8 + 1 + (raw * 4 + 2) // 3
 
 
-def normalise(value: str) -> str:
-    """The form an index is computed over: NFC, no surrounding blanks, case-folded."""
-    return unicodedata.normalize("NFC", value).strip().casefold()
+_SEPARATORS = re.compile(r"[\s.()-]")
+
+
+def normalise(value: str, kind: str | None = None) -> str:
+    """The form an index is computed over: NFC, no surrounding blanks, case-folded; an ID
+    number or a phone without its separators (``0912 345 678`` = ``0912.345.678``), a
+    Vietnamese phone in its national form (``+84912345678`` = ``0912345678``)."""
+    text = unicodedata.normalize("NFC", value).strip().casefold()
+    if kind in ("phone", "id_number"):
+        text = _SEPARATORS.sub("", text)
+    if kind == "phone" and text.startswith("+84"):
+        text = "0" + text[3:]
+    return text
 
 
 @dataclass
@@ -121,7 +132,7 @@ class KeyRing:
         """The blind index of ``value`` for lookups of ``kind`` (``id_number``, ``phone``)."""
         if value is None or not value.strip():
             return None
-        digest = hmac.new(self.index_key, f"{kind}:{normalise(value)}".encode(), hashlib.sha256).digest()
+        digest = hmac.new(self.index_key, f"{kind}:{normalise(value, kind)}".encode(), hashlib.sha256).digest()
         return digest[:INDEX_BYTES].hex()
 
     def seal_bytes(self, data: bytes, context: str) -> bytes:
@@ -282,6 +293,22 @@ class SealedDate(SealedString):
 def sealed_columns(table) -> list:  # noqa: ANN001
     """The columns of ``table`` (a SQLAlchemy Table) stored sealed."""
     return [column for column in table.columns if isinstance(column.type, SealedString)]
+
+
+def maintain_indexes(model) -> None:  # noqa: ANN001 - an ORM class
+    """ORM writes of ``model`` fill its blind index columns from their values (the index
+    column and its source are attributes of the same names as their columns)."""
+    from sqlalchemy import event
+
+    pairs = [(c.type.index[0], c.name, c.type.index[1], c.type.ring_name)
+             for c in sealed_columns(model.__table__) if c.type.index]
+
+    def fill(mapper, connection, target) -> None:  # noqa: ANN001
+        for column, source, kind, ring_name in pairs:
+            setattr(target, column, ring(ring_name).index(getattr(target, source), kind))
+
+    event.listen(model, "before_insert", fill)
+    event.listen(model, "before_update", fill)
 
 
 class RowSealer:

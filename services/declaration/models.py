@@ -20,7 +20,7 @@ from sqlalchemy import Column, Index, Text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from libs.common.fieldcrypt import SealedDate, SealedString
+from libs.common.fieldcrypt import SealedDate, SealedString, maintain_indexes
 
 RING = "declaration"  # the key ring of this service's sealed columns (registered at start)
 INDEX_LENGTH = 32  # a blind index: 128 bits in hex
@@ -202,6 +202,11 @@ class SuspectedCase(DeclarationTable, table=True):
     id_number_index: str | None = Field(default=None, max_length=INDEX_LENGTH, index=True)
     phone_index: str | None = Field(default=None, max_length=INDEX_LENGTH, index=True)
 
+
+# An ORM write (a suspected case, a test's row) fills the blind indexes itself; the hot
+# path's batched inserts fill them in writers.seal_declaration.
+maintain_indexes(Declaration)
+maintain_indexes(SuspectedCase)
 
 declarations_table = Declaration.__table__
 submissions_table = Submission.__table__

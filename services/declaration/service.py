@@ -17,14 +17,13 @@ from libs.common.auth import Forbidden, Principal, Role, within
 from libs.common.events.declaration import (
     CaseRaised, CaseRaisedData, PersonDetails, SensitiveDetails, seal_person,
 )
-from libs.common.fieldcrypt import ring
 from libs.common.outbox import publish
 
 from .declare import uuid7, venue_ref
 from .directory import VenueInfo
 from .places import load_places
 from .schemas import kind_of
-from .models import RING, Declaration, GateEntry, SuspectedCase, Venue
+from .models import Declaration, GateEntry, SuspectedCase, Venue
 from .web import today_bounds
 
 GATE_ROLES = (Role.GATE_STAFF, Role.UNIT_ADMIN)
@@ -111,12 +110,10 @@ async def raise_case(session: AsyncSession, venue: VenueInfo, principal: Princip
     """Gate staff report a suspected case (circular 2.1): stored, and an event for the alerts
     (the person, the symptoms and the note sealed to notification's key ``seal_to``)."""
     now = datetime.now(UTC)
-    keys = ring(RING)
     case = SuspectedCase(
         id=uuid7(), venue_id=venue.venue_id, unit_id=venue.unit_id, commune_path=venue.commune_path, raised_at=now,
         raised_by=principal.account_id, raised_by_name=principal.name or principal.username,
         declaration_id=declaration_id, full_name=full_name, phone=phone, id_number=id_number,
-        id_number_index=keys.index(id_number, "id_number"), phone_index=keys.index(phone, "phone"),
         symptoms=",".join(symptoms), note=note)
     person = PersonDetails(full_name=full_name, phone=phone, id_number=id_number,
                            id_type=kind_of(id_number) if id_number else None)

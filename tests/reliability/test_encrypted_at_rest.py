@@ -22,17 +22,30 @@ merge adds them here.
 """
 from __future__ import annotations
 
+import asyncio
+import os
 import re
 import uuid
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
+from sqlalchemy import select, text
+
+from libs.common import migrate
 from libs.common.auth import SESSION_COOKIE, Role
+from libs.common.cli import main
+from libs.common.db import Database
+from libs.common.fieldcrypt import register
 from libs.common.settings import SERVICES
+from services.declaration.app import HERE as DECLARATION_DIR
+from services.declaration.models import Declaration
 
 from .conftest import DEMO_DISTRICT, build_settings, eventually, run_services
 from .test_retention_everywhere import ID_NUMBER, NAME, PHONE, _found_in, _search_database
 
 CHECKED_SERVICES = ("intake", "provisioning", "declaration")
+MIGRATIONS = DECLARATION_DIR / "migrations"
 HTML = {"accept": "text/html"}
 REQUEST = {"reference": "YC-2026-0102", "reason": "Người dân yêu cầu bản sao dữ liệu khai báo"}
 
@@ -114,3 +127,133 @@ async def test_the_raw_storage_holds_no_personal_datum_in_clear(backend, keys, m
         assert other.json()["total"] == 0
     if backend.name == "embedded":  # stopped: checkpointed, the files an operator would copy
         assert {s: f for s in CHECKED_SERVICES if (f := _sqlite_files(tmp_path, s))} == {}
+
+
+# --- rotation, reseal, a wrong key ---------------------------------------------------------
+
+def _declaration(number: str, **values) -> Declaration:  # noqa: ANN003
+    now = datetime.now(UTC)
+    return Declaration(**{
+        "id": uuid.uuid4(), "submission_id": uuid.uuid4(), "venue_id": uuid.uuid4(), "venue_code": "CT7K2M9Q",
+        "unit_id": uuid.uuid4(), "commune_path": "79/787/27664", "submitted_at": now, "valid_until": now,
+        "channel": "self", "full_name": NAME, "id_number": number, "birth_date": date(2001, 4, 3), "birth_year": 2001,
+        "gender": "female", "nationality": "VN", "phone": re.sub(r"\D", "", PHONE), "province_code": "79",
+        "district_code": "787", "commune_code": "27664", "street": "45 Duyên Hải", "result": "green",
+        "rule_version": "v1", **values})
+
+
+async def _stored(database: Database) -> list[dict]:
+    """The declarations as stored (plain SQL: no key opens anything)."""
+    async with database.transaction(readonly=True) as session:
+        rows = await session.execute(text("SELECT id, full_name, id_number, phone, birth_date, street, "
+                                          "id_number_index, phone_index FROM declarations ORDER BY id"))
+        return [dict(r) for r in rows.mappings()]
+
+
+async def test_rotation_then_reseal_then_the_old_key_dropped(backend, keys, monkeypatch, capsys):
+    """Rows sealed under key A and rows stored in clear before encryption; ``keys rotate
+    field`` puts B first: the old rows still open, new rows are sealed under B; ``keys reseal``
+    rewrites the others under B and fills their blind indexes; with A dropped every row
+    opens, and the lookup by ID number finds the clear row's person too."""
+    secrets = keys.data_dir / "secrets"
+    secrets.mkdir()
+    (secrets / "field_keys").write_text(os.urandom(32).hex() + "\n")
+    (secrets / "index_key").write_text(os.urandom(32).hex() + "\n")
+    url = await backend.database_url("declaration")
+    settings = build_settings("declaration", keys, database_url=url, field_keys_file=secrets / "field_keys",
+                              index_key_file=secrets / "index_key")
+    database = Database(url)
+    try:
+        await migrate.upgrade(database, MIGRATIONS, "declaration")
+        key_a = settings.field_ring()
+        register("declaration", key_a)
+        async with database.transaction() as session:
+            session.add_all([_declaration("079301000001"), _declaration("079301000002")])
+        # A row stored before encryption existed: clear values, no index.
+        legacy = _declaration("079301000003")
+        async with database.transaction() as session:
+            await session.execute(text(
+                "INSERT INTO declarations (id, submission_id, member, venue_id, venue_code, unit_id, commune_path, "
+                "submitted_at, valid_until, channel, full_name, id_number, birth_date, birth_year, gender, "
+                "nationality, phone, province_code, district_code, commune_code, street, symptoms, exposures, "
+                "result, reasons, rule_version) VALUES (:id, :sid, 0, :vid, 'CT7K2M9Q', :uid, '79/787/27664', "
+                ":at, :at, 'self', :name, :number, '2001-04-03', 2001, 'female', 'VN', :phone, '79', '787', "
+                "'27664', '45 Duyên Hải', '', '', 'green', '', 'v1')"),
+                {"id": legacy.id if not database.sqlite else legacy.id.hex, "sid": legacy.submission_id
+                 if not database.sqlite else legacy.submission_id.hex,
+                 "vid": legacy.venue_id if not database.sqlite else legacy.venue_id.hex,
+                 "uid": legacy.unit_id if not database.sqlite else legacy.unit_id.hex,
+                 "at": legacy.submitted_at if not database.sqlite else legacy.submitted_at.replace(tzinfo=None)
+                 .isoformat(" "), "name": NAME, "number": "079301000003", "phone": legacy.phone})
+        before = await _stored(database)
+        assert sum(r["full_name"] == NAME for r in before) == 1  # the clear row
+        assert all(r["full_name"].startswith("f1." + key_a.current_id) for r in before if r["full_name"] != NAME)
+
+        # Rotation: B first, A below it.
+        assert main(["keys", "rotate", "field", str(secrets)]) == 0
+        rotated = settings.field_ring()
+        assert rotated.current_id != key_a.current_id
+        register("declaration", rotated)
+        async with database.transaction() as session:
+            session.add(_declaration("079301000004"))
+        async with database.transaction(readonly=True) as session:
+            opened = (await session.execute(select(Declaration))).scalars().all()
+        assert {d.full_name for d in opened} == {NAME} and {d.birth_date for d in opened} == {date(2001, 4, 3)}
+
+        # Reseal, as the operator runs it (the service's settings from the environment).
+        for name, value in {"KHAIBAO_ENVIRONMENT": "test", "KHAIBAO_DATA_DIR": str(keys.data_dir),
+                            "KHAIBAO_DECLARATION_DATABASE_URL": url,
+                            "KHAIBAO_FIELD_KEYS_FILE": str(secrets / "field_keys"),
+                            "KHAIBAO_INDEX_KEY_FILE": str(secrets / "index_key")}.items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+        assert await asyncio.to_thread(main, ["keys", "reseal", "declaration", "--batch", "2"]) == 0
+        out = capsys.readouterr().out
+        assert "declarations: done, 4 rows, 3 rewritten" in out, out  # A's two and the clear one
+        assert NAME not in out and "079301000003" not in out
+        assert await asyncio.to_thread(main, ["keys", "reseal", "declaration"]) == 0  # again: nothing left to do
+        assert "declarations: done, 4 rows, 0 rewritten" in capsys.readouterr().out
+
+        # A dropped: only B in the file; every row opens, the clear row's person is found by index.
+        (secrets / "field_keys").write_text((secrets / "field_keys").read_text().splitlines()[0] + "\n")
+        only_b = settings.field_ring()
+        assert only_b.keys == [rotated.keys[0]]
+        register("declaration", only_b)
+        stored = await _stored(database)
+        assert all(r["full_name"].startswith("f1." + only_b.current_id) for r in stored)
+        assert all(NAME not in str(r.values()) for r in stored)
+        async with database.transaction(readonly=True) as session:
+            opened = (await session.execute(select(Declaration))).scalars().all()
+            found = (await session.execute(select(Declaration).where(
+                Declaration.id_number_index == only_b.index("079301000003", "id_number")))).scalars().all()
+        assert sorted(d.id_number for d in opened) == [f"07930100000{i}" for i in range(1, 5)]
+        assert [d.id for d in found] == [legacy.id]
+        assert {d.phone_index for d in opened} == {only_b.index(re.sub(r"\D", "", PHONE), "phone")}
+    finally:
+        await database.dispose()
+
+
+async def test_the_service_refuses_to_start_with_keys_that_do_not_open_its_data(backend, keys, tmp_path):
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "field_keys").write_text(os.urandom(32).hex() + "\n")
+    (secrets / "index_key").write_text(os.urandom(32).hex() + "\n")
+    options = {"database_url": await backend.database_url("declaration"), "bus_url": backend.bus_url,
+               "bus_namespace": backend.bus_options().get("namespace", ""), "kafka_partitions": 2,
+               "field_keys_file": secrets / "field_keys", "index_key_file": secrets / "index_key"}
+    database = Database(options["database_url"])
+    try:
+        await migrate.upgrade(database, MIGRATIONS, "declaration")
+        register("declaration", build_settings("declaration", keys, **options).field_ring())
+        async with database.transaction() as session:
+            session.add(_declaration("079301000009"))
+    finally:
+        await database.dispose()
+    # The file replaced by another key (the old one lost, or another deployment's file).
+    (secrets / "field_keys").write_text(os.urandom(32).hex() + "\n")
+    with pytest.raises(RuntimeError) as refused:
+        async with run_services({"declaration": build_settings("declaration", keys, **options)}):
+            pass
+    message = str(refused.value)
+    assert message.startswith("KHAIBAO_FIELD_KEYS_FILE: the field keys do not open the personal data stored")
+    assert "declarations.full_name: sealed with key" in message and NAME not in message

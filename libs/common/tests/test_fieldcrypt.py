@@ -52,6 +52,10 @@ def test_the_blind_index_matches_equal_values_only_and_depends_on_its_key():
     assert keys.index("0901234567", "phone") != keys.index("0901234567", "id_number")
     assert keys.index("0901234567", "phone") != ring(index=b"j" * 32).index("0901234567", "phone")
     assert keys.index(None, "phone") is None and keys.index("  ", "phone") is None
+    # Typed with separators, or in the international form: the same phone, the same ID number.
+    assert keys.index("0901 234.567", "phone") == keys.index("+84901234567", "phone") == keys.index("0901234567",
+                                                                                                     "phone")
+    assert keys.index("079 301-004 567", "id_number") == keys.index("079301004567", "id_number")
 
 
 def test_a_value_stored_before_encryption_reads_as_it_is():
@@ -78,3 +82,33 @@ def test_a_sealed_column_holds_ciphertext_in_the_database(tmp_path):
         assert dict(connection.execute(select(table.c.id, table.c.phone)).all()) == {"a": "0901234567", "b": None}
     raw = (tmp_path / "db.sqlite").read_bytes()
     assert b"0901234567" not in raw
+
+
+def test_bytes_seal_and_open_and_clear_bytes_pass_through():
+    keys = ring()
+    sealed = keys.seal_bytes(b'{"full_name":"Nguy\\u1ec5n"}', "outbox.payload")
+    assert b"full_name" not in sealed and sealed.startswith(fieldcrypt.BYTES_PREFIX)
+    assert keys.open_bytes(memoryview(sealed), "outbox.payload") == b'{"full_name":"Nguy\\u1ec5n"}'
+    assert keys.open_bytes(b'{"a":1}', "outbox.payload") == b'{"a":1}'
+    with pytest.raises(FieldCryptError):
+        ring().open_bytes(sealed, "outbox.payload")  # another key
+
+
+def test_the_row_sealer_seals_the_sealed_columns_and_computes_their_indexes():
+    from datetime import date
+
+    from libs.common.fieldcrypt import RowSealer, SealedDate, maintain_indexes  # noqa: F401
+
+    keys = ring()
+    fieldcrypt.register("rows", keys)
+    table = Table("visits", MetaData(), Column("id", String, primary_key=True),
+                  Column("phone", SealedString("rows", "visits.phone", 15, index=("phone_index", "phone"))),
+                  Column("phone_index", String(32)), Column("born", SealedDate("rows", "visits.born")),
+                  Column("note", String))
+    row = RowSealer(table)({"id": "a", "phone": "0901234567", "born": date(2001, 4, 3), "note": "kept"})
+    assert row["id"] == "a" and row["note"] == "kept"
+    assert keys.open(row["phone"], "visits.phone") == "0901234567"
+    assert keys.open(row["born"], "visits.born") == "2001-04-03"
+    assert row["phone_index"] == keys.index("0901234567", "phone")
+    assert table.c.born.type.process_result_value(row["born"], None) == date(2001, 4, 3)
+    assert table.c.born.type.process_result_value("2001-04-03", None) == date(2001, 4, 3)  # stored before
