@@ -278,11 +278,16 @@ async def _register_field_ring(settings: ServiceSettings, database: Database) ->
     ring = settings.field_ring()
     register(settings.service_name, ring)
     problems = await key_problems(database, ring, sealed_tables(service_metadata(settings.service_name)))
-    if problems:
+    if problems["field"]:
         await database.dispose()
         raise RuntimeError(f"{settings.env_name('field_keys_file')}: the field keys do not open the personal data "
-                           f"stored ({'; '.join(problems)}); mount the field_keys file that sealed it (after a "
-                           "rotation the previous keys stay below the current one)")
+                           f"stored ({'; '.join(problems['field'])}); mount the field_keys file that sealed it "
+                           "(after a rotation the previous keys stay below the current one)")
+    if problems["index"]:
+        await database.dispose()
+        raise RuntimeError(f"{settings.env_name('index_key_file')}: the index key is not the one the stored lookups "
+                           f"were made with ({'; '.join(problems['index'])}); mount the index_key file of this "
+                           "database, or recompute them with `khaibao keys reseal SERVICE --reindex`")
 
 
 def _check_public_key(settings: ServiceSettings) -> None:

@@ -113,23 +113,30 @@ async def reseal(database, ring: KeyRing, tables: list[sa.Table], *, batch: int 
     return done
 
 
-async def key_problems(database, ring: KeyRing, tables: list[sa.Table]) -> list[str]:  # noqa: ANN001
-    """Whether ``ring`` opens what is stored: for each sealed column, its newest sealed
-    value (by primary key) is opened. A line per column that does not open: the service must not start with the wrong keys (it would
-    write rows nobody could read alongside rows it cannot read)."""
-    problems = []
+async def key_problems(database, ring: KeyRing, tables: list[sa.Table]) -> dict[str, list[str]]:  # noqa: ANN001
+    """Whether ``ring`` fits what is stored: for each sealed column its newest sealed value
+    (by primary key) is opened, and where the column has a blind index, the index of that
+    value is compared with the stored one. ``{"field": [...], "index": [...]}``, a line per
+    column that does not fit: the service must not start with the wrong keys (it would write
+    rows nobody could read, or index them where no lookup finds them)."""
+    problems: dict[str, list[str]] = {"field": [], "index": []}
     async with database.transaction(readonly=True) as session:
         for table in tables:
             plan = _Plan.of(table)
-            for name, context, _ in plan.sealed:
+            for name, context, index in plan.sealed:
                 column = plan.raw.c[name]
-                stored = (await session.execute(
-                    sa.select(column).where(column.like("f1.%"))
-                    .order_by(*(plan.raw.c[k].desc() for k in plan.keys)).limit(1))).scalar_one_or_none()
-                if stored is None or not is_sealed(stored):
+                wanted = [column] + ([plan.raw.c[index[0]]] if index else [])
+                row = (await session.execute(
+                    sa.select(*wanted).where(column.like("f1.%"))
+                    .order_by(*(plan.raw.c[k].desc() for k in plan.keys)).limit(1))).first()
+                if row is None or not is_sealed(row[0]):
                     continue
                 try:
-                    ring.open(stored, context)
+                    value = ring.open(row[0], context)
                 except FieldCryptError as exc:
-                    problems.append(str(exc))
+                    problems["field"].append(str(exc))
+                    continue
+                if index and row[1] is not None and ring.index(value, index[1]) != row[1]:
+                    problems["index"].append(f"{table.name}.{index[0]}: the stored blind indexes were made with "
+                                             "another index key")
     return problems

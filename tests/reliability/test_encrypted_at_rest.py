@@ -250,6 +250,7 @@ async def test_the_service_refuses_to_start_with_keys_that_do_not_open_its_data(
     finally:
         await database.dispose()
     # The file replaced by another key (the old one lost, or another deployment's file).
+    right_keys = (secrets / "field_keys").read_text()
     (secrets / "field_keys").write_text(os.urandom(32).hex() + "\n")
     with pytest.raises(RuntimeError) as refused:
         async with run_services({"declaration": build_settings("declaration", keys, **options)}):
@@ -257,3 +258,11 @@ async def test_the_service_refuses_to_start_with_keys_that_do_not_open_its_data(
     message = str(refused.value)
     assert message.startswith("KHAIBAO_FIELD_KEYS_FILE: the field keys do not open the personal data stored")
     assert "declarations.full_name: sealed with key" in message and NAME not in message
+    # The field keys right but another index key: the lookups would find nobody; refused too.
+    (secrets / "field_keys").write_text(right_keys)
+    (secrets / "index_key").write_text(os.urandom(32).hex() + "\n")
+    with pytest.raises(RuntimeError) as refused:
+        async with run_services({"declaration": build_settings("declaration", keys, **options)}):
+            pass
+    assert str(refused.value).startswith("KHAIBAO_INDEX_KEY_FILE: the index key is not the one the stored lookups")
+    assert "declarations.id_number_index" in str(refused.value)
