@@ -39,7 +39,7 @@ from . import faults
 from .bus import Bus, BusUnavailable, OutgoingMessage
 from .db import Database
 from .events import Event, parse_event
-from .fieldcrypt import registered
+from .fieldcrypt import open_bytes_registered, registered
 from .lifecycle import pause
 from .observability import EVENTS_PUBLISHED, OUTBOX_BACKLOG
 
@@ -104,9 +104,9 @@ async def publish(session: AsyncSession, *events: Event) -> None:
 
 
 def open_payload(service: str, stored: bytes) -> bytes:
-    """An outbox row's payload as published (opened with the service's ring if sealed)."""
-    keys = registered(service)
-    return bytes(stored) if keys is None else keys.open_bytes(stored, PAYLOAD_CONTEXT)
+    """An outbox row's payload as published (opened with the key that sealed it, which the
+    service's ring holds; ``service`` names it for the reader)."""
+    return open_bytes_registered(stored, PAYLOAD_CONTEXT)
 
 
 class OutboxRelay:
@@ -158,13 +158,12 @@ class OutboxRelay:
     async def _publish(self, rows) -> None:  # noqa: ANN001 - rows of (id, event_type, topic, key, payload, trace_id)
         faults.failpoint("relay.after_claim")
         types = self._types
-        keys = registered(self.service)
         messages = []
         for r in rows:
             kind = types.get(r[1])
             if kind is None:
                 kind = types[r[1]] = ("type", r[1].encode())
-            value = r[4] if keys is None else keys.open_bytes(r[4], PAYLOAD_CONTEXT)  # see open_payload
+            value = open_bytes_registered(r[4], PAYLOAD_CONTEXT)  # sealed at rest by publish()
             messages.append(OutgoingMessage(topic=r[2], key=r[3].encode(), value=value,
                                             headers=(kind, ("trace_id", r[5].encode()))))
         await self.bus.publish(messages)
