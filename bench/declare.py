@@ -4,6 +4,7 @@
     KHAIBAO_TEST_POSTGRES_URL=postgresql://u:p@127.0.0.1:5432/postgres \\
     KHAIBAO_TEST_KAFKA_BOOTSTRAP=127.0.0.1:9092 python -m bench.declare --only kafka
     python -m bench.declare --workers 2 4 --duration 15 --connections 64
+    python -m bench.declare --only embedded --encryption on off --rounds 3   # the cost of encryption at rest
 
 For each backend and each number of web workers, the real declaration service runs under
 uvicorn (``khaibao serve declaration --workers N``) with its bench routes on, and a load
@@ -41,7 +42,7 @@ from libs.common import migrate
 from libs.common.bus import create_bus
 from libs.common.db import Database
 from bench.cpu import cpu_seconds, machine_busy_seconds, tree
-from bench.declare_table import median_rounds, print_table
+from bench.declare_table import median_rounds, print_encryption_cost, print_table
 from bench.pgdb import create_database
 from bench.server import REPO, start_service, stop_server
 from tests.infra.process import free_port  # noqa: F401  (bench.flood, bench.signin, bench.alerts import it from here)
@@ -113,14 +114,15 @@ async def pg_database(admin_url: str) -> str:
 
 # --- the server ------------------------------------------------------------------------
 
-def start_server(target: Target, workers: int, port: int, log: Path, ready_timeout: float = 180) -> subprocess.Popen:
+def start_server(target: Target, workers: int, port: int, log: Path, ready_timeout: float = 180,
+                 settings: dict[str, str] | None = None) -> subprocess.Popen:
     # Several /readyz answers: every worker is up. The load comes from one address:
     # throughput, not the per-address limits (bench/flood.py), so they stay off.
     return start_service("declaration", port, data_dir=target.data_dir, log=log, workers=workers,
                          ready_timeout=ready_timeout, ready_answers=workers * 3, settle=1.0, settings={
                              "KHAIBAO_BUS_URL": target.bus_url, "KHAIBAO_BUS_NAMESPACE": target.namespace,
                              "KHAIBAO_DECLARATION_DATABASE_URL": target.database_url,
-                             "KHAIBAO_DECLARATION_BENCH_ROUTES": "true", **SERVER_SETTINGS})
+                             "KHAIBAO_DECLARATION_BENCH_ROUTES": "true", **SERVER_SETTINGS, **(settings or {})})
 
 
 # --- one run -----------------------------------------------------------------------------
@@ -225,26 +227,36 @@ async def bench_target(target: Target, args: argparse.Namespace, work: Path) -> 
     results: list[dict] = []
     checks: list[tuple[dict, set[str]]] = []
     for workers in args.workers:
-        port = free_port()
+        # One server per encryption setting (--encryption on off), side by side on the same
+        # database: the rounds take turns between them as between the routes.
+        servers: dict[str, tuple[subprocess.Popen, int]] = {}
         try:
-            server = start_server(target, workers, port, work / "server.log", args.ready_timeout)
-        except RuntimeError as exc:  # the other runs still go into the table
-            print(f"  {target.name}, {workers} workers: SKIPPED, {str(exc)[:300]}", flush=True)
-            continue
-        try:
-            pids = tree(server.pid)
-            # Rounds take turns between the routes, so that a slow spell of a shared machine
-            # falls on each route alike; the table shows each route's median round.
-            for turn, mode in ((t, m) for t in range(1, args.rounds + 1) for m in args.modes):
-                ids_file = (work / f"ids-{workers}-{mode.replace(' ', '_')}-{turn}.txt"
-                            if mode != "ceiling" else None)
-                print(f"  {target.name}, {workers} workers: {mode}, round {turn} of {args.rounds} ...", flush=True)
+            for encryption in args.encryption:
+                port = free_port()
                 try:
-                    result = run_load(port, ROUTES[mode], bodies, args, ids_file, pids)
+                    servers[encryption] = (start_server(
+                        target, workers, port, work / f"server-{encryption}.log", args.ready_timeout,
+                        {"KHAIBAO_FIELD_ENCRYPTION": "true" if encryption == "on" else "false"}), port)
+                except RuntimeError as exc:  # the other runs still go into the table
+                    print(f"  {target.name}, {workers} workers, encryption {encryption}: SKIPPED, "
+                          f"{str(exc)[:300]}", flush=True)
+            # Rounds take turns between the routes, so that a slow spell of a shared machine
+            # falls on each route alike; the table shows each route's median round. The
+            # ceiling stores nothing: it runs on the first server only.
+            runs = [(t, m, e) for t in range(1, args.rounds + 1) for m in args.modes for e in servers
+                    if m != "ceiling" or e == next(iter(servers))]
+            for turn, mode, encryption in runs:
+                server, port = servers[encryption]
+                label = mode if len(args.encryption) == 1 or mode == "ceiling" else f"{mode}, encryption {encryption}"
+                ids_file = (work / f"ids-{workers}-{mode.replace(' ', '_')}-{encryption}-{turn}.txt"
+                            if mode != "ceiling" else None)
+                print(f"  {target.name}, {workers} workers: {label}, round {turn} of {args.rounds} ...", flush=True)
+                try:
+                    result = run_load(port, ROUTES[mode], bodies, args, ids_file, tree(server.pid))
                 except RuntimeError as exc:
-                    print(f"  {target.name}, {workers} workers, {mode}: FAILED, {str(exc)[:300]}", flush=True)
+                    print(f"  {target.name}, {workers} workers, {label}: FAILED, {str(exc)[:300]}", flush=True)
                     continue
-                result.update(backend=target.name, workers=workers, mode=mode)
+                result.update(backend=target.name, workers=workers, mode=label)
                 if ids_file is not None:
                     result["drain_seconds"] = await drained(target)
                     ids = [i for i in ids_file.read_text().splitlines() if i]
@@ -253,7 +265,8 @@ async def bench_target(target: Target, args: argparse.Namespace, work: Path) -> 
                     checks.append((result, set(ids)))
                 results.append(result)
         finally:
-            stop_server(server)
+            for server, _port in servers.values():
+                stop_server(server)
     if checks:
         wanted = set().union(*(ids for _, ids in checks))
         seen = await ids_on_bus(target, wanted)
@@ -281,6 +294,10 @@ async def main() -> None:
                              "CPU per declaration of two versions under the same load")
     parser.add_argument("--ready-timeout", type=float, default=180,
                         help="seconds a server may take to start (a loaded machine starts slowly)")
+    parser.add_argument("--encryption", nargs="+", default=["on"], choices=["on", "off"],
+                        help="personal fields encrypted at rest (on, the only production setting) or stored in "
+                             "clear (off, KHAIBAO_FIELD_ENCRYPTION=false): 'on off' runs both side by side in "
+                             "the same rounds and prints the cost per declaration")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--set", action="append", default=[], metavar="KHAIBAO_NAME=VALUE",
                         help="a setting of the server under test (repeatable), e.g. "
@@ -313,6 +330,10 @@ async def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     print_table(results)
+    if len(args.encryption) > 1:
+        print_encryption_cost(results)
+        from bench.fieldcrypt import print_micro
+        print_micro()
 
 
 if __name__ == "__main__":

@@ -43,3 +43,25 @@ def print_table(results: list[dict]) -> None:
           "rest = everything else on the machine: database, broker, other users). µs/decl: CPU per "
           "declaration answered 2xx (server: the service's own; all: the whole machine's, so it includes "
           "the load generator, the database, the broker and anyone else's work).")
+
+
+def print_encryption_cost(results: list[dict]) -> None:
+    """With ``--encryption on off``: the server CPU per stored declaration of each route
+    with the personal fields encrypted and in clear, and the difference."""
+    by = {(r["backend"], r["workers"], r["mode"]): r for r in results}
+    lines = []
+    for (backend, workers, mode), on in by.items():
+        if not mode.endswith(", encryption on"):
+            continue
+        off = by.get((backend, workers, mode.replace(", encryption on", ", encryption off")))
+        if off is None:
+            continue
+        cost_on = 1e6 * on["cpu"]["server"] / max(on["rate"], 1e-9)
+        cost_off = 1e6 * off["cpu"]["server"] / max(off["rate"], 1e-9)
+        lines.append(f"| {backend} | {workers} | {mode.removesuffix(', encryption on')} | {off['rate']:.0f} | "
+                     f"{on['rate']:.0f} | {cost_off:.0f} | {cost_on:.0f} | {cost_on - cost_off:+.0f} |")
+    if lines:
+        print("\n| backend | web workers | route | decl/s clear | decl/s encrypted | server µs/decl clear | "
+              "server µs/decl encrypted | difference µs/decl |")
+        print("|---|---:|---|---:|---:|---:|---:|---:|")
+        print("\n".join(lines))

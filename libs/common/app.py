@@ -166,6 +166,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
             _check_public_key(settings)
         database = Database.for_settings(settings)
         await migrate.upgrade(database, definition.migrations, service)
+        await _register_field_ring(settings, database)
         bus = create_bus(settings.bus_url, partitions=settings.kafka_partitions, namespace=settings.bus_namespace,
                          replication_factor=settings.kafka_replication_factor, client_id=f"khaibao-{service}",
                          retention_ms=settings.bus_retention_ms())
@@ -264,6 +265,29 @@ def _document_error_bodies(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def _register_field_ring(settings: ServiceSettings, database: Database) -> None:
+    """The key ring of the service's encrypted columns (libs/common/fieldcrypt.py), once it
+    is known to open what is stored: with another key file (a key dropped too early, the
+    wrong secret mounted) the service refuses to start, with one line saying why, rather
+    than fail on every read and write new rows under a key the old ones do not share."""
+    from .fieldcrypt import register
+    from .reseal import key_problems, sealed_tables, service_metadata
+
+    ring = settings.field_ring()
+    register(settings.service_name, ring)
+    problems = await key_problems(database, ring, sealed_tables(service_metadata(settings.service_name)))
+    if problems["field"]:
+        await database.dispose()
+        raise RuntimeError(f"{settings.env_name('field_keys_file')}: the field keys do not open the personal data "
+                           f"stored ({'; '.join(problems['field'])}); mount the field_keys file that sealed it "
+                           "(after a rotation the previous keys stay below the current one)")
+    if problems["index"]:
+        await database.dispose()
+        raise RuntimeError(f"{settings.env_name('index_key_file')}: the index key is not the one the stored lookups "
+                           f"were made with ({'; '.join(problems['index'])}); mount the index_key file of this "
+                           "database, or recompute them with `khaibao keys reseal SERVICE --reindex`")
 
 
 def _check_public_key(settings: ServiceSettings) -> None:

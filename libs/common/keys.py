@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 KINDS = ("token", "pass", "credentials")
-SECRET_FILES = ("secret_key", "db_password", "grafana_admin_password")
+SECRET_FILES = ("secret_key", "db_password", "grafana_admin_password", "field_keys", "index_key")
 FILES = tuple(f"{kind}_{half}.pem" for kind in KINDS for half in ("private", "public")) + SECRET_FILES
 MODE = 0o600
 # ``init --compose-owners``: (uid, gid, mode) of each file for the container that reads it in
@@ -58,7 +58,9 @@ def _pem_pair(kind: str) -> tuple[bytes, bytes]:
 
 def _secret(name: str) -> bytes:
     # Hex: safe in any URL, header or configuration file without escaping.
-    length = {"secret_key": 32, "db_password": 24, "grafana_admin_password": 16}[name]
+    # field_keys and index_key: one 32-byte key (libs/common/fieldcrypt.py).
+    length = {"secret_key": 32, "db_password": 24, "grafana_admin_password": 16, "field_keys": 32,
+              "index_key": 32}[name]
     return (secrets.token_hex(length) + "\n").encode()
 
 
@@ -136,11 +138,30 @@ def init(directory: Path, echo: Callable[[str], None] = print, compose_owners: b
     return written
 
 
+def rotate_field(directory: Path, echo: Callable[[str], None] = print) -> list[str]:
+    """A new current key first in ``field_keys``; the earlier ones stay below it to open the
+    rows they sealed (drop a line once the retention period has passed since its rotation,
+    or after ``khaibao keys reseal``)."""
+    path = Path(directory) / "field_keys"
+    if not path.is_file():
+        raise KeysError(f"no field_keys in {directory}; run `khaibao keys init` first")
+    from .fieldcrypt import parse_field_keys
+    try:
+        parse_field_keys(path.read_text())
+    except ValueError as exc:
+        raise KeysError(f"{path.name}: {exc}; nothing was written") from None
+    _replace(path, _secret("field_keys") + path.read_bytes())
+    echo(f"wrote {path.name}")
+    return [path.name]
+
+
 def rotate(kind: str, directory: Path, echo: Callable[[str], None] = print) -> list[str]:
     """A new ``<kind>`` pair; the current public (and for credentials private) key becomes
-    the ``.previous.pem`` file, replacing an older previous one."""
+    the ``.previous.pem`` file, replacing an older previous one. ``field``: a new field key."""
+    if kind == "field":
+        return rotate_field(directory, echo)
     if kind not in KINDS:
-        raise KeysError(f"unknown key kind {kind!r}; one of: {', '.join(KINDS)}")
+        raise KeysError(f"unknown key kind {kind!r}; one of: {', '.join((*KINDS, 'field'))}")
     directory = Path(directory)
     private, public = directory / f"{kind}_private.pem", directory / f"{kind}_public.pem"
     missing = [p.name for p in (private, public) if not p.is_file()]

@@ -1,4 +1,5 @@
-"""The operator's commands: ``khaibao check-config``, ``khaibao keys`` and ``khaibao accounts``.
+"""The operator's commands: ``khaibao check-config``, ``khaibao keys`` (``init``, ``rotate``,
+``reseal``) and ``khaibao accounts``.
 
 They prepare and check a production deployment (deploy/README.md); ``libs/common/cli.py``
 adds them to the ``khaibao`` command with ``add_commands``.
@@ -38,9 +39,52 @@ def check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def reseal_command(args: argparse.Namespace) -> int:
+    """``khaibao keys reseal SERVICE``: the service's settings (its key files, its database)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .checks import load_settings, settings_class
+    from .db import Database
+    from .fieldcrypt import FieldCryptError
+    from .reseal import reseal, sealed_tables, service_metadata
+
+    settings, problems = load_settings(settings_class(args.service))
+    if problems or settings is None:
+        for line in problems:
+            print(line, file=sys.stderr)
+        print(f"khaibao keys reseal: {args.service}'s settings are not valid; nothing was rewritten", file=sys.stderr)
+        return 1
+    tables = sealed_tables(service_metadata(args.service))
+    if not tables:
+        print(f"{args.service}: no encrypted column", file=sys.stderr)
+        return 0
+
+    async def run() -> dict[str, int]:
+        database = Database.for_settings(settings)
+        try:
+            return await reseal(database, settings.field_ring(), tables, batch=args.batch, reindex=args.reindex,
+                                echo=lambda line: print(line, flush=True))
+        finally:
+            await database.dispose()
+
+    try:
+        done = asyncio.run(run())
+    except FieldCryptError as exc:
+        print(f"{settings.env_name('field_keys_file')}: {exc}; nothing more was rewritten (the batches done "
+              "are kept: run again with the right keys)", file=sys.stderr)
+        return 1
+    except (OSError, SQLAlchemyError) as exc:
+        print(f"{settings.env_name('database_url')}: cannot use the database: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    print(f"{args.service}: {sum(done.values())} rows rewritten under the current field key")
+    return 0
+
+
 def keys_command(args: argparse.Namespace) -> int:
     from . import keys
 
+    if args.keys_command == "reseal":
+        return reseal_command(args)
     try:
         if args.keys_command == "init":
             keys.init(Path(args.directory), compose_owners=args.compose_owners)
@@ -167,9 +211,23 @@ def add_commands(commands) -> dict[str, Callable[[argparse.Namespace], int]]:  #
                     "KHAIBAO_DECLARATION_PASS_PREVIOUS_PUBLIC_KEY_FILES and "
                     "KHAIBAO_NOTIFICATION_CREDENTIALS_PREVIOUS_PRIVATE_KEY_FILES. Only one previous "
                     "generation is kept: rotating again replaces the .previous.pem files, and the "
-                    "oldest key is no longer accepted.")
-    rotate.add_argument("kind", choices=("token", "pass", "credentials"))
+                    "oldest key is no longer accepted. 'field': a new key first in field_keys (the "
+                    "personal fields encrypted at rest); the older lines stay to open what they "
+                    "sealed, drop one once the retention period has passed since the rotation.")
+    rotate.add_argument("kind", choices=("token", "pass", "credentials", "field"))
     rotate.add_argument("directory")
+    reseal = keys_commands.add_parser(
+        "reseal", help="rewrite a service's encrypted fields under the current field key",
+        description="Every encrypted column of SERVICE (libs/common/fieldcrypt.py): the rows stored in clear "
+                    "(before encryption) or under an earlier key of field_keys are rewritten with the current "
+                    "key, and the blind index columns (ID number, phone) are filled. In batches, each its own "
+                    "transaction; it can be stopped and run again. Reads the service's settings like the "
+                    "service (KHAIBAO_FIELD_KEYS_FILE, KHAIBAO_INDEX_KEY_FILE, its database). Afterwards the "
+                    "earlier keys can be dropped from field_keys.")
+    reseal.add_argument("service", choices=SERVICES)
+    reseal.add_argument("--batch", type=int, default=500, help="rows per transaction (default 500)")
+    reseal.add_argument("--reindex", action="store_true",
+                        help="recompute every blind index (after the index key changed)")
 
     accounts = commands.add_parser("accounts", help="operator bootstrap of officials' accounts")
     accounts_commands = accounts.add_subparsers(dest="accounts_command", required=True)

@@ -18,6 +18,10 @@ made exactly-once in effect by idempotent consumers):
   every writer of the database, so the relay claims a batch with a lease (an UPDATE),
   publishes, then deletes; a relay that dies leaves its rows to be published again when
   the lease runs out.
+
+At rest the payload is sealed with the producing service's field key ring
+(libs/common/fieldcrypt.py: an event may carry a name or a phone, and the outbox is in
+the service's database files); the relay opens it before it publishes.
 """
 from __future__ import annotations
 
@@ -35,10 +39,12 @@ from . import faults
 from .bus import Bus, BusUnavailable, OutgoingMessage
 from .db import Database
 from .events import Event, parse_event
+from .fieldcrypt import open_bytes_registered, registered
 from .lifecycle import pause
 from .observability import EVENTS_PUBLISHED, OUTBOX_BACKLOG
 
 log = logging.getLogger(__name__)
+PAYLOAD_CONTEXT = "outbox.payload"  # the associated data of a sealed payload
 
 metadata = MetaData()
 
@@ -85,6 +91,9 @@ async def publish(session: AsyncSession, *events: Event) -> None:
     for event in events:
         payload = event.to_bytes()
         parse_event(payload)  # the producing end validates what consumers will read
+        keys = registered(event.producer)
+        if keys is not None:  # at rest in the producer's database, sealed (personal data inside)
+            payload = keys.seal_bytes(payload, PAYLOAD_CONTEXT)
         rows.append({
             "event_id": str(event.id), "event_type": event.type, "topic": event.topic,
             "key": event.partition_key(), "payload": payload, "trace_id": event.trace_id,
@@ -92,6 +101,12 @@ async def publish(session: AsyncSession, *events: Event) -> None:
         })
     await session.execute(outbox.insert(), rows)
     session.info["outbox"] = True
+
+
+def open_payload(service: str, stored: bytes) -> bytes:
+    """An outbox row's payload as published (opened with the key that sealed it, which the
+    service's ring holds; ``service`` names it for the reader)."""
+    return open_bytes_registered(stored, PAYLOAD_CONTEXT)
 
 
 class OutboxRelay:
@@ -148,7 +163,8 @@ class OutboxRelay:
             kind = types.get(r[1])
             if kind is None:
                 kind = types[r[1]] = ("type", r[1].encode())
-            messages.append(OutgoingMessage(topic=r[2], key=r[3].encode(), value=r[4],
+            value = open_bytes_registered(r[4], PAYLOAD_CONTEXT)  # sealed at rest by publish()
+            messages.append(OutgoingMessage(topic=r[2], key=r[3].encode(), value=value,
                                             headers=(kind, ("trace_id", r[5].encode()))))
         await self.bus.publish(messages)
         faults.failpoint("relay.after_publish")

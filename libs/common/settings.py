@@ -108,6 +108,15 @@ class CommonSettings(BaseSettings):
     rate_limit_declare: str = "5/s burst 60"     # a declaration (API or form)
     # The table the workers of a service share (default <data_dir>/ratelimit/<service>.bin).
     rate_limit_file: Path | None = None
+    # Personal fields encrypted at rest (libs/common/fieldcrypt.py): the encryption keys, one
+    # a line, the current first (``khaibao keys rotate field``), and the blind index key.
+    # Without them (development, tests) both are derived from the secret key; production
+    # refuses to start without them.
+    field_keys_file: Path | None = None
+    index_key_file: Path | None = None
+    # Benchmarks only (bench/declare.py measures the cost of the encryption): false stores
+    # the personal fields in clear. Production refuses it.
+    field_encryption: bool = True
 
     @field_validator("log_format", mode="before")
     @classmethod
@@ -231,8 +240,42 @@ class ServiceSettings(CommonSettings):
             data = {**data, "retention_days": data["data_retention_days"]}
         return data
 
+    def field_ring(self):  # noqa: ANN201  (fieldcrypt.KeyRing; imported late: settings stay light)
+        """This service's key ring for its encrypted columns."""
+        from .fieldcrypt import derived_ring, ring_from_files
+
+        if self.field_keys_file is not None and self.index_key_file is not None:
+            ring = ring_from_files(self.field_keys_file, self.index_key_file)
+        else:
+            ring = derived_ring(self.secret_key, self.service_name)
+        if not self.field_encryption:
+            from .fieldcrypt import ClearRing
+            return ClearRing(ring.keys, ring.index_key)
+        return ring
+
     def problems(self) -> list[str]:
         problems = super().problems()
+        if self.environment == "production":
+            if not self.field_encryption:
+                problems.append(f"{self.env_name('field_encryption')}: personal fields are always encrypted in "
+                                "production (the switch is for benchmarks)")
+            for name in ("field_keys_file", "index_key_file"):
+                if getattr(self, name) is None:
+                    problems.append(f"{self.env_name(name)}: required in production (personal fields are "
+                                    "encrypted at rest; `khaibao keys init` writes the file)")
+        for name in ("field_keys_file", "index_key_file"):
+            path = getattr(self, name)
+            if path is not None:
+                from .fieldcrypt import parse_field_keys
+                try:
+                    parse_field_keys(Path(path).read_text())
+                except FileNotFoundError:
+                    problems.append(f"{self.env_name(name)}: file not found: {path}")
+                except (OSError, UnicodeDecodeError) as exc:
+                    problems.append(f"{self.env_name(name)}: cannot read {path}: "
+                                    f"{getattr(exc, 'strerror', None) or type(exc).__name__}")
+                except ValueError as exc:
+                    problems.append(f"{self.env_name(name)}: {path}: {exc}")
         own = getattr(self, "retention_days", None)
         if own is not None and own > self.data_retention_days:
             problems.append(f"{self.env_name('retention_days')}: {own:g} days is longer than "

@@ -13,7 +13,8 @@ from libs.common.app import ServiceDefinition, create_service_app, security_head
 from libs.common.ratelimit import AddressLimits, parse_limit
 from libs.common.runtime import Runtime
 
-from . import api, bench_routes, console, fastpath, gatepages, public, subject_routes
+from . import api, bench_routes, console, fastpath, gatepages, public
+from .subject import routes as subject_routes
 from .batcher import GroupCommitter, RelayNudge
 from .writers import PostgresWriter, SqliteWriter
 from .declare import Ports

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from .writers import PostgresWriter, SqliteWriter, Work
+from .writers import PostgresWriter, SqliteWriter, Work, seal_outbox
 
 BATCH_ROWS = Histogram("khaibao_declaration_batch_rows", "Declarations written per group commit", ["service"],
                        buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000))
@@ -126,7 +126,8 @@ class GroupCommitter:
             raise Overloaded(f"{len(self.queue)} requests waiting")
         future = asyncio.get_running_loop().create_future()
         self.queue.append(Work(submission["key"], self.encode_submission(submission),
-                               self.encode_declarations(declarations), len(declarations), outbox, future, urgent,
+                               self.encode_declarations(declarations), len(declarations), seal_outbox(outbox),
+                               future, urgent,
                                tuple(d["result"] for d in declarations)))
         self.wake.set()
         # No timer per request: a write that hangs fails in the writer (asyncpg's command

@@ -32,7 +32,10 @@ from .pages import BUSY, SENT_WITH_OTHER_DETAILS, render_form, render_result
 from .places import load_places
 from .schemas import DeclarationIn
 from .screening import SYMPTOMS
-from .service import GATE_ROLES, cases_today, count_today, raise_case, record_entries, venue_for_gate, venues_visible_to
+from .service import (
+    GATE_ROLES, cases_today, count_today, declared_today, raise_case, record_entries, venue_for_gate,
+    venues_visible_to,
+)
 from .web import BAD_CSRF, BadBody, local_text, local_text_from_epoch, read_form
 
 router = APIRouter(include_in_schema=False)
@@ -130,8 +133,13 @@ async def scan(request: Request, venue_id: UUID, principal: Principal = Depends(
         return await _gate_page(request, venue, signal=_signal("unreadable", lang), status=422)
     state = new_form_state(_person_from(prefill))
     state["prefilled_from"] = prefill.source
+    earlier = []
+    if prefill.id_number:  # already declared here today? (their pass may be on a phone left at home)
+        async with request.app.state.runtime.database.transaction(readonly=True) as session:
+            earlier = await declared_today(session, venue.venue_id, prefill.id_number)
     return render_form(request, venue, state, {}, mode="gate", action=f"/gate/{venue.venue_id}/declare",
-                       extra={"gate_venue": venue})
+                       extra={"gate_venue": venue, "declared_today": [
+                           {"at": local_text(d.submitted_at)[:5], "result": d.result} for d in earlier]})
 
 
 def _person_from(prefill) -> dict:  # noqa: ANN001

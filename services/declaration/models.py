@@ -4,6 +4,14 @@ Its own copy of the venue list (from provisioning's events), the declarations, t
 idempotency keys of submissions, the versioned screening rule sets, gate entries and
 suspected cases raised by hand. The hot path writes ``declarations``, ``submissions``
 and the outbox with batched core inserts (writers.py); the rest goes through the ORM.
+
+The fields that identify a person are encrypted at rest (libs/common/fieldcrypt.py, the
+ring ``declaration``): the name, ID number, phone, birth date, street, the free-text
+symptom and, on a suspected case, the note typed at the gate (it may name the person or
+their condition). What stays clear is what the service counts or filters by: the
+venue, commune, times, colour, the symptom and exposure codes, the birth year, gender and
+nationality (each shared by thousands). The ID number and phone are looked up through
+their blind index columns (``*_index``), never compared in the database.
 """
 from datetime import date, datetime
 from uuid import UUID
@@ -11,6 +19,17 @@ from uuid import UUID
 from sqlalchemy import Column, Index, Text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
+
+from libs.common.fieldcrypt import SealedDate, SealedString, maintain_indexes
+
+RING = "declaration"  # the key ring of this service's sealed columns (registered at start)
+INDEX_LENGTH = 32  # a blind index: 128 bits in hex
+
+
+def sealed(table: str, name: str, length: int, *, nullable: bool = True, index: str | None = None) -> Column:
+    """A column of ``table`` stored encrypted; ``index``: the kind of its blind index column."""
+    return Column(name, SealedString(RING, f"{table}.{name}", length, index=(f"{name}_index", index) if index else None),
+                  nullable=nullable)
 
 
 class DeclarationTable(SQLModel, registry=registry()):
@@ -59,20 +78,21 @@ class Declaration(DeclarationTable, table=True):
     valid_until: datetime
     channel: str = Field(max_length=8)
     declared_by: str | None = Field(default=None, max_length=36)
-    full_name: str = Field(max_length=100)
+    full_name: str = Field(sa_column=sealed("declarations", "full_name", 100, nullable=False))
     id_type: str | None = Field(default=None, max_length=10)
-    id_number: str | None = Field(default=None, max_length=20)
-    birth_date: date | None = None
+    id_number: str | None = Field(default=None, sa_column=sealed("declarations", "id_number", 20, index="id_number"))
+    birth_date: date | None = Field(default=None, sa_column=Column(
+        "birth_date", SealedDate(RING, "declarations.birth_date"), nullable=True))
     birth_year: int
     gender: str = Field(max_length=8)
     nationality: str = Field(max_length=60)
-    phone: str | None = Field(default=None, max_length=15)
+    phone: str | None = Field(default=None, sa_column=sealed("declarations", "phone", 15, index="phone"))
     province_code: str = Field(max_length=10)
     district_code: str = Field(max_length=10)
     commune_code: str = Field(max_length=10)
-    street: str = Field(max_length=200)
+    street: str = Field(sa_column=sealed("declarations", "street", 200, nullable=False))
     symptoms: str = Field(default="", max_length=200)
-    symptom_other: str | None = Field(default=None, max_length=200)
+    symptom_other: str | None = Field(default=None, sa_column=sealed("declarations", "symptom_other", 200))
     exposures: str = Field(default="", max_length=200)
     vaccine_doses: int | None = None
     result: str = Field(max_length=8)
@@ -80,6 +100,9 @@ class Declaration(DeclarationTable, table=True):
     rule_version: str = Field(max_length=40)
     # Set when retention.py erased the personal fields (the row stays for the counts).
     erased_at: datetime | None = None
+    # Blind indexes (HMAC) of the ID number and phone: the equality lookups.
+    id_number_index: str | None = Field(default=None, max_length=INDEX_LENGTH, index=True)
+    phone_index: str | None = Field(default=None, max_length=INDEX_LENGTH, index=True)
 
 
 class RetentionCursor(DeclarationTable, table=True):
@@ -170,12 +193,20 @@ class SuspectedCase(DeclarationTable, table=True):
     raised_by: str = Field(max_length=36)
     raised_by_name: str = Field(max_length=200)
     declaration_id: UUID | None = None
-    full_name: str = Field(max_length=100)
-    phone: str | None = Field(default=None, max_length=15)
-    id_number: str | None = Field(default=None, max_length=20)
+    full_name: str = Field(sa_column=sealed("suspected_cases", "full_name", 100, nullable=False))
+    phone: str | None = Field(default=None, sa_column=sealed("suspected_cases", "phone", 15, index="phone"))
+    id_number: str | None = Field(default=None, sa_column=sealed("suspected_cases", "id_number", 20,
+                                                                  index="id_number"))
     symptoms: str = Field(default="", max_length=200)
-    note: str | None = Field(default=None, max_length=1000)
+    note: str | None = Field(default=None, sa_column=sealed("suspected_cases", "note", 1000))
+    id_number_index: str | None = Field(default=None, max_length=INDEX_LENGTH, index=True)
+    phone_index: str | None = Field(default=None, max_length=INDEX_LENGTH, index=True)
 
+
+# An ORM write (a suspected case, a test's row) fills the blind indexes itself; the hot
+# path's batched inserts fill them in writers.seal_declaration.
+maintain_indexes(Declaration)
+maintain_indexes(SuspectedCase)
 
 declarations_table = Declaration.__table__
 submissions_table = Submission.__table__

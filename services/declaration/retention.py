@@ -42,7 +42,11 @@ ERASED = {
     "full_name": "", "id_type": None, "id_number": None, "birth_date": None, "birth_year": 0, "gender": "",
     "nationality": "", "phone": None, "province_code": "", "district_code": "", "commune_code": "", "street": "",
     "symptoms": "", "symptom_other": None, "exposures": "", "vaccine_doses": None, "reasons": "",
+    "id_number_index": None, "phone_index": None,
 }
+# A suspected case erased on the person's request (subject/service.py).
+ERASED_CASE = {"full_name": "", "phone": None, "id_number": None, "symptoms": "", "note": None,
+               "id_number_index": None, "phone_index": None}
 
 
 def first_id_at(moment: datetime) -> UUID:

@@ -17,13 +17,14 @@ from libs.common.auth import Forbidden, Principal, Role, within
 from libs.common.events.declaration import (
     CaseRaised, CaseRaisedData, PersonDetails, SensitiveDetails, seal_person,
 )
+from libs.common.fieldcrypt import ring
 from libs.common.outbox import publish
 
 from .declare import uuid7, venue_ref
 from .directory import VenueInfo
 from .places import load_places
 from .schemas import kind_of
-from .models import Declaration, GateEntry, SuspectedCase, Venue
+from .models import RING, Declaration, GateEntry, SuspectedCase, Venue
 from .web import today_bounds
 
 GATE_ROLES = (Role.GATE_STAFF, Role.UNIT_ADMIN)
@@ -87,6 +88,18 @@ async def count_today(session: AsyncSession, venue_id: UUID, now: datetime | Non
     for result, count in rows:
         colours[result] = count
     return {"entries": entries, **colours}
+
+
+async def declared_today(session: AsyncSession, venue_id: UUID, id_number: str,
+                         now: datetime | None = None) -> list[Declaration]:
+    """The gate's "already declared today?": this person's declarations at this venue today,
+    newest first, found through the ID number's blind index (the number is stored encrypted)."""
+    start, end = today_bounds(now)
+    return list((await session.execute(
+        select(Declaration).where(Declaration.id_number_index == ring(RING).index(id_number, "id_number"),
+                                  Declaration.venue_id == venue_id, Declaration.submitted_at >= start,
+                                  Declaration.submitted_at < end, Declaration.erased_at.is_(None))
+        .order_by(Declaration.submitted_at.desc()).limit(5))).scalars())
 
 
 async def counts_by_venue(session: AsyncSession, venue_ids: list[UUID], now: datetime | None = None) -> dict:

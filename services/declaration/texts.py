@@ -149,14 +149,17 @@ VI = {
         "Đã gửi đề xuất: bộ tiêu chí có hiệu lực khi một cán bộ khác của Sở Y tế phê duyệt.",
     "The proposal is withdrawn or declined: it will not become active.":
         "Đề xuất đã được rút hoặc bị từ chối: bộ tiêu chí này sẽ không có hiệu lực.",
-    # subject requests (subject.py, subject_routes.py)
+    # subject requests (subject/service.py, subject/routes.py)
     "Requests of a person about their data": "Yêu cầu của người dân về dữ liệu cá nhân",
     "Enter the case or request reference.": "Vui lòng nhập số hồ sơ ca bệnh hoặc số hồ sơ yêu cầu.",
     "The reference is at most 60 characters.": "Số hồ sơ tối đa 60 ký tự.",
     "Enter the reason for this request.": "Vui lòng nhập lý do của yêu cầu này.",
     "Write the reason in a full sentence (10 to 500 characters).":
         "Ghi lý do thành một câu đầy đủ (từ 10 đến 500 ký tự).",
-    "Enter the ID number (CCCD, CMND or passport).": "Vui lòng nhập số giấy tờ (CCCD, CMND hoặc hộ chiếu).",
+    "Enter the ID number (CCCD, CMND or passport), or the phone number.":
+        "Vui lòng nhập số giấy tờ (CCCD, CMND hoặc hộ chiếu), hoặc số điện thoại.",
+    "A phone number has 10 or 11 digits starting with 0, such as 0909 123 456.":
+        "Số điện thoại gồm 10 hoặc 11 chữ số, bắt đầu bằng 0, ví dụ 0909 123 456.",
     "An ID number has 12 digits (CCCD), 9 digits (CMND) or 6 to 9 letters or digits (passport).":
         "Số giấy tờ gồm 12 chữ số (CCCD), 9 chữ số (CMND) hoặc 6 đến 9 chữ cái hoặc chữ số (hộ chiếu).",
     "Confirm the erasure (confirm: true).": "Vui lòng xác nhận việc xóa (confirm: true).",

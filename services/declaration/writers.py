@@ -3,7 +3,7 @@
 ``PostgresWriter`` sends a batch as ONE statement on a connection of its own;
 ``SqliteWriter`` runs the stdlib sqlite3 module in a thread of its own. Each says how a
 request's rows are encoded for it (``encode_submission``, ``encode_declarations``, run in
-the request before it waits); both take ``Work`` items built by
+the request before it waits; the personal fields are sealed there, fieldcrypt.RowSealer); both take ``Work`` items built by
 ``batcher.GroupCommitter`` and return which were stored (the others' keys were stored
 before: double submits).
 """
@@ -23,12 +23,24 @@ import sqlalchemy as sa
 from pydantic_core import to_json
 from sqlalchemy.engine import make_url
 
-from .models import declarations_table, submissions_table
+from libs.common.fieldcrypt import RowSealer, ring
+from libs.common.outbox import PAYLOAD_CONTEXT
+
+from .models import RING, declarations_table, submissions_table
 
 # Every column the hot path fills (erased_at is retention's, NULL until then).
 DECLARATION_COLUMNS = tuple(c.name for c in declarations_table.columns if c.name != "erased_at")
 SUBMISSION_COLUMNS = ("key", "submission_id", "venue_id", "size", "created_at", "digest")
 OUTBOX_COLUMNS = ("event_id", "event_type", "topic", "key", "payload", "trace_id", "created_at")
+# The personal fields sealed and the ID number's and phone's blind indexes computed, in the
+# request (SQLAlchemy's column types are bypassed here: asyncpg's JSON, sqlite3's tuples).
+seal_declaration = RowSealer(declarations_table)
+
+
+def seal_outbox(rows: list[tuple]) -> list[tuple]:
+    """The events' payloads sealed at rest, as ``outbox.publish`` does (the relay opens them)."""
+    keys = ring(RING)
+    return [(*r[:4], keys.seal_bytes(r[4], PAYLOAD_CONTEXT), *r[5:]) for r in rows]
 
 
 @dataclass
@@ -115,8 +127,12 @@ class PostgresWriter:
         """A request's declarations as the writer sends them (in the request, before it waits)."""
         # The ids made by the hot path (asyncpg's C UUID) as text: pydantic-core serialises a
         # UUID subclass through its slow path (14 µs a row instead of 7).
-        return to_json([{**d, "id": str(d["id"]), "submission_id": str(d["submission_id"])}
-                        for d in declarations])[1:-1]  # the array's items, joined with the batch's others
+        rows = []
+        for d in declarations:
+            row = seal_declaration(d)
+            row["id"], row["submission_id"] = str(d["id"]), str(d["submission_id"])
+            rows.append(row)
+        return to_json(rows)[1:-1]  # the array's items, joined with the batch's others
 
     async def _connect(self) -> asyncpg.Connection:
         if self.connection is None or self.connection.is_closed():
@@ -196,7 +212,7 @@ class SqliteWriter:
 
     @classmethod
     def encode_declarations(cls, declarations: list[dict]) -> list[tuple]:
-        return [cls.encode(d) for d in declarations]
+        return [cls.encode(seal_declaration(d)) for d in declarations]
 
     def _open(self) -> sqlite3.Connection:
         if self.lock is None:

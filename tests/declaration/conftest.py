@@ -18,10 +18,20 @@ import pytest
 
 from libs.common.bus import OutgoingMessage, create_bus
 from libs.common.events.provisioning import VenueCreated, VenueCreatedData
+from libs.common.fieldcrypt import derived_ring, register
 from tests.services.conftest import (  # noqa: F401 - fixtures re-exported for this directory
     CITY, DEMO_COMMUNE, DEMO_DISTRICT, OTHER_COMMUNE, _clean_environment, build_settings, eventually, keys,
     make_settings, mint, run_services,
 )
+
+@pytest.fixture(autouse=True)
+def field_ring():
+    """The declaration service's key ring, for the tests that drive its writers or models
+    without starting the service (which registers its own at start)."""
+    ring = derived_ring("declaration tests", "declaration")
+    register("declaration", ring)
+    return ring
+
 
 UNIT_A = uuid.UUID("0a000000-0000-4000-8000-00000000000a")
 UNIT_B = uuid.UUID("0b000000-0000-4000-8000-00000000000b")

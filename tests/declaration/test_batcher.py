@@ -17,7 +17,8 @@ from sqlalchemy import func, select, text
 from libs.common import migrate, sealed
 from libs.common.db import Database
 from libs.common.events import parse_event
-from libs.common.outbox import outbox
+from libs.common.fieldcrypt import ring
+from libs.common.outbox import open_payload, outbox
 from services.declaration.batcher import GroupCommitter, Overloaded, RelayNudge, StoreUnavailable
 from services.declaration.writers import DECLARATION_COLUMNS, SUBMISSION_COLUMNS, PostgresWriter, SqliteWriter, Work
 from services.declaration.declare import prepare
@@ -86,7 +87,7 @@ async def test_many_requests_share_few_transactions(store):
     async with database.transaction(readonly=True) as session:
         payloads = [row[0] for row in await session.execute(select(outbox.c.payload))]
         stored = await session.get(Declaration, work[0].declarations[0]["id"])
-    events = [parse_event(p) for p in payloads]
+    events = [parse_event(open_payload("declaration", p)) for p in payloads]  # sealed at rest
     assert sum(e.type == "declaration.submitted" for e in events) == 300
     assert sum(e.type == "declaration.flagged" for e in events) == 60
     # Counted by screening result, once per commit.
@@ -95,7 +96,9 @@ async def test_many_requests_share_few_transactions(store):
     if database.sqlite:  # stored in the very text forms SQLAlchemy itself writes (ranges compare as text)
         async with database.transaction(readonly=True) as session:
             raw = (await session.execute(text("SELECT id, submitted_at, birth_date FROM declarations LIMIT 1"))).one()
-        assert re.fullmatch(r"[0-9a-f]{32}", raw[0]) and raw[2] == "1990-02-01"
+        # The birth date is sealed (fieldcrypt), as its ISO text.
+        assert re.fullmatch(r"[0-9a-f]{32}", raw[0]) and raw[2].startswith("f1.")
+        assert ring("declaration").open(raw[2], "declarations.birth_date") == "1990-02-01"
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", raw[1]), raw[1]
     # What the writer stored reads back through the ORM exactly as it was prepared.
     expected = work[0].declarations[0]
@@ -205,15 +208,18 @@ async def test_the_postgres_statement_stores_new_keys_only_and_keeps_the_event_o
         kept = await session.get(Declaration, family.declarations[1]["id"])
     assert events[1:] == expected_events  # after the one stored before, in the batch's order
     assert await count(database, Declaration) == 1 + 1 + 3 + 1 + 1 and await count(database, Submission) == 5
-    assert {"Trần Thị Bé", "Lê Văn Cư"} <= names
+    assert not {"Trần Thị Bé", "Lê Văn Cư"} & names  # sealed in the table, opened by the ring
+    assert {"Trần Thị Bé", "Lê Văn Cư"} <= {ring("declaration").open(n, "declarations.full_name") for n in names}
     expected = family.declarations[1]
     assert (kept.submission_id, kept.member, kept.result) == (family.submission_id, 1, "red")
 
     def same(value):  # noqa: ANN001, ANN202 - times come back in UTC, naive or not
         return value.replace(tzinfo=UTC) if isinstance(value, datetime) else value
 
-    assert {c: same(getattr(kept, c)) for c in DECLARATION_COLUMNS} == {c: same(expected[c]) for c in
-                                                                        DECLARATION_COLUMNS}
+    columns = [c for c in DECLARATION_COLUMNS if not c.endswith("_index")]  # the blind indexes: below
+    assert {c: same(getattr(kept, c)) for c in columns} == {c: same(expected[c]) for c in columns}
+    assert kept.id_number_index == ring("declaration").index(expected["id_number"], "id_number")
+    assert kept.phone_index == ring("declaration").index(expected["phone"], "phone") is not None
 
 
 async def test_a_database_that_is_away_answers_unavailable_and_stores_nothing(store, tmp_path):

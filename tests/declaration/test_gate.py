@@ -250,3 +250,30 @@ async def test_raising_a_suspected_case_by_hand(declaration_app, mint):
     # The health center gets the contact details of the linked declaration.
     assert inside["person"]["phone"] == "0909123456" and inside["person"]["id_number"] == "079099012345"
     assert inside["person"]["commune_code"] == "27664"
+
+
+async def test_a_scanned_id_card_of_someone_who_declared_here_today_says_so(declaration_app, mint):
+    """The gate's "already declared today?": found through the ID number's blind index (the
+    number is stored encrypted), at this venue only, today only."""
+    service = declaration_app
+    venue, other = service.venues["main"], service.venues["side"]
+    sign_in(service, mint)
+    token = csrf(await gate_page(service, venue))
+
+    async def scan() -> str:
+        page = await service.client.post(f"/gate/{venue.venue_id}/scan", data={"code": CCCD, "csrf_token": token},
+                                         headers=HTML)
+        assert page.status_code == 200
+        return page.text
+
+    assert 'id="declared-today"' not in await scan()
+    elsewhere = await service.client.post("/api/declarations", json=declaration(
+        other.code, person(full_name="Trần Thị Hoa", id_number="079185012345")))
+    assert elsewhere.status_code == 201
+    assert 'id="declared-today"' not in await scan()  # another venue's declaration does not count
+    here = await service.client.post("/api/declarations", json=declaration(
+        venue.code, person(full_name="Trần Thị Hoa", id_number="079 185 012 345", symptoms=["fatigue"])))
+    assert here.status_code == 201
+    page = await scan()
+    notice = re.search(r'<div[^>]*id="declared-today".*?</div>', page, re.S).group(0)
+    assert "Người này đã khai báo hôm nay tại địa điểm này" in notice and "Vàng" in notice

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from libs.common.cli import main
+from tests.infra.process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +27,8 @@ SHARED = {
     "KHAIBAO_SECRET_KEY_FILE": "secret_key",
     "KHAIBAO_DATABASE_PASSWORD_FILE": "db_password",
     "KHAIBAO_AUTH_PUBLIC_KEY_FILE": "token_public.pem",
+    "KHAIBAO_FIELD_KEYS_FILE": "field_keys",
+    "KHAIBAO_INDEX_KEY_FILE": "index_key",
 }
 OWN = {
     "intake": {},
@@ -43,9 +46,7 @@ KEY_VARIABLES = sorted({(s, v) for s in OWN for v in [*SHARED, *OWN[s]]
 
 
 def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_port()
 
 
 @pytest.fixture(autouse=True)

@@ -49,6 +49,8 @@ def test_service_command_and_environment(compose, name):
     assert env["KHAIBAO_SECRET_KEY_FILE"] == "/run/secrets/secret_key"
     assert env["KHAIBAO_DATABASE_PASSWORD_FILE"] == "/run/secrets/db_password"
     assert env["KHAIBAO_AUTH_PUBLIC_KEY_FILE"] == "/run/secrets/token_public"
+    assert env["KHAIBAO_FIELD_KEYS_FILE"] == "/run/secrets/field_keys"
+    assert env["KHAIBAO_INDEX_KEY_FILE"] == "/run/secrets/index_key"
     assert env["PROMETHEUS_MULTIPROC_DIR"]
     url = env[f"KHAIBAO_{name.upper()}_DATABASE_URL"]
     assert url == f"postgresql+asyncpg://khaibao@postgres:5432/khaibao_{name}", "no password in the URL"
@@ -65,7 +67,8 @@ def test_service_command_and_environment(compose, name):
 # alone, the pass key for declaration alone, the credentials private key for notification
 # alone; the credentials public key for provisioning (initial passwords) and declaration
 # (the person of a red declaration or a gate case, sealed on the bus).
-SHARED_SECRETS = {"token_public", "secret_key", "db_password"}
+# field_keys and index_key: every service's personal fields are encrypted at rest (fieldcrypt).
+SHARED_SECRETS = {"token_public", "secret_key", "db_password", "field_keys", "index_key"}
 OWN_SECRETS = {
     "intake": {},
     "provisioning": {"token_private": "KHAIBAO_PROVISIONING_AUTH_PRIVATE_KEY_FILE",
@@ -79,6 +82,7 @@ SECRET_FILES = {
     "token_private": "token_private.pem", "token_public": "token_public.pem", "pass_private": "pass_private.pem",
     "credentials_private": "credentials_private.pem", "credentials_public": "credentials_public.pem",
     "secret_key": "secret_key", "db_password": "db_password", "grafana_admin_password": "grafana_admin_password",
+    "field_keys": "field_keys", "index_key": "index_key",
 }
 
 

@@ -163,6 +163,8 @@ def test_a_credentials_box_sealed_to_the_old_key_still_opens(secrets_dir, monkey
                        str(secrets_dir / "credentials_private.pem"))
     monkeypatch.setenv("KHAIBAO_SECRET_KEY_FILE", str(secrets_dir / "secret_key"))
     monkeypatch.setenv("KHAIBAO_AUTH_PUBLIC_KEY_FILE", str(secrets_dir / "token_public.pem"))
+    monkeypatch.setenv("KHAIBAO_FIELD_KEYS_FILE", str(secrets_dir / "field_keys"))
+    monkeypatch.setenv("KHAIBAO_INDEX_KEY_FILE", str(secrets_dir / "index_key"))
 
     def delivery(box: str) -> Delivery:
         return Delivery(id=uuid.uuid4(), account_id=account_id, credentials_id=credentials_id, sealed=box)

@@ -19,6 +19,7 @@ import contextlib
 import importlib
 import json
 import os
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -89,12 +90,25 @@ class TestKeys:
     private: Path
     public: Path
 
+    @property
+    def field_keys(self) -> Path:
+        """The field encryption keys (libs/common/fieldcrypt.py), as production is given them."""
+        return self.data_dir / "keys" / "field_keys"
+
+    @property
+    def index_key(self) -> Path:
+        return self.data_dir / "keys" / "index_key"
+
 
 def make_keys(data_dir: Path) -> TestKeys:
     private, public = data_dir / "keys" / "token-private.pem", data_dir / "keys" / "token-public.pem"
     if not private.exists():
         generate_key_pair(private, public)
-    return TestKeys(data_dir, private, public)
+    keys = TestKeys(data_dir, private, public)
+    for path in (keys.field_keys, keys.index_key):
+        if not path.exists():
+            path.write_text(secrets.token_hex(32) + "\n")
+    return keys
 
 
 def build_settings(service: str, keys: TestKeys, **overrides: Any) -> ServiceSettings:
@@ -118,6 +132,8 @@ def build_settings(service: str, keys: TestKeys, **overrides: Any) -> ServiceSet
         # flags are off here and tested on their own (tests/intake/test_spam.py).
         values.update(registrations_per_address_hour=0, pending_per_tax_code=0, pending_per_email=0,
                       spam_burst_count=0, spam_venue_count=0, spam_same_name=False)
+    if overrides.get("environment") == "production":
+        values.update(field_keys_file=keys.field_keys, index_key_file=keys.index_key)
     values.update(overrides)
     return settings_class(service)(**values)
 

@@ -33,6 +33,9 @@ def production(monkeypatch, keys):
     sealing_private, sealing_public = sealed.default_paths(keys.data_dir)
     sealed.ensure_key_pair(sealing_private, sealing_public)
     monkeypatch.setenv("KHAIBAO_DECLARATION_SEALING_PUBLIC_KEY_FILE", str(sealing_public))
+    # Personal fields are encrypted at rest with these (libs/common/fieldcrypt.py).
+    monkeypatch.setenv("KHAIBAO_FIELD_KEYS_FILE", str(keys.field_keys))
+    monkeypatch.setenv("KHAIBAO_INDEX_KEY_FILE", str(keys.index_key))
     return monkeypatch
 
 

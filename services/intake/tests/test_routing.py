@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from libs.common.outbox import outbox
+from libs.common.outbox import open_payload, outbox
 from services.intake.routing import COMMUNE, DISTRICT, UNIT_TYPES, unit_type_by_label
 from services.intake.schemas import RegistrationIn
 from services.intake.service import RegistrationRejected, submit_registration
@@ -45,7 +45,7 @@ async def test_every_unit_type_is_routed(database, tree, unit_type, commune, dis
     async with database.transaction(readonly=True) as session:
         payloads = (await session.execute(select(outbox.c.payload))).scalars().all()
     assert len(payloads) == 1
-    assert f'"receiver":"{registration.receiver}"'.encode() in payloads[0]
+    assert f'"receiver":"{registration.receiver}"'.encode() in open_payload("intake", payloads[0])
 
 
 @pytest.mark.parametrize("code", ["79", "787", "99999", "27664x"[:5] + "9"])

@@ -1,4 +1,4 @@
-"""Pages and JSON endpoints of the subject requests (subject.py).
+"""Pages and JSON endpoints of the subject requests (service.py).
 
 Console (health officers): ``GET /subject`` (the form and its help), ``POST /subject`` (find:
 the person's declarations on the page), ``POST /subject/export`` (the same as .xlsx, in
@@ -26,13 +26,13 @@ from libs.common.console import console_user
 from libs.common.ratelimit import client_address
 from libs.common.ui import N_
 
-from .messages import translate
-from .models import Declaration
-from .places import load_places
-from .subject import (
+from ..messages import translate
+from ..models import Declaration
+from ..places import load_places
+from ..web import BadBody, read_form
+from .service import (
     SUBJECT_ROLES, SubjectForm, SubjectInvalid, SubjectQuery, check_form, erase_person, find_person, record_step,
 )
-from .web import BadBody, read_form
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api/subject", tags=["subject requests"])
@@ -109,7 +109,9 @@ def subject_workbook(rows: list[dict], *, query: SubjectQuery, exported_by: str,
     sheet.title = "Tờ khai"
     sheet.append(["Dữ liệu khai báo y tế của một người, theo yêu cầu của chủ thể dữ liệu (Nghị định 13/2023/NĐ-CP)"])
     sheet["A1"].font = Font(bold=True)
-    sheet.append(["Số giấy tờ", _cell(query.id_number)])
+    sheet.append(["Số giấy tờ", _cell(query.id_number or "")])
+    if query.phone:
+        sheet.append(["Số điện thoại", _cell(query.phone)])
     sheet.append(["Số hồ sơ yêu cầu", _cell(query.reference)])
     sheet.append(["Người xuất", _cell(exported_by)])
     sheet.append(["Thời điểm xuất", exported_at])
@@ -148,7 +150,8 @@ async def _page(request: Request, form: SubjectForm, *, errors: dict | None = No
 async def _console_form(request: Request) -> SubjectForm:
     form = await read_form(request, 16 * 1024)
     return SubjectForm(id_number=form.get("id_number")[:40], reference=form.get("reference")[:200],
-                       reason=form.get("reason")[:2000], confirm=form.get("confirm") == "yes")
+                       reason=form.get("reason")[:2000], confirm=form.get("confirm") == "yes",
+                       phone=form.get("phone")[:40])
 
 
 @router.get("/subject")
@@ -167,34 +170,36 @@ async def _find(request: Request, principal: Principal, form: SubjectForm, actio
     return query, rows
 
 
-@router.post("/subject")
-async def subject_find(request: Request, principal: Principal = Depends(
-        console_user(*SUBJECT_ROLES, on_refusal=_refused_role("subject.find")))):
-    try:
-        form = await _console_form(request)
-    except BadBody as exc:
-        return await _page(request, SubjectForm(), errors={"id_number": exc.message}, status_code=exc.status)
-    try:
-        _query, rows = await _find(request, principal, form, "subject.find")
-    except SubjectInvalid as invalid:
-        await _refused(request, principal, "subject.find", invalid.code, form)
-        return await _page(request, form, errors=invalid.errors, status_code=422)
+def _find_page(action: str, answer):  # noqa: ANN001, ANN202
+    """``POST /subject`` (the page) and ``POST /subject/export`` (the .xlsx): one handler,
+    ``answer(request, form, query, rows, principal)`` shapes the response."""
+    async def handler(request: Request, principal: Principal = Depends(
+            console_user(*SUBJECT_ROLES, on_refusal=_refused_role(action)))):
+        try:
+            form = await _console_form(request)
+        except BadBody as exc:
+            return await _page(request, SubjectForm(), errors={"id_number": exc.message}, status_code=exc.status)
+        try:
+            query, rows = await _find(request, principal, form, action)
+        except SubjectInvalid as invalid:
+            await _refused(request, principal, action, invalid.code, form)
+            return await _page(request, form, errors=invalid.errors, status_code=422)
+        return await answer(request, form, query, rows, principal)
+    return handler
+
+
+async def _found_page(request: Request, form: SubjectForm, query: SubjectQuery, rows: list[dict],
+                      principal: Principal) -> Response:
     return await _page(request, form, rows=rows)
 
 
-@router.post("/subject/export")
-async def subject_export(request: Request, principal: Principal = Depends(
-        console_user(*SUBJECT_ROLES, on_refusal=_refused_role("subject.export")))):
-    try:
-        form = await _console_form(request)
-    except BadBody as exc:
-        return await _page(request, SubjectForm(), errors={"id_number": exc.message}, status_code=exc.status)
-    try:
-        query, rows = await _find(request, principal, form, "subject.export")
-    except SubjectInvalid as invalid:
-        await _refused(request, principal, "subject.export", invalid.code, form)
-        return await _page(request, form, errors=invalid.errors, status_code=422)
+async def _found_xlsx(request: Request, form: SubjectForm, query: SubjectQuery, rows: list[dict],
+                      principal: Principal) -> Response:
     return await _xlsx(query, rows, principal)
+
+
+subject_find = router.post("/subject")(_find_page("subject.find", _found_page))
+subject_export = router.post("/subject/export")(_find_page("subject.export", _found_xlsx))
 
 
 async def _xlsx(query: SubjectQuery, rows: list[dict], principal: Principal) -> Response:
@@ -238,6 +243,7 @@ async def subject_erase(request: Request, principal: Principal = Depends(
 
 class SubjectIn(BaseModel):
     id_number: str = Field("", max_length=40)
+    phone: str = Field("", max_length=40, description="instead of, or with, the ID number")
     reference: str = Field("", max_length=200, description="the case or request reference")
     reason: str = Field("", max_length=2000)
     confirm: bool = Field(False, description="erase only: true to erase")
@@ -249,30 +255,30 @@ def _invalid(invalid: SubjectInvalid) -> JSONResponse:
                         status_code=422)
 
 
-@api_router.post("/search")
-async def subject_search_api(body: SubjectIn, request: Request, principal: Principal = Depends(
-        require(*SUBJECT_ROLES, on_refusal=_refused_role("subject.find")))) -> JSONResponse:
-    """Every declaration of one ID number within the caller's jurisdiction (logged)."""
-    form = SubjectForm(body.id_number, body.reference, body.reason)
-    try:
-        _query, rows = await _find(request, principal, form, "subject.find")
-    except SubjectInvalid as invalid:
-        await _refused(request, principal, "subject.find", invalid.code, form)
-        return _invalid(invalid)
+def _find_api(action: str, answer):  # noqa: ANN001, ANN202
+    """``/api/subject/search`` (JSON) and ``/api/subject/export`` (.xlsx): one handler."""
+    async def handler(body: SubjectIn, request: Request, principal: Principal = Depends(
+            require(*SUBJECT_ROLES, on_refusal=_refused_role(action)))) -> Response:
+        form = SubjectForm(body.id_number, body.reference, body.reason, phone=body.phone)
+        try:
+            query, rows = await _find(request, principal, form, action)
+        except SubjectInvalid as invalid:
+            await _refused(request, principal, action, invalid.code, form)
+            return _invalid(invalid)
+        return await answer(query, rows, principal)
+    return handler
+
+
+async def _found_json(query: SubjectQuery, rows: list[dict], principal: Principal) -> Response:
     return JSONResponse({"total": len(rows), "declarations": rows}, headers={"cache-control": "no-store"})
 
 
-@api_router.post("/export")
-async def subject_export_api(body: SubjectIn, request: Request, principal: Principal = Depends(
-        require(*SUBJECT_ROLES, on_refusal=_refused_role("subject.export")))) -> Response:
-    """The same declarations as an .xlsx file in Vietnamese, for the person (logged)."""
-    form = SubjectForm(body.id_number, body.reference, body.reason)
-    try:
-        query, rows = await _find(request, principal, form, "subject.export")
-    except SubjectInvalid as invalid:
-        await _refused(request, principal, "subject.export", invalid.code, form)
-        return _invalid(invalid)
-    return await _xlsx(query, rows, principal)
+subject_search_api = api_router.post(
+    "/search", summary="Every declaration of one ID number (or phone) within the caller's jurisdiction (logged)")(
+    _find_api("subject.find", _found_json))
+subject_export_api = api_router.post(
+    "/export", summary="The same declarations as an .xlsx file in Vietnamese, for the person (logged)")(
+    _find_api("subject.export", _xlsx))
 
 
 @api_router.post("/erase")
@@ -280,7 +286,7 @@ async def subject_erase_api(body: SubjectIn, request: Request, principal: Princi
         require(*SUBJECT_ROLES, on_refusal=_refused_role("subject.erase")))) -> JSONResponse:
     """Erase the person's declarations within the caller's jurisdiction, on a lawful request
     (``confirm: true`` required); every service holding a copy erases it (logged)."""
-    form = SubjectForm(body.id_number, body.reference, body.reason, body.confirm)
+    form = SubjectForm(body.id_number, body.reference, body.reason, body.confirm, body.phone)
     try:
         query = check_form(form)
         if not body.confirm:

@@ -1,6 +1,12 @@
 """Subject requests (issue 17, item 5; Decree 13/2023/ND-CP, the data subject's rights): a
-health officer finds every declaration of one ID number within their jurisdiction, exports
-them for the person, and erases them early on a lawful request.
+health officer finds every declaration of one ID number (or phone) within their
+jurisdiction, exports them for the person, and erases them early on a lawful request.
+
+The ID number and phone are stored encrypted (models.py): they are found through their
+blind index columns (``id_number_index``, ``phone_index``, HMAC with the service's index
+key), never compared in the database. Given both, a declaration must match both; given a
+phone only, every declaration sent with that phone is found, the members of a family's
+form included (the form's phone is the group's).
 
 Rules, on the server:
 
@@ -25,16 +31,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, false, or_, select, update
+from sqlalchemy import and_, delete, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.auth import Principal, Role, within
 from libs.common.events.subject import PersonAccessed, PersonAccessedData, PersonErased, PersonErasedData
+from libs.common.fieldcrypt import ring
 from libs.common.outbox import publish
 from libs.common.ui import N_
 
-from .models import Declaration, Submission, SuspectedCase
-from .retention import ERASED
+from ..models import RING, Declaration, Submission, SuspectedCase
+from ..retention import ERASED, ERASED_CASE
+from ..schemas import normalize_phone
 
 SUBJECT_ROLES = (Role.HEALTH_OFFICER,)
 MAX_FOUND = 5000
@@ -46,13 +54,25 @@ class SubjectForm:
     reference: str = ""
     reason: str = ""
     confirm: bool = False
+    phone: str = ""
 
 
 @dataclass(frozen=True)
 class SubjectQuery:
-    id_number: str
+    id_number: str | None
     reference: str
     reason: str
+    phone: str | None = None
+
+    def where(self, model):  # noqa: ANN001, ANN201 - Declaration or SuspectedCase
+        """The person's rows of ``model``, by the blind indexes of what was given."""
+        keys = ring(RING)
+        clauses = []
+        if self.id_number:
+            clauses.append(model.id_number_index == keys.index(self.id_number, "id_number"))
+        if self.phone:
+            clauses.append(model.phone_index == keys.index(self.phone, "phone"))
+        return and_(*clauses)
 
 
 class SubjectInvalid(ValueError):
@@ -84,23 +104,29 @@ def check_form(form: SubjectForm) -> SubjectQuery:
         code = code or "no_reason"
     elif len(reason) < 10 or len(reason) > 500:
         errors["reason"] = N_("Write the reason in a full sentence (10 to 500 characters).")
-    if not number:
-        errors["id_number"] = N_("Enter the ID number (CCCD, CMND or passport).")
-    elif not number.isascii() or not re.fullmatch(r"\d{9}|\d{12}|[A-Z0-9]{6,9}", number):
+    phone = None
+    if (form.phone or "").strip():
+        try:
+            phone = normalize_phone(form.phone.strip())
+        except ValueError:
+            errors["phone"] = N_("A phone number has 10 or 11 digits starting with 0, such as 0909 123 456.")
+    if not number and not phone and "phone" not in errors:
+        errors["id_number"] = N_("Enter the ID number (CCCD, CMND or passport), or the phone number.")
+    elif number and (not number.isascii() or not re.fullmatch(r"\d{9}|\d{12}|[A-Z0-9]{6,9}", number)):
         errors["id_number"] = N_("An ID number has 12 digits (CCCD), 9 digits (CMND) or 6 to 9 letters or digits "
                                  "(passport).")
     if errors:
         raise SubjectInvalid(errors, code or "bad_input")
-    return SubjectQuery(number, reference, reason)
+    return SubjectQuery(number or None, reference, reason, phone)
 
 
-def _mine(principal: Principal, number: str):  # noqa: ANN202
-    return (Declaration.id_number == number) & within(Declaration.commune_path, principal.jurisdiction)
+def _mine(principal: Principal, query: SubjectQuery):  # noqa: ANN202
+    return query.where(Declaration) & within(Declaration.commune_path, principal.jurisdiction)
 
 
 async def find_person(session: AsyncSession, principal: Principal, query: SubjectQuery) -> list[Declaration]:
-    """Every declaration of the ID number within the caller's jurisdiction, oldest first."""
-    rows = await session.execute(select(Declaration).where(_mine(principal, query.id_number))
+    """Every declaration of the person within the caller's jurisdiction, oldest first."""
+    rows = await session.execute(select(Declaration).where(_mine(principal, query))
                                  .order_by(Declaration.submitted_at, Declaration.id).limit(MAX_FOUND))
     return list(rows.scalars())
 
@@ -126,12 +152,11 @@ async def erase_person(session: AsyncSession, principal: Principal, query: Subje
     now = now or datetime.now(UTC)
     request_id = uuid.uuid4()
     rows = (await session.execute(select(Declaration.id, Declaration.submission_id)
-                                  .where(_mine(principal, query.id_number)))).all()
+                                  .where(_mine(principal, query)))).all()
     ids = [r.id for r in rows]
     cases = list((await session.execute(select(SuspectedCase.id).where(
         within(SuspectedCase.commune_path, principal.jurisdiction),
-        or_(SuspectedCase.id_number == query.id_number,
-            SuspectedCase.declaration_id.in_(ids) if ids else false())))).scalars())
+        or_(query.where(SuspectedCase), SuspectedCase.declaration_id.in_(ids) if ids else false())))).scalars())
     if ids:
         await session.execute(update(Declaration).where(Declaration.id.in_(ids))
                               .values(**ERASED, erased_at=now).execution_options(synchronize_session=False))
@@ -139,7 +164,7 @@ async def erase_person(session: AsyncSession, principal: Principal, query: Subje
                               .execution_options(synchronize_session=False))
     if cases:
         await session.execute(update(SuspectedCase).where(SuspectedCase.id.in_(cases))
-                              .values(full_name="", phone=None, id_number=None, symptoms="", note=None)
+                              .values(**ERASED_CASE)
                               .execution_options(synchronize_session=False))
     if ids or cases:
         await publish(session, PersonErased(producer="declaration", jurisdiction=principal.jurisdiction,
