@@ -7,6 +7,13 @@ only personal data (the event carries nothing else personal, see
 libs/common/events/declaration.py); retention sets them to NULL and stamps ``erased_at``,
 the row itself (venue, time, screening result) stays for the counts.
 
+Encrypted at rest (issue 17, libs/common/fieldcrypt.py): ``full_name`` and ``phone`` are
+stored sealed with reporting's key ring (registered by ``app.create_app``) and opened on
+read, so the exposure query, its exports and the FHIR export show them as declared while a
+copied disk or backup does not. Nothing looks a visit up by name or phone (the exposure
+query reads a venue's window), so no blind index is kept; rows written before the change
+read as they are until ``khaibao keys reseal`` rewrites them.
+
 Idempotent: a redelivered declaration (same ``declaration_id``) is ignored. A declaration
 replayed after its retention period is erased again by the next retention pass. The
 handler is a batch handler (``libs/common/consumer.py``): the new declarations of a
@@ -24,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.consumer import batch_handler
+from libs.common.fieldcrypt import SealedString
 from libs.common.auth import Principal, Role
 from libs.common.events.declaration import DeclarationSubmitted
 from libs.common.events.subject import PersonAccessed, PersonErased
@@ -31,6 +39,7 @@ from libs.common.events.subject import PersonAccessed, PersonErased
 from .directory import utc
 
 metadata = MetaData()
+RING = "reporting"
 
 visits = Table(
     "visits", metadata,
@@ -47,8 +56,8 @@ visits = Table(
     Column("rule_version", String(40), nullable=False),
     Column("channel", String(10), nullable=False),
     Column("group_size", Integer(), nullable=False),
-    Column("full_name", String(200)),
-    Column("phone", String(30)),
+    Column("full_name", SealedString(RING, "visits.full_name", 200)),
+    Column("phone", SealedString(RING, "visits.phone", 30)),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("erased_at", DateTime(timezone=True)),
     Index("visits_venue_time", "venue_id", "submitted_at"),

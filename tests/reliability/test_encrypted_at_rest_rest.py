@@ -1,0 +1,186 @@
+"""Issue 17, item 2: personal fields encrypted at rest in reporting and notification.
+
+The whole flow on the five real services (SQLite + the embedded bus, PostgreSQL + Kafka):
+a demo venue reaches declaration; a person declares with a red result, then twice more (the
+same ID number with another phone, the same phone with another ID number), and a second
+person declares green. Reporting keeps the visits (name and phone, for the exposure query),
+notification raises the alert and counts the repeats in it. Then each service's RAW storage
+is read as a thief holding a copied disk or backup would:
+
+- SQLite: the bytes of the database file and of its write-ahead log, while the services run
+  and again after they stopped;
+- PostgreSQL: every row of every table of the service's database as text, by plain SQL.
+
+No ID number, phone or name may be found in clear, while the exposure query still returns
+the right people with their names and phones, the alert's page still shows the person, and
+the repeats are still recognised (by the keyed blind index of the phone and of the ID number).
+"""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from libs.common.auth import Role
+from libs.common.settings import SERVICES
+from tests.services.conftest import build_settings, eventually, run_services
+
+NAME = "Trần Thị Bích Ngọc"
+ID_NUMBER = "079302007788"
+OTHER_ID = "079193004455"
+PHONE = "0913 222 444"
+OTHER_PHONE = "0935 111 777"
+GREEN_NAME = "Lê Hoàng Khoa"
+GREEN_PHONE = "0987 654 321"
+HTML = {"accept": "text/html"}
+CHECKED = ("reporting", "notification")
+
+
+def _needles() -> dict[str, list[bytes]]:
+    """What must not lie in clear, in the forms it can take in storage (as typed, digits
+    only, JSON-escaped, without diacritics)."""
+    import json
+    import unicodedata
+
+    def forms(text: str) -> list[bytes]:
+        folded = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+        folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+        return list(dict.fromkeys([text.encode(), json.dumps(text)[1:-1].encode(), folded.encode()]))
+
+    def phone(text: str) -> list[bytes]:
+        digits = "".join(ch for ch in text if ch.isdigit())
+        return [text.encode(), digits.encode(), digits[1:].encode()]
+
+    return {"name": forms(NAME), "green name": forms(GREEN_NAME), "ID number": forms(ID_NUMBER),
+            "other ID number": forms(OTHER_ID), "phone": phone(PHONE), "other phone": phone(OTHER_PHONE),
+            "green phone": phone(GREEN_PHONE)}
+
+
+def _found_in(data: bytes) -> list[str]:
+    return [what for what, forms in _needles().items() if any(form in data for form in forms)]
+
+
+def _sqlite_files(url: str) -> list[Path]:
+    path = Path(make_url(url).database)
+    return [p for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
+
+
+async def _postgres_rows(url: str) -> dict[str, list[str]]:
+    """Every row of every table of the database, as PostgreSQL writes a row out as text."""
+    parsed = make_url(url)
+    conn = await asyncpg.connect(user=parsed.username, password=parsed.password, host=parsed.host,
+                                 port=parsed.port or 5432, database=parsed.database)
+    try:
+        tables = [r["tablename"] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")]
+        return {table: [r[0] for r in await conn.fetch(f'SELECT CAST(t AS text) FROM public."{table}" t')]
+                for table in tables}
+    finally:
+        await conn.close()
+
+
+async def _found_in_storage(backend, settings) -> dict[str, list[str]]:  # noqa: ANN001
+    found: dict[str, list[str]] = {}
+    for service in CHECKED:
+        url = settings[service].database_url
+        if backend.name == "embedded":
+            for path in _sqlite_files(url):
+                if hits := _found_in(path.read_bytes()):
+                    found[f"{service}: {path.name}"] = hits
+        else:
+            for table, rows in (await _postgres_rows(url)).items():
+                hits = sorted({hit for row in rows for hit in _found_in(row.encode())})
+                if hits:
+                    found[f"{service}: {table}"] = hits
+    return found
+
+
+def _person(name: str, id_number: str, phone: str, *, red: bool) -> dict:
+    return {"full_name": name, "id_number": id_number, "birth": "17/09/1993", "gender": "female", "phone": phone,
+            "nationality": "Việt Nam", "province_code": "79", "district_code": "787", "commune_code": "27664",
+            "street": "88 Lương Văn Nho", "symptoms": ["fever", "cough"] if red else [], "exposures": []}
+
+
+async def test_reporting_and_notification_keep_no_id_phone_or_name_in_clear(backend, keys, mint):
+    namespace = backend.bus_options().get("namespace", "")
+    settings = {service: build_settings(
+        service, keys, database_url=await backend.database_url(service), bus_url=backend.bus_url,
+        bus_namespace=namespace, kafka_partitions=2, demo=service == "provisioning") for service in SERVICES}
+
+    async with run_services(settings) as system:
+        officer = mint.headers(Role.HEALTH_OFFICER, "79/787")
+        venues = (await system["provisioning"].get("/api/venues", headers=mint.headers(Role.CITY_DIC, "79"))).json()
+        code = venues[0]["code"]
+
+        async def venue_known():
+            return (await system["declaration"].get(f"/api/venues/{code}")).status_code == 200
+
+        await eventually(venue_known, timeout=60, what="the demo venue in declaration")
+
+        async def declare(person: dict) -> str:
+            body = {"venue_code": code, "consent": True, "idempotency_key": uuid.uuid4().hex, "people": [person]}
+            response = await system["declaration"].post("/api/declarations", json=body)
+            assert response.status_code == 201, response.text
+            return response.json()["declarations"][0]["id"]
+
+        first = await declare(_person(NAME, ID_NUMBER, PHONE, red=True))
+
+        async def alerted():
+            response = await system["notification"].get("/api/alerts", headers=officer)
+            return response.status_code == 200 and response.json()
+
+        alert = (await eventually(alerted, timeout=60, what="the alert"))[0]
+        # The same person again: the same ID number with another phone, the same phone with
+        # another ID number. Both are recognised as a repeat and counted in the one alert.
+        await declare(_person(NAME, ID_NUMBER, OTHER_PHONE, red=True))
+        await declare(_person(NAME, OTHER_ID, PHONE, red=True))
+        await declare(_person(GREEN_NAME, "079088001122", GREEN_PHONE, red=False))
+
+        async def counted():
+            listed = (await system["notification"].get("/api/alerts", headers=officer)).json()
+            return listed if sum(a["declarations"] for a in listed) == 3 else None
+
+        listed = await eventually(counted, timeout=60, what="the repeats counted")
+        assert [(a["id"], a["declarations"]) for a in listed] == [(alert["id"], 3)]
+
+        # The health officer still sees who the person is.
+        page = await system["notification"].get(f"/alerts/{alert['id']}", headers={**HTML, **officer})
+        assert page.status_code == 200
+        for shown in (NAME, ID_NUMBER, OTHER_ID, PHONE.replace(" ", ""), OTHER_PHONE.replace(" ", "")):
+            assert shown in page.text.replace(" ", "") if shown.isdigit() else shown in page.text, shown
+
+        # The exposure query still returns the right people, with their names and phones.
+        async def exposure():
+            response = await system["reporting"].post("/api/exposure", headers=officer, json={
+                "case_reference": "CA-2026-0017", "reason": "Truy vết tiếp xúc của ca nghi nhiễm",
+                "declaration_id": first})
+            assert response.status_code == 200, response.text
+            contacts = response.json()["contacts"]
+            return contacts if len(contacts) == 4 else None
+
+        contacts = await eventually(exposure, timeout=60, what="the four visits in reporting")
+        digits = {c["full_name"]: "".join(ch for ch in c["phone"] if ch.isdigit()) for c in contacts}
+        assert sorted((c["full_name"], "".join(ch for ch in c["phone"] if ch.isdigit())) for c in contacts) == sorted([
+            (NAME, "0913222444"), (NAME, "0935111777"), (NAME, "0913222444"), (GREEN_NAME, "0987654321")]), digits
+        assert [c["is_index"] for c in contacts].count(True) == 1
+
+        assert await _found_in_storage(backend, settings) == {}
+    if backend.name == "embedded":  # stopped: the files as an operator would copy them
+        assert await _found_in_storage(backend, settings) == {}
+
+
+@pytest.mark.parametrize("service", CHECKED)
+def test_the_service_registers_its_key_ring_at_start(keys, service, monkeypatch):
+    """Each service seals with its own ring, from its settings (derived from the secret key
+    without key files): creating the app registers it."""
+    from libs.common import fieldcrypt
+    from tests.services.conftest import create_app
+
+    monkeypatch.setattr(fieldcrypt, "_RINGS", dict(fieldcrypt._RINGS))  # the other tests' rings stay
+    settings = build_settings(service, keys, secret_key="s" * 40)
+    create_app(service, settings)
+    ring = fieldcrypt.ring(service)
+    assert ring.current_id == settings.field_ring().current_id
