@@ -167,6 +167,27 @@ async def test_reporting_and_notification_keep_no_id_phone_or_name_in_clear(back
             (NAME, "0913222444"), (NAME, "0935111777"), (NAME, "0913222444"), (GREEN_NAME, "0987654321")]), digits
         assert [c["is_index"] for c in contacts].count(True) == 1
 
+        # The case's own visits by phone (written another way): matched by the phone's blind
+        # index, only within the caller's area, logged without the phone.
+        lookup = {"case_reference": "CA-2026-0017", "reason": "Các nơi ca nghi nhiễm đã khai báo",
+                  "phone": "+84 913-222-444"}
+        own = await system["reporting"].post("/api/exposure/case-visits", headers=officer, json=lookup)
+        assert own.status_code == 200, own.text
+        assert own.json()["total"] == 2 and {v["full_name"] for v in own.json()["visits"]} == {NAME}
+        assert {v["venue"]["code"] for v in own.json()["visits"]} == {code}
+        assert first in {v["declaration_id"] for v in own.json()["visits"]}
+        elsewhere = await system["reporting"].post("/api/exposure/case-visits", json=lookup,
+                                                   headers=mint.headers(Role.HEALTH_OFFICER, "79/760"))
+        assert elsewhere.status_code == 200 and elsewhere.json()["total"] == 0
+        no_reason = await system["reporting"].post("/api/exposure/case-visits", headers=officer,
+                                                   json={**lookup, "reason": ""})
+        assert no_reason.status_code == 422
+        log = (await system["reporting"].get("/api/access-log", headers=mint.headers(Role.CITY_DIC, "79"),
+                                             params={"action": "exposure.case_visits"})).json()
+        assert sorted((e["outcome"], e["detail"] or "", e["row_count"]) for e in log) == [
+            ("ok", "", 0), ("ok", "", 2), ("refused", "no_reason", 0)]
+        assert not _found_in(str(log).encode())
+
         assert await _found_in_storage(backend, settings) == {}
     if backend.name == "embedded":  # stopped: the files as an operator would copy them
         assert await _found_in_storage(backend, settings) == {}

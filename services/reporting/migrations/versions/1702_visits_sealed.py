@@ -1,7 +1,8 @@
 """The name and phone of a visit are stored sealed (issue 17: personal fields encrypted at
-rest, libs/common/fieldcrypt.py): the columns are widened to hold the sealed form. Rows
-written before keep reading (a value without the sealed prefix is returned as it is) until
-``khaibao keys reseal`` rewrites them, or retention erases them.
+rest, libs/common/fieldcrypt.py): the columns are widened to hold the sealed form, and
+``phone_index`` (the phone's blind index) is added, indexed with the time, for a case's own
+visits by phone. Rows written before keep reading (a value without the sealed prefix is
+returned as it is; no index) until ``khaibao keys reseal`` rewrites them, or retention erases them.
 
 Revision ID: 1702 (after 1701)
 """
@@ -19,10 +20,14 @@ def upgrade() -> None:
     with op.batch_alter_table("visits") as batch:
         for column, (plain, sealed) in SEALED.items():
             batch.alter_column(column, type_=sa.String(sealed), existing_type=sa.String(plain), existing_nullable=True)
+        batch.add_column(sa.Column("phone_index", sa.String(32)))
+    op.create_index("visits_phone_time", "visits", ["phone_index", "submitted_at"])
 
 
 def downgrade() -> None:
     # Sealed values do not fit the plain width: downgrade only a database without them.
+    op.drop_index("visits_phone_time", "visits")
     with op.batch_alter_table("visits") as batch:
+        batch.drop_column("phone_index")
         for column, (plain, sealed) in SEALED.items():
             batch.alter_column(column, type_=sa.String(plain), existing_type=sa.String(sealed), existing_nullable=True)
