@@ -205,3 +205,46 @@ def test_the_service_registers_its_key_ring_at_start(keys, service, monkeypatch)
     create_app(service, settings)
     ring = fieldcrypt.ring(service)
     assert ring.current_id == settings.field_ring().current_id
+
+
+async def test_after_a_field_key_rotation_old_visits_open_and_new_ones_use_the_new_key(backend, monkeypatch):
+    """``khaibao keys rotate field``: the new key first, the old one kept to open. The visits
+    sealed before still open, the new ones are sealed with the new key, and the blind index
+    (its key is not rotated) still finds both by phone."""
+    import os
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import text
+
+    from libs.common import fieldcrypt, migrate
+    from libs.common.auth import Principal
+    from libs.common.db import Database
+    from services.reporting import directory, visits
+    from services.reporting.case_visits import check_case_visits, find_case_visits
+    from tests.reporting.conftest import MIGRATIONS, apply, submitted, venue_created
+
+    monkeypatch.setattr(fieldcrypt, "_RINGS", dict(fieldcrypt._RINGS))  # the other tests' rings stay
+    handlers = {**directory.HANDLERS, **visits.HANDLERS}
+    old, new, index_key = os.urandom(32), os.urandom(32), os.urandom(32)
+    database = Database(await backend.database_url("reporting"))
+    try:
+        await migrate.upgrade(database, MIGRATIONS, "reporting")
+        now = datetime.now(UTC)
+        market = venue_created(code="MARKET2345")
+        fieldcrypt.register("reporting", fieldcrypt.KeyRing([old], index_key))
+        await apply(database, handlers, market, submitted(market, at=now - timedelta(hours=2), name=NAME, phone=PHONE))
+        fieldcrypt.register("reporting", fieldcrypt.KeyRing([new, old], index_key))  # rotated
+        await apply(database, handlers, submitted(market, at=now - timedelta(hours=1), name=NAME, phone="+84913222444"))
+
+        async with database.transaction() as session:
+            raw = (await session.execute(text("SELECT full_name, phone FROM visits ORDER BY seq"))).all()
+            assert [row.phone.split(".")[1] for row in raw] == [fieldcrypt.key_id(old), fieldcrypt.key_id(new)]
+            assert not any(_found_in(f"{row.full_name} {row.phone}".encode()) for row in raw)
+            officer = Principal(account_id="t", username="yte.test", name="Cán bộ y tế", role=Role.HEALTH_OFFICER,
+                                jurisdiction="79/787")
+            query = check_case_visits("CA-2026-0017", "Các nơi ca nghi nhiễm đã khai báo", "0913222444", "", "", now)
+            found = await find_case_visits(session, officer, query)
+        assert [(v.full_name, v.submitted_at) for v in found.visits] == [
+            (NAME, now - timedelta(hours=2)), (NAME, now - timedelta(hours=1))]
+    finally:
+        await database.dispose()
