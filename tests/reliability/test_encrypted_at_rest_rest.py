@@ -248,3 +248,73 @@ async def test_after_a_field_key_rotation_old_visits_open_and_new_ones_use_the_n
             (NAME, now - timedelta(hours=2)), (NAME, now - timedelta(hours=1))]
     finally:
         await database.dispose()
+
+
+async def test_rows_written_before_the_migration_keep_reading(backend, monkeypatch):
+    """Migrations 1702 of reporting and notification only widen columns and add the index:
+    a visit and an alert stored in clear before them read as they were (and a new write is sealed)."""
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Uuid, select, text
+
+    from libs.common import fieldcrypt, migrate
+    from libs.common.db import Database
+    from services.notification import alerts as notification_alerts
+    from services.notification.alert_models import Alert
+    from services.notification.app import HERE as NOTIFICATION
+    from services.reporting.visits import visits
+    from tests.reporting.conftest import MIGRATIONS as REPORTING
+
+    old = MetaData()
+    old_visits = Table("visits", old, *(Column(n, Uuid()) for n in (
+        "declaration_id", "submission_id", "venue_id", "unit_id")), *(Column(n, String()) for n in (
+        "venue_code", "commune_path", "result", "reasons", "rule_version", "channel", "full_name", "phone")),
+        Column("group_size", Integer()), Column("submitted_at", DateTime(timezone=True)),
+        Column("received_at", DateTime(timezone=True)))
+    old_alerts = Table("alerts", old, *(Column(n, Uuid()) for n in ("id", "source_id", "venue_id", "unit_id")),
+                       *(Column(n, String()) for n in (
+                           "source", "venue_code", "venue_name", "unit_name", "address", "commune_path",
+                           "district_path", "channel", "reasons", "symptoms", "exposures", "initials", "person",
+                           "status")),
+                       Column("raised_at", DateTime(timezone=True)), Column("received_at", DateTime(timezone=True)))
+    monkeypatch.setattr(fieldcrypt, "_RINGS", dict(fieldcrypt._RINGS))  # the other tests' rings stay
+    for service in ("reporting", "notification"):
+        fieldcrypt.register(service, fieldcrypt.derived_ring("s" * 40, service))
+    now = datetime.now(UTC)
+    person = f'{{"full_name": "{NAME}", "id_number": "{ID_NUMBER}", "phone": "{PHONE}"}}'
+
+    reporting = Database(await backend.database_url("reporting"))
+    notification = Database(await backend.database_url("notification"))
+    try:
+        await migrate.upgrade(reporting, REPORTING, "reporting", "1701")
+        await migrate.upgrade(notification, NOTIFICATION / "migrations", "notification", "0301")
+        async with reporting.transaction() as session:
+            await session.execute(old_visits.insert().values(
+                declaration_id=uuid4(), submission_id=uuid4(), venue_id=uuid4(), unit_id=uuid4(),
+                venue_code="MARKET2345", commune_path="79/787/27664", result="green", reasons="[]",
+                rule_version="2021-06", channel="self", full_name=NAME, phone=PHONE, group_size=1,
+                submitted_at=now, received_at=now))
+        alert_id = uuid4()
+        async with notification.transaction() as session:
+            await session.execute(old_alerts.insert().values(
+                id=alert_id, source_id=uuid4(), venue_id=uuid4(), unit_id=uuid4(), source="flagged",
+                venue_code="MARKET2345", venue_name="Cổng chợ", unit_name="Chợ", address="12 Lương Văn Nho",
+                commune_path="79/787/27664", district_path="79/787", channel="self", reasons="[]",
+                symptoms='["fever"]', exposures="[]", initials="T.T.B.N.", person=person, status="new",
+                raised_at=now, received_at=now))
+        await migrate.upgrade(reporting, REPORTING, "reporting")
+        await migrate.upgrade(notification, NOTIFICATION / "migrations", "notification")
+
+        async with reporting.transaction() as session:
+            assert (await session.execute(select(visits.c.full_name, visits.c.phone))).one() == (NAME, PHONE)
+            await session.execute(visits.update().values(phone=PHONE))  # written again: sealed
+            assert _found_in((await session.execute(text("SELECT phone FROM visits"))).scalar_one().encode()) == []
+        async with notification.transaction() as session:
+            alert = await session.get(Alert, alert_id)
+            seen = notification_alerts.person_of(alert)
+            assert (seen.full_name, seen.id_number, seen.phone) == (NAME, ID_NUMBER, PHONE)
+            assert alert.symptoms == '["fever"]'
+    finally:
+        await reporting.dispose()
+        await notification.dispose()
