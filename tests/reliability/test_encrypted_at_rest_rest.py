@@ -246,6 +246,15 @@ async def test_after_a_field_key_rotation_old_visits_open_and_new_ones_use_the_n
             found = await find_case_visits(session, officer, query)
         assert [(v.full_name, v.submitted_at) for v in found.visits] == [
             (NAME, now - timedelta(hours=2)), (NAME, now - timedelta(hours=1))]
+
+        # Retention erases the index with the phone: the case's visits are found no more.
+        from services.reporting.retention import erase_expired
+
+        async with database.transaction() as session:
+            assert await erase_expired(session, retention_days=21, now=now + timedelta(days=22)) == 2
+            assert (await session.execute(text("SELECT count(*) FROM visits WHERE phone_index IS NOT NULL"
+                                               " OR phone IS NOT NULL OR full_name IS NOT NULL"))).scalar_one() == 0
+            assert (await find_case_visits(session, officer, query)).visits == []
     finally:
         await database.dispose()
 
