@@ -8,7 +8,10 @@ A new database (dropped at the end unless ``--keep``) is migrated with reporting
 migrations, then filled without the bus: ``--venues`` venues of the district's communes in
 the directory, and ``--rows`` declarations spread over ``--days`` days, generated inside
 PostgreSQL (``INSERT ... SELECT generate_series``, in chunks of a million; the secondary
-indexes are dropped during the load and rebuilt after it, then ANALYZE).
+indexes are dropped during the load and rebuilt after it, then ANALYZE). Names and phones
+are sealed as the service seals them (libs/common/fieldcrypt.py, a fixed bench key ring):
+``SEALED_POOL`` values sealed in Python, assigned to the rows in turn, so that every query
+opens (decrypts) the name and phone of each contact it returns.
 
 Each query is the real use case, as the console and the API run it: one transaction that
 resolves the venue in the caller's jurisdiction (a district health officer), reads the
@@ -31,7 +34,7 @@ from pathlib import Path
 
 from sqlalchemy import bindparam, select, text
 
-from libs.common import migrate
+from libs.common import fieldcrypt, migrate
 from libs.common.auth import Principal, Role
 from libs.common.db import Database
 from services.reporting.exposure import PAGE_ROWS, ExposureQuery, ExposureResult, run_exposure
@@ -43,6 +46,7 @@ DISTRICT = "79/787"
 COMMUNES = ["79/787/27664", "79/787/27667", "79/787/27670", "79/787/27673", "79/787/27676", "79/787/27679"]
 BASE = datetime(2021, 6, 1, tzinfo=UTC)
 CHUNK = 1_000_000
+SEALED_POOL = 1000
 
 
 def venue_uuid(index: int) -> uuid.UUID:
@@ -55,6 +59,9 @@ def venue_uuid(index: int) -> uuid.UUID:
 async def load(database: Database, rows: int, venues: int, days: int) -> float:
     started = time.perf_counter()
     seconds = days * 86400
+    ring = fieldcrypt.ring("reporting")
+    names = [ring.seal(f"Người khai {n}", "visits.full_name") for n in range(SEALED_POOL)]
+    phones = [ring.seal(f"09{n:08d}", "visits.phone") for n in range(SEALED_POOL)]
     async with database.transaction() as session:
         await session.execute(text(
             "INSERT INTO directory_venues (venue_id, code, name, address, unit_id, unit_name, commune_path, active,"
@@ -85,9 +92,10 @@ async def load(database: Database, rows: int, venues: int, days: int) -> float:
                 " md5('u' || ((g * 7919) % CAST(:venues AS bigint)))::uuid, (ARRAY[CAST(:c0 AS text), :c1, :c2, :c3, :c4, :c5])[1 + ((g * 7919) % CAST(:venues AS bigint)) % 6],"
                 " CAST(:base AS timestamptz) + make_interval(secs => ((g * 104729) % CAST(:seconds AS bigint))::float8),"
                 " CASE WHEN g % 50 = 0 THEN 'red' WHEN g % 7 = 0 THEN 'yellow' ELSE 'green' END, '[]', '2021-06',"
-                " CASE WHEN g % 5 = 0 THEN 'gate' ELSE 'self' END, 1, 'Người khai ' || g,"
-                " '09' || lpad((g % 100000000)::text, 8, '0'), now() FROM generate_series(CAST(:start AS bigint), CAST(:end AS bigint)) g"),
-                {"venues": venues, "base": BASE, "seconds": seconds, "start": start, "end": end,
+                " CASE WHEN g % 5 = 0 THEN 'gate' ELSE 'self' END, 1, (CAST(:names AS text[]))[1 + g % CAST(:pool AS bigint)],"
+                " (CAST(:phones AS text[]))[1 + g % CAST(:pool AS bigint)], now()"
+                " FROM generate_series(CAST(:start AS bigint), CAST(:end AS bigint)) g"),
+                {"venues": venues, "names": names, "phones": phones, "pool": SEALED_POOL, "base": BASE, "seconds": seconds, "start": start, "end": end,
                  **{f"c{i}": c for i, c in enumerate(COMMUNES)}})
         print(f"  loaded {end + 1:,} / {rows:,} declarations ({time.perf_counter() - started:.0f} s)",
               file=sys.stderr, flush=True)
@@ -175,6 +183,7 @@ async def main() -> None:
     else:
         sys.exit("set KHAIBAO_TEST_POSTGRES_URL (a superuser URL) or pass --database-url")
     database = Database(url)
+    fieldcrypt.register("reporting", fieldcrypt.derived_ring("bench exposure", "reporting"))  # --reuse opens it again
     try:
         load_seconds = 0.0
         if not args.reuse:

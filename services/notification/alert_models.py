@@ -9,14 +9,29 @@ venue fold into one ``burst`` alert; every red declaration that reached an alert
 row of ``alert_declarations``, so the alert's page lists them. The person's contact details (``person``, JSON)
 are shown only to the recipients and erased after the retention period; the venue, the
 times and the status stay for the statistics.
+
+Encrypted at rest (issue 17, libs/common/fieldcrypt.py): what the sealed bus event carried
+of the person (``person``: name, ID number, phone, birth, address...; ``symptoms``,
+``exposures`` and the hand-written ``note``) is stored sealed with notification's key ring
+(``sealed_column``) and opened on read; a copied disk or backup shows none of it. A repeat
+is recognised by ``phone_key`` and ``id_key``, the blind indexes (``alert_person.py``).
 """
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Column, UniqueConstraint
 from sqlmodel import Field
 
+from libs.common.fieldcrypt import SealedString
+
 from .models import NotificationTable
+
+RING = "notification"
+
+
+def sealed_column(context: str, length: int, *, nullable: bool = True, default: str | None = None) -> Column:
+    """A text column stored sealed with notification's ring (``length``: the plain length)."""
+    return Column(SealedString(RING, context, length), nullable=nullable, default=default)
 
 
 class Alert(NotificationTable, table=True):
@@ -44,12 +59,12 @@ class Alert(NotificationTable, table=True):
     received_at: datetime = Field(index=True)
     channel: str = Field(default="self", max_length=10)
     reasons: str = Field(default="[]", max_length=2000)  # JSON list of screening reason codes
-    symptoms: str = Field(default="[]", max_length=2000)  # JSON list
-    exposures: str = Field(default="[]", max_length=2000)  # JSON list
+    symptoms: str = Field(default="[]", sa_column=sealed_column("alerts.symptoms", 2000, nullable=False))  # JSON
+    exposures: str = Field(default="[]", sa_column=sealed_column("alerts.exposures", 2000, nullable=False))  # JSON
     raised_by_name: str | None = Field(default=None, max_length=200)
     initials: str = Field(default="", max_length=20)
-    person: str | None = Field(default=None, max_length=4000)  # JSON, erased after retention
-    note: str | None = Field(default=None, max_length=2000)
+    person: str | None = Field(default=None, sa_column=sealed_column("alerts.person", 4000))  # JSON, erased
+    note: str | None = Field(default=None, sa_column=sealed_column("alerts.note", 2000))
     status: str = Field(default="new", max_length=20, index=True)
     acknowledged_at: datetime | None = None
     acknowledged_by_name: str | None = Field(default=None, max_length=200)
@@ -57,9 +72,9 @@ class Alert(NotificationTable, table=True):
     escalated_at: datetime | None = None
     erased_at: datetime | None = None
     # Storms: ``single`` (one person) or ``burst`` (the unusual burst of a venue); the number
-    # of red declarations folded in and the latest one's time; the keyed hashes (HMAC under
-    # the secret key) of the person's phone and ID number, to recognise a repeat (erased
-    # with the person's details).
+    # of red declarations folded in and the latest one's time; the blind indexes (HMAC under
+    # the ring's index key, alert_person.person_keys) of the person's phone and ID number,
+    # to recognise a repeat (erased with the person's details).
     kind: str = Field(default="single", max_length=10)
     declarations: int = 1
     latest_at: datetime | None = None
@@ -80,9 +95,9 @@ class AlertDeclaration(NotificationTable, table=True):
     received_at: datetime
     channel: str = Field(default="self", max_length=10)
     reasons: str = Field(default="[]", max_length=2000)
-    symptoms: str = Field(default="[]", max_length=2000)
+    symptoms: str = Field(default="[]", sa_column=sealed_column("alert_declarations.symptoms", 2000, nullable=False))
     initials: str = Field(default="", max_length=20)
-    person: str | None = Field(default=None, max_length=4000)  # JSON, erased after retention
+    person: str | None = Field(default=None, sa_column=sealed_column("alert_declarations.person", 4000))  # JSON
     erased_at: datetime | None = None
 
 

@@ -9,15 +9,13 @@ The person's contact details are shown to the recipients only, and erased after 
 retention period.
 
 Storms (README "Alert storms"): a red declaration repeating a person's (same phone or ID
-number, by keyed hash) at a venue within the dedup window is counted in that person's
+number, by their blind index: ``alert_person.py``) at a venue within the dedup window is counted in that person's
 alert; past the burst threshold of reds at a venue within the burst window, the further
 reds are counted in the venue's one burst alert. Each red is placed under the lock of its
 venue's ``alert_venues`` row, so replicas and batches decide one venue's reds one at a time.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 from dataclasses import dataclass
@@ -31,16 +29,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.adminunits import AdminTree
 from libs.common.auth import Principal, Role, within
-from libs.common import sealed
-from libs.common.events.declaration import (
-    CaseRaised, DeclarationFlagged, PersonDetails, SensitiveDetails, VenueRef, person_context,
-)
+from libs.common.events.declaration import CaseRaised, DeclarationFlagged, PersonDetails, SensitiveDetails, VenueRef
 from libs.common.events.notification import (
     AlertAcknowledged, AlertAcknowledgedData, AlertEscalated, AlertEscalatedData, AlertRaised, AlertRaisedData,
 )
 from libs.common.outbox import publish
 
 from .alert_models import Alert, AlertContact, AlertDeclaration, AlertDispatch, AlertVenue
+from .alert_person import PersonView, initials, open_person, person_keys, person_view
+from .alert_person import SealedPersonError  # noqa: F401 - named here by the callers of raise_alert
 from .settings import NotificationSettings
 
 ALERTS_RAISED = Counter("khaibao_alerts_raised_total", "Suspected-case alerts raised", ["source"])
@@ -65,11 +62,6 @@ def aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
-def initials(full_name: str) -> str:
-    """``Nguyễn Văn An`` -> ``N.V.A.`` (what a unit may see of the person)."""
-    return "".join(f"{w[0].upper()}." for w in full_name.split() if w[:1].isalpha())[:20]
-
-
 def district_of(tree: AdminTree, commune_path: str) -> str:
     """The district above a commune (the node at depth 1 of its path)."""
     chain = tree.ancestors(commune_path)
@@ -80,39 +72,6 @@ def district_of(tree: AdminTree, commune_path: str) -> str:
 
 
 # --- raising -------------------------------------------------------------------------
-
-class SealedPersonError(Exception):
-    """The sealed person of an event cannot be opened with our keys (the event is retried
-    as any failing one: an alert is never raised without its person)."""
-
-
-def open_person(event: DeclarationFlagged | CaseRaised, keys: list) -> SensitiveDetails:
-    """The person, symptoms and note of an event: opened with our private keys (the current
-    one, then those of before a rotation), or as carried in clear by a version 1 event."""
-    data = event.data
-    if data.clear is not None:
-        return data.clear
-    try:
-        plain = sealed.open_with(keys, data.sealed_person.box, person_context(event.type, event.subject_id))
-        return SensitiveDetails.model_validate_json(plain)
-    except (sealed.SealedBoxError, ValueError):
-        log.error("the sealed person of %s %s cannot be opened with our keys (key id %s)", event.type,
-                  event.id, data.sealed_person.key_id)
-        raise SealedPersonError(str(event.id)) from None
-
-
-def dedup_key(secret: str, kind: str, value: str | None) -> str | None:
-    """A keyed hash (HMAC-SHA256 under the secret key) of a phone or an ID number, normalised:
-    enough to recognise a repeat, useless without the key."""
-    if not value:
-        return None
-    normal = "".join(ch for ch in value if ch.isalnum()).upper()
-    if kind == "phone" and normal.startswith("84") and len(normal) > 9:
-        normal = "0" + normal[2:]
-    if not normal:
-        return None
-    return hmac.new(secret.encode(), f"alert-dedup:{kind}:{normal}".encode(), hashlib.sha256).hexdigest()[:32]
-
 
 async def lock_venue(session: AsyncSession, venue_id: UUID, now: datetime) -> AlertVenue:
     """The venue's row, created if new, locked until the transaction ends (the upsert takes the
@@ -158,8 +117,7 @@ async def _place_red(session: AsyncSession, settings: NotificationSettings, tree
     data = event.data
     at = aware(data.submitted_at)
     venue = await lock_venue(session, data.venue.venue_id, now)
-    phone_key = dedup_key(settings.secret_key, "phone", details.person.phone)
-    id_key = dedup_key(settings.secret_key, "id", details.person.id_number)
+    phone_key, id_key = person_keys(details.person)
     same_person = [c for c in ((Alert.phone_key == phone_key) if phone_key else None,
                                (Alert.id_key == id_key) if id_key else None) if c is not None]
     target: Alert | None = None
@@ -319,16 +277,6 @@ async def dispatches_of(session: AsyncSession, alert_id: UUID) -> list[AlertDisp
     return list(rows.scalars())
 
 
-@dataclass
-class PersonView:
-    full_name: str
-    phone: str | None
-    id_number: str | None
-    birth: str | None
-    gender: str | None
-    address: str | None
-
-
 def json_list(raw: str | None) -> list[str]:
     try:
         value = json.loads(raw or "[]")
@@ -338,16 +286,7 @@ def json_list(raw: str | None) -> list[str]:
 
 
 def person_of(alert: Alert) -> PersonView | None:
-    return _person_view(alert.person)
-
-
-def _person_view(raw: str | None) -> PersonView | None:
-    if not raw:
-        return None
-    p = PersonDetails.model_validate_json(raw)
-    birth = p.birth_date.strftime("%d/%m/%Y") if p.birth_date else (str(p.birth_year) if p.birth_year else None)
-    address = p.address_label or p.street
-    return PersonView(p.full_name, p.phone, p.id_number, birth, p.gender, address)
+    return person_view(alert.person)
 
 
 @dataclass
@@ -371,7 +310,7 @@ async def declarations_of(session: AsyncSession, alert: Alert, *, with_person: b
     rows = await session.execute(select(AlertDeclaration).where(AlertDeclaration.alert_id == alert.id)
                                  .order_by(AlertDeclaration.submitted_at.desc()).limit(limit))
     return [RedView(r.declaration_id, aware(r.submitted_at), r.channel, json_list(r.reasons), json_list(r.symptoms),
-                    r.initials, _person_view(r.person) if with_person else None, r.erased_at is not None)
+                    r.initials, person_view(r.person) if with_person else None, r.erased_at is not None)
             for r in rows.scalars()]
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from libs.common import fieldcrypt
 from libs.common.app import ServiceDefinition, create_service_app
 from libs.common.runtime import Runtime
 
@@ -39,6 +40,8 @@ async def on_startup(runtime: Runtime) -> None:
 
 def create_app(settings: NotificationSettings | None = None) -> FastAPI:
     settings = settings or NotificationSettings()
+    # The key ring of the alerts' personal fields, encrypted at rest (alert_models.py).
+    fieldcrypt.register(settings.service_name, settings.field_ring())
     app = create_service_app(ServiceDefinition(
         settings=settings,
         migrations=HERE / "migrations",

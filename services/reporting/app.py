@@ -4,6 +4,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from libs.common import fieldcrypt
 from libs.common.app import ServiceDefinition, create_service_app
 from libs.common.consumer import chain_handlers
 
@@ -22,8 +23,11 @@ READ_MODELS = (DIRECTORY_HANDLERS, VISIT_HANDLERS, FUNNEL_HANDLERS, AGGREGATE_HA
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
+    settings = settings or ReportingSettings()
+    # The key ring of the visits' name and phone, encrypted at rest (visits.py).
+    fieldcrypt.register(settings.service_name, settings.field_ring())
     app = create_service_app(ServiceDefinition(
-        settings=settings or ReportingSettings(),
+        settings=settings,
         migrations=HERE / "migrations",
         routers=[api.router, console.router, exposure_routes.router, exposure_routes.api_router,
                  fhir_api.router, ncovi_routes.router,

@@ -2,7 +2,8 @@
 
 Console: ``GET /exposure`` (the form and its help), ``POST /exposure`` (run: the contacts
 on the page), ``POST /exposure/export`` (the same query as .xlsx, logged as an export),
-``GET /access-log``. API (bearer token): ``POST /api/exposure``, ``GET /api/access-log``.
+``GET /access-log``. API (bearer token): ``POST /api/exposure``, ``POST /api/exposure/case-visits``
+(a case's own visits by phone, ``case_visits.py``), ``GET /api/access-log``.
 Queries are POSTed: no personal data, case reference or reason travels in a URL.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from libs.common.ratelimit import client_address
 from libs.common.ui.i18n import gettext, normalize_locale
 
 from .accesslog import entries_within, record_refusal
+from .case_visits import ACTION as CASE_VISITS, check_case_visits, find_case_visits
 from .exposure import (
     EXPOSURE_ROLES, LOCAL_TZ, PAGE_ROWS, ExposureForm, ExposureInvalid, ExposureRefused, ExposureResult, check_form,
     invalid_detail, local_input, local_text, run_exposure, venue_choices,
@@ -35,7 +37,8 @@ LOG_PAGE = 50
 ACTIONS = {"exposure.query": "Exposure query", "exposure.export": "Exposure export",
            "fhir.read": "FHIR export", "ncovi.import": "NCOVI import",
            "registrations.export": "Registrations export", "subject.find": "Subject request: search",
-           "subject.export": "Subject request: export", "subject.erase": "Subject request: erasure"}
+           "subject.export": "Subject request: export", "subject.erase": "Subject request: erasure",
+           "exposure.case_visits": "Exposure query: a case's visits"}
 OUTCOMES = {"ok": "Done", "refused": "Refused"}
 # Why a request was refused, as the access-log page names it (the codes of the ``detail`` column).
 REFUSALS = {"no_case_reference": "no case reference", "no_reason": "no reason given",
@@ -218,6 +221,45 @@ async def exposure_api(body: ExposureIn, request: Request,
         "contacts": [{"declaration_id": str(c.declaration_id), "submitted_at": c.submitted_at.isoformat(),
                       "full_name": c.full_name, "phone": c.phone, "result": c.result, "channel": c.channel,
                       "group_size": c.group_size, "is_index": c.is_index} for c in outcome.contacts],
+    }, headers={"cache-control": "no-store"})
+
+
+class CaseVisitsIn(BaseModel):
+    case_reference: str = Field("", max_length=200)
+    reason: str = Field("", max_length=2000)
+    phone: str = Field("", max_length=40, description="the case's phone, as declared (spaces, +84 allowed)")
+    start: str = Field("", max_length=40, description="ISO date-time; default: 14 days before the end")
+    end: str = Field("", max_length=40, description="ISO date-time; default: now")
+
+
+@api_router.post("/exposure/case-visits")
+async def case_visits_api(body: CaseVisitsIn, request: Request,
+                          principal: Principal = Depends(require(*EXPOSURE_ROLES,
+                                                                 on_refusal=_refused_role(CASE_VISITS)))
+                          ) -> JSONResponse:
+    """Where a case declared (by its phone) during a window, within the caller's area: the
+    venues to run the exposure query on. Requires a case reference and a reason; logged in
+    the access log (never the phone), granted or refused."""
+    runtime = request.app.state.runtime
+    try:
+        query = check_case_visits(body.case_reference, body.reason, body.phone, body.start, body.end,
+                                  datetime.now(UTC))
+    except ExposureInvalid as invalid:
+        await _log_refusal(request, principal, CASE_VISITS, invalid_detail(invalid.errors),
+                           ExposureForm(case_reference=body.case_reference, reason=body.reason))
+        return JSONResponse({"detail": _bilingual("Please correct the following:"),
+                             "errors": {k: _bilingual(v) for k, v in invalid.errors.items()}}, status_code=422)
+    async with runtime.database.transaction() as session:
+        found = await find_case_visits(session, principal, query, client_address=client_address(request.scope))
+    return JSONResponse({
+        "entry_id": str(found.entry_id), "start": query.start.isoformat(), "end": query.end.isoformat(),
+        "total": len(found.visits), "truncated": found.truncated,
+        "visits": [{"declaration_id": str(v.declaration_id), "submitted_at": v.submitted_at.isoformat(),
+                    "full_name": v.full_name, "result": v.result, "channel": v.channel,
+                    "venue": None if v.venue is None else {
+                        "venue_id": str(v.venue.venue_id), "code": v.venue.code, "name": v.venue.name,
+                        "unit_name": v.venue.unit_name, "commune_path": v.venue.commune_path}}
+                   for v in found.visits],
     }, headers={"cache-control": "no-store"})
 
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from sqlalchemy import Table, delete
 
-from libs.common import migrate
+from libs.common import fieldcrypt, migrate
 from libs.common.bus import create_bus
 from libs.common.consumer import Handler, chain_handlers, claim_events
 from libs.common.db import Database
@@ -70,6 +70,7 @@ async def rebuild(settings: ReportingSettings, *, batch_size: int = 500, idle_po
                   full: Mapping[str, Handler] | None = None) -> int:
     """Empty the rebuilt read models and replay every event into them; the number of events replayed."""
     service = settings.service_name
+    fieldcrypt.register(service, settings.field_ring())  # the visits' sealed name and phone (visits.py)
     database = Database.for_settings(settings)
     bus = create_bus(settings.bus_url, partitions=settings.kafka_partitions, namespace=settings.bus_namespace,
                      replication_factor=settings.kafka_replication_factor, client_id=f"khaibao-{service}-rebuild",

@@ -1,7 +1,7 @@
 """Retention (issue 7): the personal data of visits is erased after a configurable period.
 
 ``KHAIBAO_REPORTING_RETENTION_DAYS`` (default 21, as the NHS app did): a visit declared
-longer ago than that loses its ``full_name`` and ``phone`` (set to NULL, ``erased_at``
+longer ago than that loses its ``full_name``, ``phone`` and ``phone_index`` (set to NULL, ``erased_at``
 stamped); the row itself — venue, time, screening result, channel — stays, so every count
 survives. The dashboards' aggregates are separate tables and are not touched. The access
 log is kept: it names the officials who acted, never the visitors found.
@@ -43,7 +43,7 @@ async def erase_expired(session: AsyncSession, *, retention_days: int, now: date
     if not seqs:
         return 0
     await session.execute(update(visits).where(visits.c.seq.in_(seqs))
-                          .values(full_name=None, phone=None, erased_at=now))
+                          .values(full_name=None, phone=None, phone_index=None, erased_at=now))
     return len(seqs)
 
 

@@ -7,6 +7,14 @@ only personal data (the event carries nothing else personal, see
 libs/common/events/declaration.py); retention sets them to NULL and stamps ``erased_at``,
 the row itself (venue, time, screening result) stays for the counts.
 
+Encrypted at rest (issue 17, libs/common/fieldcrypt.py): ``full_name`` and ``phone`` are
+stored sealed with reporting's key ring (registered by ``app.create_app``) and opened on
+read, so the exposure query, its exports and the FHIR export show them as declared while a
+copied disk or backup does not. A case's own visits are looked up by phone
+(``case_visits.py``) through ``phone_index``, the blind index of the phone (HMAC under the
+ring's index key, of ``normal_phone``), erased with the phone. Rows written before the
+change read as they are (without an index) until ``khaibao keys reseal`` rewrites them.
+
 Idempotent: a redelivered declaration (same ``declaration_id``) is ignored. A declaration
 replayed after its retention period is erased again by the next retention pass. The
 handler is a batch handler (``libs/common/consumer.py``): the new declarations of a
@@ -24,6 +32,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.consumer import batch_handler
+from libs.common import fieldcrypt
+from libs.common.fieldcrypt import SealedString
 from libs.common.auth import Principal, Role
 from libs.common.events.declaration import DeclarationSubmitted
 from libs.common.events.subject import PersonAccessed, PersonErased
@@ -31,6 +41,7 @@ from libs.common.events.subject import PersonAccessed, PersonErased
 from .directory import utc
 
 metadata = MetaData()
+RING = "reporting"
 
 visits = Table(
     "visits", metadata,
@@ -47,12 +58,28 @@ visits = Table(
     Column("rule_version", String(40), nullable=False),
     Column("channel", String(10), nullable=False),
     Column("group_size", Integer(), nullable=False),
-    Column("full_name", String(200)),
-    Column("phone", String(30)),
+    Column("full_name", SealedString(RING, "visits.full_name", 200)),
+    Column("phone", SealedString(RING, "visits.phone", 30)),
+    Column("phone_index", String(32)),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("erased_at", DateTime(timezone=True)),
     Index("visits_venue_time", "venue_id", "submitted_at"),
+    Index("visits_phone_time", "phone_index", "submitted_at"),
 )
+
+
+def normal_phone(phone: str | None) -> str | None:
+    """A phone as compared: digits only, the country code (``+84 913 ...``) read as the
+    leading ``0`` (``0913 ...``)."""
+    digits = "".join(ch for ch in phone or "" if ch.isdigit())
+    if digits.startswith("84") and len(digits) > 9:
+        digits = "0" + digits[2:]
+    return digits or None
+
+
+def phone_index(phone: str | None) -> str | None:
+    """The blind index of a phone under reporting's ring (None without a phone)."""
+    return fieldcrypt.ring(RING).index(normal_phone(phone), "phone")
 
 
 def _insert(session: AsyncSession):  # noqa: ANN202
@@ -72,7 +99,8 @@ async def on_declaration_submitted(session: AsyncSession, events: list[Declarati
             "venue_code": data.venue_code, "unit_id": data.unit_id, "commune_path": data.commune_path,
             "submitted_at": utc(data.submitted_at), "result": data.result, "reasons": json.dumps(data.reasons),
             "rule_version": data.rule_version, "channel": data.channel, "group_size": data.group_size,
-            "full_name": data.full_name, "phone": data.phone, "received_at": received_at, "erased_at": None})
+            "full_name": data.full_name, "phone": data.phone, "phone_index": phone_index(data.phone),
+            "received_at": received_at, "erased_at": None})
     if rows:
         await session.execute(_insert(session).on_conflict_do_nothing(index_elements=["declaration_id"]),
                               list(rows.values()))
@@ -85,7 +113,7 @@ async def on_person_erased(session: AsyncSession, event: PersonErased) -> None:
     for start in range(0, len(ids), 500):
         await session.execute(visits.update().where(visits.c.declaration_id.in_(ids[start:start + 500]),
                                                     visits.c.erased_at.is_(None))
-                              .values(full_name=None, phone=None, erased_at=datetime.now(UTC)))
+                              .values(full_name=None, phone=None, phone_index=None, erased_at=datetime.now(UTC)))
 
 
 async def on_person_accessed(session: AsyncSession, event: PersonAccessed) -> None:

@@ -8,7 +8,8 @@ KHAIBAO_DATA_RETENTION_DAYS, every retention job runs (declaration, reporting,
 notification, the embedded bus's pruning), and the person's ID number, phone and name
 are searched for:
 
-- in every database: every table, every column, as text (bytes decoded, JSON escapes too);
+- in every database: every table, every column, as text (bytes decoded, JSON escapes too;
+  a value encrypted at rest opened with the service's key ring: what the service holds);
 - in the bus: embedded, the raw bytes of the bus file and its write-ahead log; Kafka deletes
   by time on the broker, so instead of waiting 21 days the test asserts that every topic's
   retention.ms is the one derived from KHAIBAO_DATA_RETENTION_DAYS (and says so);
@@ -28,6 +29,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, select
 
+from libs.common import fieldcrypt
 from libs.common.auth import SESSION_COOKIE, Role
 from libs.common.bus.embedded import EmbeddedBus
 from libs.common.bus.retention import prune_bus
@@ -62,8 +64,10 @@ def _found_in(data: bytes) -> list[str]:
 
 
 async def _search_database(runtime) -> dict[str, list[str]]:  # noqa: ANN001
-    """Every table and column of one service's database: {"table.column": [what was found]}."""
+    """Every table and column of one service's database: {"table.column": [what was found]}.
+    A sealed value (libs/common/fieldcrypt.py) is searched opened, with the service's ring."""
     database = runtime.database
+    ring = runtime.settings.field_ring()
     found: dict[str, list[str]] = {}
     async with database.engine.connect() as conn:
         metadata = MetaData()
@@ -73,6 +77,8 @@ async def _search_database(runtime) -> dict[str, list[str]]:  # noqa: ANN001
                 for column, value in row.items():
                     if value is None:
                         continue
+                    if isinstance(value, str) and fieldcrypt.is_sealed(value):
+                        value = ring.open(value, f"{table.name}.{column}")
                     data = value if isinstance(value, bytes | bytearray | memoryview) else (
                         json.dumps(value, ensure_ascii=False, default=str) if isinstance(value, dict | list)
                         else str(value)).encode()

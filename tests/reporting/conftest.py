@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from libs.common import migrate
+from libs.common import fieldcrypt, migrate
 from libs.common.db import Database
 from libs.common.events.declaration import DeclarationSubmitted, DeclarationSubmittedData
 from libs.common.events.provisioning import (
@@ -40,6 +40,13 @@ from tests.services.conftest import (  # noqa: F401 - fixtures re-exported
 
 T0 = datetime(2021, 6, 20, 8, 0, tzinfo=UTC)
 MIGRATIONS = Path(reporting_app.__file__).parent / "migrations"
+
+
+@pytest.fixture(autouse=True)
+def _reporting_ring(keys):
+    """The visits' name and phone are sealed with reporting's ring: the app registers it when
+    created; the tests that apply handlers to a bare database need it too (the same ring)."""
+    fieldcrypt.register("reporting", build_settings("reporting", keys).field_ring())
 
 
 @pytest.fixture
