@@ -15,10 +15,9 @@ The person's ID number, phone and name are found nowhere in clear. And through t
 services (their keys): the subject lookup finds the person by ID number and by phone, and
 the suspected case is on the gate page.
 
-``CHECKED_SERVICES``: the services whose storage holds no personal datum in clear. Intake
-and provisioning never receive the person's data; declaration encrypts its copy. Reporting
-(visits) and notification (alerts) are encrypted in another branch of the same issue: the
-merge adds them here.
+``CHECKED_SERVICES``: the services whose storage holds no personal datum in clear: all
+five. Intake and provisioning never receive the person's data; declaration, reporting
+(visits) and notification (alerts) encrypt their copies.
 """
 from __future__ import annotations
 
@@ -44,7 +43,7 @@ from services.declaration.models import Declaration
 from .conftest import DEMO_DISTRICT, build_settings, eventually, run_services
 from .test_retention_everywhere import ID_NUMBER, NAME, PHONE, _found_in, _search_database
 
-CHECKED_SERVICES = ("intake", "provisioning", "declaration")
+CHECKED_SERVICES = ("intake", "provisioning", "declaration", "notification", "reporting")
 MIGRATIONS = DECLARATION_DIR / "migrations"
 HTML = {"accept": "text/html"}
 REQUEST = {"reference": "YC-2026-0102", "reason": "Người dân yêu cầu bản sao dữ liệu khai báo"}
@@ -108,7 +107,7 @@ async def test_the_raw_storage_holds_no_personal_datum_in_clear(backend, keys, m
         await eventually(relayed, timeout=60, what="the alert")
 
         # Without the keys: nothing of the person in any table of the checked services.
-        found = {s: await _search_database(system.runtime(s)) for s in CHECKED_SERVICES}
+        found = {s: await _search_database(system.runtime(s), opened=False) for s in CHECKED_SERVICES}
         assert {s: f for s, f in found.items() if f} == {}
         if backend.name == "embedded":
             assert {s: f for s in CHECKED_SERVICES if (f := _sqlite_files(tmp_path, s))} == {}

@@ -63,9 +63,10 @@ def _found_in(data: bytes) -> list[str]:
     return [what for what, forms in _needles().items() if any(form in data for form in forms)]
 
 
-async def _search_database(runtime) -> dict[str, list[str]]:  # noqa: ANN001
+async def _search_database(runtime, opened: bool = True) -> dict[str, list[str]]:  # noqa: ANN001
     """Every table and column of one service's database: {"table.column": [what was found]}.
-    A sealed value (libs/common/fieldcrypt.py) is searched opened, with the service's ring."""
+    A sealed value (libs/common/fieldcrypt.py) is searched opened, with the service's ring
+    (``opened=False``: as stored, what a copied disk shows)."""
     database = runtime.database
     ring = runtime.settings.field_ring()
     found: dict[str, list[str]] = {}
@@ -77,7 +78,7 @@ async def _search_database(runtime) -> dict[str, list[str]]:  # noqa: ANN001
                 for column, value in row.items():
                     if value is None:
                         continue
-                    if isinstance(value, str) and fieldcrypt.is_sealed(value):
+                    if opened and isinstance(value, str) and fieldcrypt.is_sealed(value):
                         value = ring.open(value, f"{table.name}.{column}")
                     data = value if isinstance(value, bytes | bytearray | memoryview) else (
                         json.dumps(value, ensure_ascii=False, default=str) if isinstance(value, dict | list)
