@@ -45,7 +45,7 @@ from bench.cpu import cpu_seconds, machine_busy_seconds, tree
 from bench.declare_table import median_rounds, print_encryption_cost, print_table
 from bench.pgdb import create_database
 from bench.server import REPO, start_service, stop_server
-from tests.infra.process import free_port  # noqa: F401  (bench.flood, bench.signin, bench.alerts import it from here)
+from tests.infra.process import free_port
 
 MIGRATIONS = REPO / "services" / "declaration" / "migrations"
 ROUTES = {"ceiling": "/api/bench/validate", "group commit": "/api/declarations", "naive": "/api/bench/naive"}

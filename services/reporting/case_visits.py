@@ -24,7 +24,7 @@ from libs.common.auth import Principal, within
 from . import directory
 from .accesslog import record_access
 from .directory import VenueInfo, utc
-from .exposure import MAX_WINDOW, PAGE_ROWS, ExposureInvalid, parse_local
+from .exposure import MAX_WINDOW, PAGE_ROWS, ExposureInvalid, check_reference_and_reason, parse_local
 from .visits import normal_phone, phone_index, visits
 
 ACTION = "exposure.case_visits"
@@ -61,17 +61,7 @@ def check_case_visits(case_reference: str, reason: str, phone: str, start: str, 
                       now: datetime) -> CaseVisitsQuery:
     """The checked request; ``ExposureInvalid`` with the fields' messages otherwise."""
     errors: dict[str, str] = {}
-    case_reference, reason = " ".join(case_reference.split()), " ".join(reason.split())
-    if not case_reference:
-        errors["case_reference"] = "Enter the case reference (the number of the case file)."
-    elif len(case_reference) > 60:
-        errors["case_reference"] = "The case reference is at most 60 characters."
-    if not reason:
-        errors["reason"] = "Enter the reason for this query."
-    elif len(reason) < 10:
-        errors["reason"] = "Write the reason in a full sentence (at least 10 characters)."
-    elif len(reason) > 500:
-        errors["reason"] = "The reason is at most 500 characters."
+    case_reference, reason = check_reference_and_reason(case_reference, reason, errors)
     digits = normal_phone(phone) or ""
     if not 9 <= len(digits) <= 15:
         errors["phone"] = "Enter the phone number of the case."

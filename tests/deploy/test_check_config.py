@@ -8,7 +8,6 @@ Kafka of KHAIBAO_TEST_POSTGRES_URL / KHAIBAO_TEST_KAFKA_BOOTSTRAP (skipped witho
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from libs.common.auth import Role
-from libs.common.settings import SERVICES
-from tests.services.conftest import build_settings, eventually, run_services
+from tests.reliability.flows import backend_settings, demo_venue
+from tests.services.conftest import eventually, run_services
 
 NAME = "Trần Thị Bích Ngọc"
 ID_NUMBER = "079302007788"
@@ -93,19 +93,11 @@ async def _kafka_messages(bootstrap: str, namespace: str) -> list[tuple[str, byt
 
 async def test_the_raw_bus_holds_no_personal_detail_in_clear(backend, keys, mint):
     namespace = backend.bus_options().get("namespace", "")
-    settings = {service: build_settings(
-        service, keys, database_url=await backend.database_url(service), bus_url=backend.bus_url,
-        bus_namespace=namespace, kafka_partitions=2, demo=service == "provisioning") for service in SERVICES}
+    settings = await backend_settings(backend, keys)
 
     async with run_services(settings) as system:
         officer = mint.headers(Role.HEALTH_OFFICER, "79/787")
-        venues = (await system["provisioning"].get("/api/venues", headers=mint.headers(Role.CITY_DIC, "79"))).json()
-        code = venues[0]["code"]
-
-        async def venue_known():
-            return (await system["declaration"].get(f"/api/venues/{code}")).status_code == 200
-
-        await eventually(venue_known, timeout=60, what="the demo venue in declaration")
+        code = (await demo_venue(system, mint))["code"]
         body = {"venue_code": code, "consent": True, "idempotency_key": uuid.uuid4().hex, "people": [{
             "full_name": NAME, "id_number": ID_NUMBER, "birth": BIRTH, "gender": "female", "phone": "0913 222 444",
             "nationality": "Việt Nam", "province_code": "79", "district_code": "787", "commune_code": "27664",

@@ -36,11 +36,11 @@ from libs.common.auth import SESSION_COOKIE, Role
 from libs.common.cli import main
 from libs.common.db import Database
 from libs.common.fieldcrypt import register
-from libs.common.settings import SERVICES
 from services.declaration.app import HERE as DECLARATION_DIR
 from services.declaration.models import Declaration
 
 from .conftest import DEMO_DISTRICT, build_settings, eventually, run_services
+from .flows import backend_settings, demo_venue
 from .test_retention_everywhere import ID_NUMBER, NAME, PHONE, _found_in, _search_database
 
 CHECKED_SERVICES = ("intake", "provisioning", "declaration", "notification", "reporting")
@@ -67,20 +67,11 @@ def _sqlite_files(folder: Path, service: str) -> dict[str, list[str]]:
 
 
 async def test_the_raw_storage_holds_no_personal_datum_in_clear(backend, keys, mint, tmp_path):
-    namespace = backend.bus_options().get("namespace", "")
-    settings = {s: build_settings(s, keys, database_url=await backend.database_url(s), bus_url=backend.bus_url,
-                                  bus_namespace=namespace, kafka_partitions=2, demo=s == "provisioning")
-                for s in SERVICES}
+    settings = await backend_settings(backend, keys)
     async with run_services(settings) as system:
         officer = mint.headers(Role.HEALTH_OFFICER, DEMO_DISTRICT)
-        venues = (await system["provisioning"].get("/api/venues", headers=mint.headers(Role.CITY_DIC, "79"))).json()
-        venue = venues[0]
+        venue = await demo_venue(system, mint)
         code = venue["code"]
-
-        async def venue_known():
-            return (await system["declaration"].get(f"/api/venues/{code}")).status_code == 200
-
-        await eventually(venue_known, timeout=60, what="the demo venue in declaration")
         for people in ([_person()], [_person(symptoms=["fever", "cough"])]):
             declared = await system["declaration"].post("/api/declarations", json={
                 "venue_code": code, "consent": True, "idempotency_key": uuid.uuid4().hex, "people": people})

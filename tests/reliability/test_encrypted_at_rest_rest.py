@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from libs.common.auth import Role
-from libs.common.settings import SERVICES
+from tests.reliability.flows import backend_settings, demo_venue
 from tests.services.conftest import build_settings, eventually, run_services
 
 NAME = "Trần Thị Bích Ngọc"
@@ -105,20 +105,11 @@ def _person(name: str, id_number: str, phone: str, *, red: bool) -> dict:
 
 
 async def test_reporting_and_notification_keep_no_id_phone_or_name_in_clear(backend, keys, mint):
-    namespace = backend.bus_options().get("namespace", "")
-    settings = {service: build_settings(
-        service, keys, database_url=await backend.database_url(service), bus_url=backend.bus_url,
-        bus_namespace=namespace, kafka_partitions=2, demo=service == "provisioning") for service in SERVICES}
+    settings = await backend_settings(backend, keys)
 
     async with run_services(settings) as system:
         officer = mint.headers(Role.HEALTH_OFFICER, "79/787")
-        venues = (await system["provisioning"].get("/api/venues", headers=mint.headers(Role.CITY_DIC, "79"))).json()
-        code = venues[0]["code"]
-
-        async def venue_known():
-            return (await system["declaration"].get(f"/api/venues/{code}")).status_code == 200
-
-        await eventually(venue_known, timeout=60, what="the demo venue in declaration")
+        code = (await demo_venue(system, mint))["code"]
 
         async def declare(person: dict) -> str:
             body = {"venue_code": code, "consent": True, "idempotency_key": uuid.uuid4().hex, "people": [person]}

@@ -34,12 +34,12 @@ from libs.common.auth import SESSION_COOKIE, Role
 from libs.common.bus.embedded import EmbeddedBus
 from libs.common.bus.retention import prune_bus
 from libs.common.settings import SERVICES
-from services.declaration.models import Declaration
 from services.declaration.retention import erase_due
 from services.notification.alerts import erase_expired as erase_alerts
 from services.reporting.exposure import local_input
 from services.reporting.retention import retention_pass
 from tests.accounts.support import MailServer
+from tests.reliability.flows import demo_venue
 from tests.services.conftest import DEMO_COMMUNE, DEMO_DISTRICT, build_settings, eventually, run_services
 
 NAME = "Phạm Thị Hồng Nhung"
@@ -127,13 +127,7 @@ async def test_after_retention_the_person_is_found_nowhere(backend, keys, mint, 
         saved = await system["notification"].post("/alerts/settings", headers={**HTML, **officer},
                                                   data={"emails": "ttyt@cangio.example.vn", "webhook_url": ""})
         assert saved.status_code == 303, saved.text[:300]
-        venues = (await system["provisioning"].get("/api/venues", headers=mint.headers(Role.CITY_DIC, "79"))).json()
-        code = venues[0]["code"]
-
-        async def venue_known():
-            return (await system["declaration"].get(f"/api/venues/{code}")).status_code == 200
-
-        await eventually(venue_known, timeout=60, what="the demo venue in declaration")
+        code = (await demo_venue(system, mint))["code"]
 
         # The person declares: fever and cough, a red result.
         body = {"venue_code": code, "consent": True, "idempotency_key": uuid.uuid4().hex, "people": [{
@@ -170,9 +164,8 @@ async def test_after_retention_the_person_is_found_nowhere(backend, keys, mint, 
         assert export.status_code == 200 and export.headers["content-type"].startswith("application/vnd.openxml")
         # Before retention the person is there, everywhere we will look.
         before = {service: await _search_database(system.runtime(service)) for service in SERVICES}
-        assert not before["declaration"]  # encrypted at rest (test_encrypted_at_rest.py); opened by the service:
-        async with system.runtime("declaration").database.transaction(readonly=True) as session:
-            assert ID_NUMBER in {d.id_number for d in (await session.execute(select(Declaration))).scalars()}
+        assert "ID number" in before["declaration"]["declarations.id_number"]  # opened with the service's ring
+        assert not await _search_database(system.runtime("declaration"), opened=False)  # sealed as stored
         assert "name" in before["reporting"]["visits.full_name"]
         assert before["notification"]["alerts.person"]
 

@@ -16,9 +16,9 @@ import uuid
 from openpyxl import load_workbook
 
 from libs.common.auth import Role
-from libs.common.settings import SERVICES
 
-from .conftest import DEMO_DISTRICT, OTHER_DISTRICT, build_settings, eventually, run_services
+from .conftest import DEMO_DISTRICT, OTHER_DISTRICT, eventually, run_services
+from .flows import backend_settings, demo_venue
 from .test_retention_everywhere import ID_NUMBER, NAME, PHONE, _search_database
 
 OTHER = {"full_name": "Lê Văn Khác", "id_number": "079088001122", "phone": "0987 111 222"}
@@ -44,19 +44,10 @@ async def _held(system) -> dict:  # noqa: ANN001
 
 
 async def test_find_export_and_erase_one_person(backend, keys, mint):
-    namespace = backend.bus_options().get("namespace", "")
-    settings = {s: build_settings(s, keys, database_url=await backend.database_url(s), bus_url=backend.bus_url,
-                                  bus_namespace=namespace, kafka_partitions=2, demo=s == "provisioning")
-                for s in SERVICES}
+    settings = await backend_settings(backend, keys)
     async with run_services(settings) as system:
         officer = mint.headers(Role.HEALTH_OFFICER, DEMO_DISTRICT)
-        venues = (await system["provisioning"].get("/api/venues", headers=mint.headers(Role.CITY_DIC, "79"))).json()
-        code = venues[0]["code"]
-
-        async def venue_known():
-            return (await system["declaration"].get(f"/api/venues/{code}")).status_code == 200
-
-        await eventually(venue_known, timeout=60, what="the demo venue in declaration")
+        code = (await demo_venue(system, mint))["code"]
         for people in ([_person(symptoms=["fever", "cough"])], [_person()], [_person(**OTHER)]):
             declared = await system["declaration"].post("/api/declarations", json={
                 "venue_code": code, "consent": True, "idempotency_key": uuid.uuid4().hex, "people": people})
