@@ -163,4 +163,8 @@ VI = {
     "An ID number has 12 digits (CCCD), 9 digits (CMND) or 6 to 9 letters or digits (passport).":
         "Số giấy tờ gồm 12 chữ số (CCCD), 9 chữ số (CMND) hoặc 6 đến 9 chữ cái hoặc chữ số (hộ chiếu).",
     "Confirm the erasure (confirm: true).": "Vui lòng xác nhận việc xóa (confirm: true).",
+    "Exporting or erasing needs the person's ID number: a phone number may be shared by a family, "
+    "whose other members did not ask.":
+        "Xuất hoặc xóa dữ liệu cần số giấy tờ của người yêu cầu: một số điện thoại có thể dùng chung cho "
+        "cả gia đình, mà những người khác không yêu cầu.",
 }

@@ -39,3 +39,25 @@ async def test_the_console_finds_a_person_by_id_number_by_phone_or_both(declarat
     assert status == 422 and "Số điện thoại gồm 10 hoặc 11 chữ số" in page
     status, page = await _find(service, token)
     assert status == 422 and "hoặc số điện thoại" in page
+
+
+async def test_export_and_erasure_need_the_id_number_a_shared_phone_is_not_enough(declaration_app, mint):
+    service = declaration_app
+    venue = service.venues["main"]
+    family = declaration(venue.code, person(full_name="Lý Văn Bố", id_number="079080003333", phone="0944 555 666"),
+                         person(full_name="Lý Thị Mẹ", id_number="079085004444", phone=None))
+    assert (await service.client.post("/api/declarations", json=family)).status_code == 201
+    officer = {"authorization": f"Bearer {mint.token(Role.HEALTH_OFFICER, DEMO_DISTRICT)}"}
+    by_phone = {**REQUEST, "phone": "0944555666"}
+    assert (await service.client.post("/api/subject/search", headers=officer, json=by_phone)).json()["total"] == 2
+    for path, extra in (("/api/subject/export", {}), ("/api/subject/erase", {"confirm": True})):
+        refused = await service.client.post(path, headers=officer, json={**by_phone, **extra})
+        assert refused.status_code == 422, (path, refused.text)
+        assert "id_number" in refused.text
+    # Nothing was erased: both members are still found; with the ID number, only the asker goes.
+    assert (await service.client.post("/api/subject/search", headers=officer, json=by_phone)).json()["total"] == 2
+    erased = await service.client.post("/api/subject/erase", headers=officer,
+                                       json={**REQUEST, "id_number": "079080003333", "confirm": True})
+    assert erased.status_code == 200 and erased.json()["erased"] == 1
+    left = (await service.client.post("/api/subject/search", headers=officer, json=by_phone)).json()
+    assert [d["full_name"] for d in left["declarations"]] == ["Lý Thị Mẹ"]

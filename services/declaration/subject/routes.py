@@ -161,7 +161,7 @@ async def subject_form(request: Request, principal: Principal = Depends(console_
 
 async def _find(request: Request, principal: Principal, form: SubjectForm, action: str
                 ) -> tuple[SubjectQuery, list[dict]]:
-    query = check_form(form)
+    query = check_form(form, need_id=action != "subject.find")
     async with request.app.state.runtime.database.transaction() as session:
         found = await find_person(session, principal, query)
         rows = [_row(d) for d in found]
@@ -227,7 +227,7 @@ async def subject_erase(request: Request, principal: Principal = Depends(
     except BadBody as exc:
         return await _page(request, SubjectForm(), errors={"id_number": exc.message}, status_code=exc.status)
     try:
-        query = check_form(form)
+        query = check_form(form, need_id=True)
     except SubjectInvalid as invalid:
         await _refused(request, principal, "subject.erase", invalid.code, form)
         return await _page(request, form, errors=invalid.errors, status_code=422)
@@ -288,7 +288,7 @@ async def subject_erase_api(body: SubjectIn, request: Request, principal: Princi
     (``confirm: true`` required); every service holding a copy erases it (logged)."""
     form = SubjectForm(body.id_number, body.reference, body.reason, body.confirm, body.phone)
     try:
-        query = check_form(form)
+        query = check_form(form, need_id=True)
         if not body.confirm:
             raise SubjectInvalid({"confirm": N_("Confirm the erasure (confirm: true).")}, "not_confirmed")
     except SubjectInvalid as invalid:

@@ -88,7 +88,9 @@ def normalise_id(text: str) -> str:
     return re.sub(r"[\s.-]", "", text or "").upper()
 
 
-def check_form(form: SubjectForm) -> SubjectQuery:
+def check_form(form: SubjectForm, need_id: bool = False) -> SubjectQuery:
+    """The checked request. ``need_id`` (an export or an erasure, for the person): the ID
+    number is required, a phone alone would also reach the other members of a family's form."""
     errors: dict[str, str] = {}
     code = None
     number = normalise_id(form.id_number)
@@ -112,6 +114,10 @@ def check_form(form: SubjectForm) -> SubjectQuery:
             errors["phone"] = N_("A phone number has 10 or 11 digits starting with 0, such as 0909 123 456.")
     if not number and not phone and "phone" not in errors:
         errors["id_number"] = N_("Enter the ID number (CCCD, CMND or passport), or the phone number.")
+    elif need_id and not number:
+        errors["id_number"] = N_("Exporting or erasing needs the person's ID number: a phone number may be shared "
+                                 "by a family, whose other members did not ask.")
+        code = code or "no_id_number"
     elif number and (not number.isascii() or not re.fullmatch(r"\d{9}|\d{12}|[A-Z0-9]{6,9}", number)):
         errors["id_number"] = N_("An ID number has 12 digits (CCCD), 9 digits (CMND) or 6 to 9 letters or digits "
                                  "(passport).")
