@@ -31,7 +31,7 @@ from uuid import UUID
 
 import httpx
 
-from . import demo
+from . import demo, fieldcrypt
 
 AREA = demo.DISTRICT
 ALERT_EMAILS = "yte.canthanh@canthanh.example"
@@ -105,6 +105,12 @@ async def load(urls: dict[str, str]) -> Counter:
     started = time.monotonic()
     now = datetime.now(UTC)
     intake = IntakeSettings()
+    notification = NotificationSettings()
+    declaration = DeclarationSettings()
+    # Written through the services' own code, in this process: with their key rings, as
+    # their running processes would (the personal fields and outbox payloads sealed at rest).
+    for settings in (intake, notification, declaration):
+        fieldcrypt.register(settings.service_name, settings.field_ring())
     tree = load_tree(str(intake.admin_units_file) if intake.admin_units_file else None, intake.admin_units_root)
     say("đăng ký đơn vị / registering units ...")
     database = Database.for_settings(intake)
@@ -113,7 +119,6 @@ async def load(urls: dict[str, str]) -> Counter:
                                                 start=now - timedelta(days=8))
     finally:
         await database.dispose()
-    notification = NotificationSettings()
     await notification_week.set_contacts(notification, demo.COMMUNE, ALERT_EMAILS, "UBND thị trấn Cần Thạnh")
     async with httpx.AsyncClient(timeout=30) as client:
         city = await _token(client, urls, "so.tttt")
@@ -124,7 +129,6 @@ async def load(urls: dict[str, str]) -> Counter:
         expected = len([v for v in venues if v["commune_path"].startswith(f"{AREA}/")])
         gate = await _token(client, urls, "cong.chocanthanh")
         me = (await client.get(f"{urls['provisioning']}/api/me", headers=gate)).json()
-        declaration = DeclarationSettings()
 
         async def venues_known() -> bool:
             return await declaration_week.venue_count(declaration, AREA) >= expected
