@@ -7,6 +7,7 @@ queries, ``ensure_within(...)`` for a single row.
 """
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -267,3 +268,18 @@ def require(*roles: Role, password_change: bool = False, refusal: str | None = N
         return principal
 
     return dependency
+
+
+async def refused_request_fields(request: Request, *names: str) -> dict[str, str]:
+    """What a refused request said in ``names`` (JSON or form body), for its ``on_refusal``
+    log entry; an unreadable body says nothing rather than failing the refusal."""
+    given: dict = {}
+    try:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            body = json.loads(await request.body() or b"{}")
+            given = body if isinstance(body, dict) else {}
+        else:
+            given = dict(await request.form())
+    except (ValueError, TypeError, UnicodeDecodeError, AssertionError):
+        given = {}
+    return {name: str(given.get(name) or "") for name in names}

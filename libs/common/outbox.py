@@ -94,6 +94,8 @@ async def publish(session: AsyncSession, *events: Event) -> None:
         keys = registered(event.producer)
         if keys is not None:  # at rest in the producer's database, sealed (personal data inside)
             payload = keys.seal_bytes(payload, PAYLOAD_CONTEXT)
+        else:
+            _warn_unsealed(event.producer)
         rows.append({
             "event_id": str(event.id), "event_type": event.type, "topic": event.topic,
             "key": event.partition_key(), "payload": payload, "trace_id": event.trace_id,
@@ -103,9 +105,20 @@ async def publish(session: AsyncSession, *events: Event) -> None:
     session.info["outbox"] = True
 
 
-def open_payload(service: str, stored: bytes) -> bytes:
-    """An outbox row's payload as published (opened with the key that sealed it, which the
-    service's ring holds; ``service`` names it for the reader)."""
+_unsealed_warned: set[str] = set()
+
+
+def _warn_unsealed(producer: str) -> None:
+    """A producer with no key ring registered (a tool or test without keys; a service
+    refuses to start without one) stores its payloads clear: said once per producer."""
+    if producer not in _unsealed_warned:
+        _unsealed_warned.add(producer)
+        log.warning("outbox payloads of %s stored unsealed: no field key ring registered", producer)
+
+
+def open_payload(stored: bytes) -> bytes:
+    """An outbox row's payload as published (opened with the registered ring whose key
+    sealed it; a clear payload is returned as it is)."""
     return open_bytes_registered(stored, PAYLOAD_CONTEXT)
 
 

@@ -9,7 +9,6 @@ Queries are POSTed: no personal data, case reference or reason travels in a URL.
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
 from math import ceil
 from urllib.parse import quote
@@ -18,7 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from libs.common.auth import OFFICIALS, Principal, require
+from libs.common.auth import OFFICIALS, Principal, refused_request_fields, require
 from libs.common.console import console_user
 from libs.common.ratelimit import client_address
 from libs.common.ui.i18n import gettext, normalize_locale
@@ -66,21 +65,12 @@ async def _log_refusal(request: Request, principal: Principal, action: str, deta
 
 def _refused_role(action: str):  # noqa: ANN202
     """``on_refusal`` of the exposure routes: a role not permitted is logged with the case
-    reference and reason it gave, if any (the body is already read, or small)."""
+    reference and reason it gave, if any."""
     async def hook(request: Request, principal: Principal) -> None:
-        given: dict = {}
-        try:
-            if request.headers.get("content-type", "").startswith("application/json"):
-                body = json.loads(await request.body() or b"{}")
-                given = body if isinstance(body, dict) else {}
-            else:
-                given = dict(await request.form())
-        except (ValueError, TypeError, UnicodeDecodeError, AssertionError):
-            given = {}
-        form = ExposureForm(case_reference=str(given.get("case_reference") or ""),
-                            reason=str(given.get("reason") or ""))
-        await _log_refusal(request, principal, action, "role_not_permitted", form)
+        given = await refused_request_fields(request, "case_reference", "reason")
+        await _log_refusal(request, principal, action, "role_not_permitted", ExposureForm(**given))
     return hook
+
 
 def _lang(request: Request) -> str:
     return normalize_locale(getattr(request.state, "lang", None)) or "vi"

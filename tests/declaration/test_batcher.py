@@ -87,7 +87,7 @@ async def test_many_requests_share_few_transactions(store):
     async with database.transaction(readonly=True) as session:
         payloads = [row[0] for row in await session.execute(select(outbox.c.payload))]
         stored = await session.get(Declaration, work[0].declarations[0]["id"])
-    events = [parse_event(open_payload("declaration", p)) for p in payloads]  # sealed at rest
+    events = [parse_event(open_payload(p)) for p in payloads]  # sealed at rest
     assert sum(e.type == "declaration.submitted" for e in events) == 300
     assert sum(e.type == "declaration.flagged" for e in events) == 60
     # Counted by screening result, once per commit.

@@ -26,3 +26,12 @@ async def demo_venue(system, mint) -> dict:  # noqa: ANN001
 
     await eventually(venue_known, timeout=60, what="the demo venue in declaration")
     return venue
+
+
+async def first_alert(system, officer: dict) -> dict:  # noqa: ANN001
+    """The first alert in the officer's inbox, once notification has raised it."""
+    async def alerted():
+        response = await system["notification"].get("/api/alerts", headers=officer)
+        return response.status_code == 200 and response.json()
+
+    return (await eventually(alerted, timeout=60, what="the alert"))[0]

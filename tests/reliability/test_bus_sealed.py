@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from libs.common.auth import Role
-from tests.reliability.flows import backend_settings, demo_venue
-from tests.services.conftest import eventually, run_services
+from tests.reliability.flows import backend_settings, demo_venue, first_alert
+from tests.services.conftest import run_services
 
 NAME = "Trần Thị Bích Ngọc"
 ID_NUMBER = "079302007788"
@@ -106,11 +106,7 @@ async def test_the_raw_bus_holds_no_personal_detail_in_clear(backend, keys, mint
         assert declared.status_code == 201, declared.text
         assert declared.json()["declarations"][0]["result"] == "red"
 
-        async def alerted():
-            response = await system["notification"].get("/api/alerts", headers=officer)
-            return response.status_code == 200 and response.json()
-
-        alert = (await eventually(alerted, timeout=60, what="the alert"))[0]
+        alert = await first_alert(system, officer)
         # The health officer still sees who the person is and what they declared.
         page = await system["notification"].get(f"/alerts/{alert['id']}", headers={**HTML, **officer})
         assert page.status_code == 200

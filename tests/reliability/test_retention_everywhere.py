@@ -39,7 +39,7 @@ from services.notification.alerts import erase_expired as erase_alerts
 from services.reporting.exposure import local_input
 from services.reporting.retention import retention_pass
 from tests.accounts.support import MailServer
-from tests.reliability.flows import demo_venue
+from tests.reliability.flows import demo_venue, first_alert
 from tests.services.conftest import DEMO_COMMUNE, DEMO_DISTRICT, build_settings, eventually, run_services
 
 NAME = "Phạm Thị Hồng Nhung"
@@ -138,11 +138,7 @@ async def test_after_retention_the_person_is_found_nowhere(backend, keys, mint, 
         assert declared.status_code == 201, declared.text
         assert declared.json()["declarations"][0]["result"] == "red"
 
-        async def alerted():
-            response = await system["notification"].get("/api/alerts", headers=officer)
-            return response.status_code == 200 and response.json()
-
-        alert = (await eventually(alerted, timeout=60, what="the alert"))[0]
+        alert = await first_alert(system, officer)
         await eventually(lambda: _value(len(mail.inbox.envelopes) >= 1), timeout=60, what="the alert e-mail")
 
         # Reporting has the visit: the exposure query finds the person, and the export carries them.

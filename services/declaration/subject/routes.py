@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -21,7 +20,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from pydantic import BaseModel, Field
 
-from libs.common.auth import Principal, require
+from libs.common.auth import Principal, refused_request_fields, require
 from libs.common.console import console_user
 from libs.common.ratelimit import client_address
 from libs.common.ui import N_
@@ -71,15 +70,8 @@ async def _refused(request: Request, principal: Principal, action: str, detail: 
 
 def _refused_role(action: str):  # noqa: ANN202
     async def hook(request: Request, principal: Principal) -> None:
-        given: dict = {}
-        try:
-            if request.headers.get("content-type", "").startswith("application/json"):
-                body = json.loads(await request.body() or b"{}")
-                given = body if isinstance(body, dict) else {}
-        except (ValueError, UnicodeDecodeError):
-            given = {}
-        await _refused(request, principal, action, "role_not_permitted",
-                       SubjectForm(reference=str(given.get("reference") or ""), reason=str(given.get("reason") or "")))
+        given = await refused_request_fields(request, "reference", "reason")
+        await _refused(request, principal, action, "role_not_permitted", SubjectForm(**given))
     return hook
 
 

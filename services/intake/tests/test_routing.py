@@ -45,7 +45,7 @@ async def test_every_unit_type_is_routed(database, tree, unit_type, commune, dis
     async with database.transaction(readonly=True) as session:
         payloads = (await session.execute(select(outbox.c.payload))).scalars().all()
     assert len(payloads) == 1
-    assert f'"receiver":"{registration.receiver}"'.encode() in open_payload("intake", payloads[0])
+    assert f'"receiver":"{registration.receiver}"'.encode() in open_payload(payloads[0])
 
 
 @pytest.mark.parametrize("code", ["79", "787", "99999", "27664x"[:5] + "9"])
