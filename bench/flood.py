@@ -91,6 +91,17 @@ def pooled(rows: list[dict], samples: dict[bool, list[float]], backend: str) -> 
     return out
 
 
+def p99_change(alone: list[float], flood: list[float], resamples: int = 400, seed: int = 11) -> tuple[float, float, float]:
+    """The flood's change of the pooled legitimate p99 (flood / alone - 1) and its 95%
+    bootstrap interval: both conditions' requests resampled with replacement, ``resamples``
+    times. An interval that straddles the target says the runs cannot tell."""
+    rng = random.Random(seed)
+    point = percentile(flood, 0.99) / percentile(alone, 0.99) - 1
+    changes = sorted(percentile(rng.choices(flood, k=len(flood)), 0.99)
+                     / percentile(rng.choices(alone, k=len(alone)), 0.99) - 1 for _ in range(resamples))
+    return point, changes[int(resamples * 0.025)], changes[int(resamples * 0.975)]
+
+
 def cpu_seconds(group: int) -> dict[str, float]:
     """CPU seconds so far (from /proc, in clock ticks) of the server (its process group) and
     of the engines (postgres, java)."""
@@ -194,6 +205,11 @@ async def bench_target(target: Target, args: argparse.Namespace, work: Path) -> 
             time.sleep(2)
     finally:
         stop_server(server)
+    if samples[False] and samples[True]:
+        change, low, high = p99_change(samples[False], samples[True])
+        print(f"  {target.name}: legitimate p99 with the flood {change * 100:+.0f}% of its value alone "
+              f"(95% bootstrap interval {low * 100:+.0f}% to {high * 100:+.0f}%, "
+              f"{len(samples[False])} and {len(samples[True])} requests)", flush=True)
     return rows + (pooled(rows, samples, target.name) if args.rounds > 1 else [])
 
 
