@@ -247,3 +247,30 @@ def test_pages_fit_a_phone(system, new_context, screenshots, which):
     page.screenshot(path=str(screenshots / f"{which}-phone.png"), full_page=True)
     check_a11y(page, f"{which}-phone")
     assert context.errors == [], context.errors
+
+
+# --- WCAG 2.1 A/AA: the pages no other browser test shows, per role ---------------------------
+
+A11Y_PAGES = {
+    None: ["provisioning/help/city", "provisioning/help/district", "provisioning/help/commune",
+           "provisioning/help/health", "provisioning/help/unit", "provisioning/help/gate",
+           "provisioning/help/visitor", "provisioning/help?lang=en", "intake/status", "intake/d/787"],
+    "so.tttt": ["provisioning/", "provisioning/units", "intake/lists", "reporting/", "notification/"],
+    "vhtt.cangio": ["provisioning/", "intake/lists", "notification/support/787"],
+    "ttyt.cangio": ["notification/", "declaration/", "declaration/subject"],
+    "donvi.chocanthanh": ["provisioning/"],
+    "cong.chocanthanh": ["declaration/gate"],
+}
+
+
+@pytest.mark.parametrize("role", list(A11Y_PAGES), ids=lambda role: role or "public")
+def test_remaining_pages_pass_axe(system, new_context, role):
+    page = new_context().new_page()
+    if role:
+        page.goto(system.urls["provisioning"] + "/signin", wait_until="load")
+        _sign_in(page, role)
+    for path in A11Y_PAGES[role]:
+        service, _, rest = path.partition("/")
+        response = page.goto(f"{system.urls[service]}/{rest}", wait_until="load")
+        assert response is not None and response.ok, (path, response and response.status)
+        check_a11y(page, f"{role or 'public'}:{path}")
