@@ -9,7 +9,8 @@ the A and AA rules, prints one line per viewport::
     axe declaration/form phone: 0 violations (31 rules passed)
 
 and appends the result to ``test-results/a11y/axe.jsonl`` (one JSON object a line: page,
-viewport, url, violations, passes), so CI output and artefacts show what was checked.
+viewport, url, violations, passes); the same lines are repeated in pytest's terminal summary
+(section "axe-core", tests/browser/conftest.py), so CI output shows what was checked.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, 
 RESULTS = REPO_ROOT / "test-results" / "a11y" / "axe.jsonl"
 
 _axe = Axe()
+SUMMARY: list[str] = []  # this session's lines, for the terminal summary
 
 
 def describe(violations: list[dict]) -> str:
@@ -63,7 +65,9 @@ def check_a11y(page, name: str, viewports: tuple[str, ...] = ("phone", "desktop"
             response = run_axe(page)
             violations = response["violations"]
             passed = len(response["passes"])
-            print(f"axe {name} {viewport}: {len(violations)} violations ({passed} rules passed)")
+            line = f"axe {name} {viewport}: {len(violations)} violations ({passed} rules passed)"
+            print(line)
+            SUMMARY.append(line)
             record({"page": name, "viewport": viewport, "url": page.url.split("?")[0],
                     "violations": [{"id": v["id"], "impact": v["impact"], "help": v["help"],
                                     "targets": [n["target"] for n in v["nodes"]]} for v in violations],
