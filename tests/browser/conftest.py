@@ -37,6 +37,16 @@ def unit_email() -> str:
     return f"donvi.{uuid.uuid4().hex[:10]}@example.vn"
 
 
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 - pytest's hook
+    """The axe-core results of the session (tests/browser/a11y.py), one line per page and size."""
+    from .a11y import SUMMARY
+
+    if SUMMARY:
+        terminalreporter.section("axe-core: WCAG 2.1 A/AA")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):  # noqa: ANN001 - pytest-playwright's
     return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS,

@@ -23,6 +23,7 @@ import zxingcpp
 from libs.common.demo import DEMO_PASSWORD
 from tests.accounts.support import BatchSender, MailServer, batch, credentials_in, launch_up_with, unit
 
+from .a11y import check_a11y
 from .conftest import CHROMIUM
 
 pytestmark = [
@@ -111,6 +112,7 @@ def test_the_city_issues_a_batch(up, forwarded, new_context, screenshots):
     district_row = page.locator('tr[data-path="79/787"]')
     assert "Huyện Cần Giờ" in district_row.inner_text()
     page.screenshot(path=str(screenshots / "accounts-batches-city.png"), full_page=True)
+    check_a11y(page, "accounts-batches-city")
 
     page.locator('tr[data-batch="LO-CG-TRINH-DUYET"]').get_by_role("link", name="LO-CG-TRINH-DUYET").click()
     page.wait_for_load_state("load")
@@ -127,6 +129,7 @@ def test_the_city_issues_a_batch(up, forwarded, new_context, screenshots):
     assert page.locator("progress#job-progress").get_attribute("value") == "2"
     assert page.locator("progress#job-progress").get_attribute("max") == "2"
     page.screenshot(path=str(screenshots / "accounts-job-done.png"), full_page=True)
+    check_a11y(page, "accounts-job-done")
     assert context.errors == [], context.errors
 
 
@@ -148,6 +151,7 @@ def test_the_school_signs_in_with_its_emailed_password_and_prints_its_poster(up,
     page.goto(up.urls["provisioning"] + "/", wait_until="load")
     assert page.url == up.urls["provisioning"] + "/password"
     page.screenshot(path=str(screenshots / "accounts-unit-first-signin.png"), full_page=True)
+    check_a11y(page, "accounts-unit-first-signin")
     page.fill("#f-current", password)
     page.fill("#f-new", "Hoa-phuong-do-san-truong-2021")
     page.fill("#f-confirm", "Hoa-phuong-do-san-truong-2021")
@@ -163,6 +167,7 @@ def test_the_school_signs_in_with_its_emailed_password_and_prints_its_poster(up,
     assert rows.count() == 2
     code = rows.first.get_attribute("data-venue")
     page.screenshot(path=str(screenshots / "accounts-unit-posters-phone.png"), full_page=True)
+    check_a11y(page, "accounts-unit-posters-phone")
     with page.expect_download() as download_info:
         rows.first.get_by_role("link", name="In áp phích (PDF)").click()
     download = download_info.value
@@ -203,6 +208,7 @@ def test_the_district_opens_credentials_from_the_support_channel(up, new_context
     assert "Đã chuyển lô LO-CG-TRINH-DUYET lên Sở: 2 đơn vị" in main
     assert "Thông tin đăng nhập của 1 đơn vị không có thư điện tử" in main
     page.screenshot(path=str(screenshots / "accounts-support-thread.png"), full_page=True)
+    check_a11y(page, "accounts-support-thread")
 
     row = page.locator("tr[data-username]", has_text=MARKET)
     username = row.get_attribute("data-username")
@@ -214,6 +220,7 @@ def test_the_district_opens_credentials_from_the_support_channel(up, new_context
     password = page.locator("#credential-password").inner_text()
     assert page.locator("#credential-username").inner_text() == username
     page.screenshot(path=str(screenshots / "accounts-credentials-slip.png"), full_page=True)
+    check_a11y(page, "accounts-credentials-slip")
     token = httpx.post(up.urls["provisioning"] + "/api/token", json={"username": username, "password": password})
     assert token.status_code == 200 and token.json()["must_change_password"] is True
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 
+from .a11y import check_a11y
 from .conftest import CHROMIUM, sign_in_at
 from .declaration_support import demo_venues, fill_person
 
@@ -29,6 +30,7 @@ def test_a_fever_declaration_appears_in_the_health_officers_inbox(system, new_co
     assert inbox.locator("h1").inner_text() == "Cảnh báo ca nghi ngờ"
     before = inbox.locator("#alerts-body tr.alert-row").count()
     inbox.screenshot(path=str(screenshots / "alerts-inbox-before.png"), full_page=True)
+    check_a11y(inbox, "alerts-inbox-before")
 
     # A visitor declares fever and cough at the venue, on a phone.
     visitor = new_context(phone=True).new_page()
@@ -51,6 +53,7 @@ def test_a_fever_declaration_appears_in_the_health_officers_inbox(system, new_co
     assert venue["name"] in row.inner_text() and "Mới" in row.inner_text()
     assert "Có cảnh báo mới" in inbox.locator("#live-status").inner_text()
     inbox.screenshot(path=str(screenshots / "alerts-inbox-live.png"), full_page=True)
+    check_a11y(inbox, "alerts-inbox-live")
 
     row.locator("a").click()
     inbox.wait_for_load_state("load")
@@ -58,16 +61,19 @@ def test_a_fever_declaration_appears_in_the_health_officers_inbox(system, new_co
     details = person.inner_text()
     assert "phạm thị hồng" in details.lower() and "0908765432" in details.replace(" ", ""), details
     inbox.screenshot(path=str(screenshots / "alerts-detail.png"), full_page=True)
+    check_a11y(inbox, "alerts-detail")
     inbox.click("#ack")
     inbox.wait_for_load_state("load")
     assert "Đã xác nhận" in inbox.locator("#alert-status").inner_text()
     assert "Đã xác nhận tiếp nhận cảnh báo" in inbox.content()
     assert "/alerts/" in inbox.url and "Phạm" not in inbox.url and "0908" not in inbox.url
     inbox.screenshot(path=str(screenshots / "alerts-acknowledged.png"), full_page=True)
+    check_a11y(inbox, "alerts-acknowledged")
 
     # The unit that raised it sees that it was acknowledged, with initials only.
     unit = sign_in_at(new_context(), system.urls["notification"] + "/alerts/unit", UNIT_ADMIN)
     table = unit.locator("#unit-alerts").inner_text()
     assert "P.T.H." in table and "Đã xác nhận" in table and "Phạm" not in table
     unit.screenshot(path=str(screenshots / "alerts-unit-status.png"), full_page=True)
+    check_a11y(unit, "alerts-unit-status")
     assert not [e for e in officer_context.errors if "Content Security Policy" in e]

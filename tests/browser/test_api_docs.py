@@ -1,6 +1,6 @@
 """Swagger UI at /api/docs, self-hosted: in Chromium, under the services' strict CSP, the page
 renders the operations of the service's OpenAPI document, loads nothing from another
-origin and reports no CSP violation. One service (notification) served by uvicorn.
+origin, reports no CSP violation and passes axe-core's WCAG 2.1 A/AA rules. One service (notification) served by uvicorn.
 Screenshot: test-results/browser/api-docs.png."""
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from tests.services.conftest import build_settings, create_app, free_port_block, make_keys
 
+from .a11y import check_a11y
 from .conftest import CHROMIUM
 
 pytestmark = [
@@ -65,6 +66,7 @@ def test_swagger_ui_renders_the_operations_under_the_csp(served, new_context, sc
     page.locator(".opblock-summary").first.click()
     page.locator(".opblock-body .responses-wrapper").first.wait_for(timeout=10000)
     page.screenshot(path=str(screenshots / "api-docs.png"), full_page=False)
+    check_a11y(page, "api-docs")
     assert context.errors == [], context.errors  # no CSP violation, no failed load, no script error
     origin = urlsplit(served).netloc
     assert all(urlsplit(url).netloc == origin for url in requested if url.startswith("http")), requested

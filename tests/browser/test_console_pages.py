@@ -22,6 +22,7 @@ from openpyxl import Workbook, load_workbook
 
 from tests.services.conftest import UpProcess, demo_token, registration
 
+from .a11y import check_a11y
 from .conftest import CHROMIUM, sign_in_at, unit_email
 from .declaration_support import demo_venues
 from .test_consoles import DIACRITICS, _no_horizontal_scroll
@@ -74,6 +75,7 @@ def test_district_sets_its_alert_contacts(system, new_context, screenshots):
     assert "Có địa chỉ thư điện tử không hợp lệ" in page.locator(".error-summary").inner_text()
     assert "khong-phai-dia-chi" in page.locator("#f-emails").input_value()  # what was typed is kept
     page.screenshot(path=str(screenshots / "settings-bad-email.png"), full_page=True)
+    check_a11y(page, "settings-bad-email")
 
     # A webhook that is not a web address.
     page.fill("#f-emails", "ttyt@cangio.hochiminhcity.gov.vn")
@@ -81,6 +83,7 @@ def test_district_sets_its_alert_contacts(system, new_context, screenshots):
     assert submit(page) == 422
     assert "Địa chỉ webhook không hợp lệ" in page.locator("main").inner_text()
     page.screenshot(path=str(screenshots / "settings-bad-webhook.png"), full_page=True)
+    check_a11y(page, "settings-bad-webhook")
 
     # Good values: saved, shown after a reload, with the signing secret.
     page.fill("#f-emails", "ttyt@cangio.hochiminhcity.gov.vn\nyte.cangio@example.vn")
@@ -96,6 +99,7 @@ def test_district_sets_its_alert_contacts(system, new_context, screenshots):
     assert "Trung tâm Y tế huyện Cần Giờ" in page.locator("main").inner_text()  # last changed by
     no_english(page)
     page.screenshot(path=str(screenshots / "settings-saved.png"), full_page=True)
+    check_a11y(page, "settings-saved")
     assert unexpected(context.errors) == [], context.errors
 
     # The commune focal point sees its commune's contacts (empty), not the district's.
@@ -109,6 +113,7 @@ def test_district_sets_its_alert_contacts(system, new_context, screenshots):
     assert submit(commune) == 200
     _no_horizontal_scroll(commune)
     commune.screenshot(path=str(screenshots / "settings-commune-phone.png"), full_page=True)
+    check_a11y(commune, "settings-commune-phone")
     assert commune_context.errors == [], commune_context.errors
 
     # ... and the district's stay as they were.
@@ -145,6 +150,7 @@ def test_city_uploads_the_ncovi_list(system, new_context, screenshots):
     assert page.locator("#ncovi-total").inner_text() == "0"
     no_english(page)
     page.screenshot(path=str(screenshots / "ncovi-empty.png"), full_page=True)
+    check_a11y(page, "ncovi-empty")
     xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
     # Rows with errors: nothing imported, a row report in Vietnamese.
@@ -161,6 +167,7 @@ def test_city_uploads_the_ncovi_list(system, new_context, screenshots):
     assert page.locator("#ncovi-total").inner_text() == "0"
     no_english(page)
     page.screenshot(path=str(screenshots / "ncovi-row-report.png"), full_page=True)
+    check_a11y(page, "ncovi-row-report")
 
     # Not a spreadsheet: the error, nothing else.
     assert upload(page, "ncovi.pdf", b"%PDF-1.4\n", "application/pdf") == 422
@@ -179,6 +186,7 @@ def test_city_uploads_the_ncovi_list(system, new_context, screenshots):
     assert "Thị trấn Cần Thạnh" in counts and "Xã Bình Khánh" in counts and "Phường Bến Nghé" in counts
     no_english(page)
     page.screenshot(path=str(screenshots / "ncovi-imported.png"), full_page=True)
+    check_a11y(page, "ncovi-imported")
     assert unexpected(context.errors) == [], context.errors
 
     # A commune focal point sees the units of its commune only, and no upload form.
@@ -188,6 +196,7 @@ def test_city_uploads_the_ncovi_list(system, new_context, screenshots):
     assert commune.locator("#f-file").count() == 0
     _no_horizontal_scroll(commune)
     commune.screenshot(path=str(screenshots / "ncovi-commune-phone.png"), full_page=True)
+    check_a11y(commune, "ncovi-commune-phone")
 
 
 # --- /unit ------------------------------------------------------------------------------------
@@ -271,6 +280,7 @@ def test_unit_dashboard_shows_its_own_venues_only(system, new_context, screensho
     main = page.locator("main").inner_text()
     assert other["code"] not in main and other["unit_name"] not in main
     page.screenshot(path=str(screenshots / "unit-dashboard.png"), full_page=True)
+    check_a11y(page, "unit-dashboard")
     # The charts are drawn: per day, per hour and the venues, each with bars of some size.
     assert page.locator("svg.chart").count() >= 3
     for chart in ("h-days", "h-hours", "h-venues"):
@@ -287,6 +297,7 @@ def test_unit_dashboard_shows_its_own_venues_only(system, new_context, screensho
     phone = sign_in_at(new_context(phone=True), system.urls["reporting"] + "/unit", UNIT_ADMIN)
     _no_horizontal_scroll(phone)
     phone.screenshot(path=str(screenshots / "unit-dashboard-phone.png"), full_page=True)
+    check_a11y(phone, "unit-dashboard-phone")
 
 
 # --- the unit's way to its alerts -------------------------------------------------------------
@@ -308,6 +319,7 @@ def test_unit_people_reach_their_alerts(system, new_context, screenshots):
     link = page.locator("#unit-alerts-link")
     assert link.inner_text() == "Cảnh báo ca nghi ngờ tại địa điểm của đơn vị"
     page.screenshot(path=str(screenshots / "gate-screen-alerts-link-phone.png"), full_page=False)
+    check_a11y(page, "gate-screen-alerts-link-phone")
     link.click()
     page.wait_for_load_state("load")
     assert page.url == alerts and page.locator("#unit-alerts").count() == 1
@@ -342,6 +354,7 @@ def test_city_and_district_read_the_sign_in_history(system, new_context, screens
     assert HEALTH_OFFICER in first and "Thất bại" in first and "127.0.0.1" in first, first
     assert "khong-phai-mat-khau" not in page.content()
     page.screenshot(path=str(screenshots / "signins-city.png"), full_page=True)
+    check_a11y(page, "signins-city")
     with page.expect_download() as download:
         page.get_by_role("link", name="Tải các sự kiện này (.xlsx)").click()
     assert download.value.suggested_filename.endswith(".xlsx")
@@ -356,5 +369,6 @@ def test_city_and_district_read_the_sign_in_history(system, new_context, screens
     assert HEALTH_OFFICER in district.locator("#signin-history").inner_text()
     _no_horizontal_scroll(district)
     district.screenshot(path=str(screenshots / "signins-district-phone.png"), full_page=True)
+    check_a11y(district, "signins-district-phone")
     # (the first context's 401 is the refused sign-in, on purpose)
     assert unexpected(city.errors) == [] and unexpected(phone.errors) == []

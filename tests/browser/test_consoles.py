@@ -20,6 +20,7 @@ from libs.common.auth import SESSION_COOKIE
 from libs.common.demo import DEMO_PASSWORD
 from tests.services.conftest import registration
 
+from .a11y import check_a11y
 from .conftest import CHROMIUM, unit_email
 
 pytestmark = [
@@ -84,6 +85,7 @@ def test_commune_focal_point_follows_a_registration(system, new_context, screens
     assert page.locator("h1").inner_text() == "Đăng nhập"
     _stylesheet_applied(page)
     page.screenshot(path=str(screenshots / "signin-desktop.png"), full_page=True)
+    check_a11y(page, "signin-desktop")
 
     _sign_in(page, COMMUNE_USER)
     assert page.url == system.urls["intake"] + "/"
@@ -99,6 +101,7 @@ def test_commune_focal_point_follows_a_registration(system, new_context, screens
     assert SESSION_COOKIE not in page.evaluate("() => document.cookie")
     _stylesheet_applied(page)
     page.screenshot(path=str(screenshots / "intake-commune-empty.png"), full_page=True)
+    check_a11y(page, "intake-commune-empty")
 
     # A school of the commune registers through the API.
     name = f"Trường Mầm non Hoa Sen {uuid.uuid4().hex[:4].upper()}"
@@ -112,6 +115,7 @@ def test_commune_focal_point_follows_a_registration(system, new_context, screens
     assert row.count() == 1
     assert name in row.inner_text() and "Trường học" in row.inner_text() and "Chờ duyệt" in row.inner_text()
     page.screenshot(path=str(screenshots / "intake-commune.png"), full_page=True)
+    check_a11y(page, "intake-commune")
 
     # Reporting: the same browser session is signed in on the other console (another port).
     reporting = context.new_page()
@@ -122,6 +126,7 @@ def test_commune_focal_point_follows_a_registration(system, new_context, screens
     commune_row = reporting.locator('tr[data-path="79/787/27664"]')
     assert "Thị trấn Cần Thạnh" in commune_row.inner_text()
     reporting.screenshot(path=str(screenshots / "reporting-commune.png"), full_page=True)
+    check_a11y(reporting, "reporting-commune")
 
     # Notification: the commune's inbox has the notice.
     inbox = context.new_page()
@@ -135,6 +140,7 @@ def test_commune_focal_point_follows_a_registration(system, new_context, screens
     assert abs(datetime.now(UTC) - shown) < timedelta(minutes=5), shown
     assert inbox.locator("h1").inner_text() == "Hộp thư"
     inbox.screenshot(path=str(screenshots / "notification-commune.png"), full_page=True)
+    check_a11y(inbox, "notification-commune")
     assert context.errors == [], context.errors  # no CSP violation, no failed load
 
     # The district sees the commune's registration in its per-commune table.
@@ -145,6 +151,7 @@ def test_commune_focal_point_follows_a_registration(system, new_context, screens
     assert by_commune.locator("#funnel-table tbody tr").count() == 7  # the seven communes of Cần Giờ
     assert by_commune.locator(".userbar__role").inner_text() == "Đầu mối Phòng Văn hóa và Thông tin quận/huyện"
     by_commune.screenshot(path=str(screenshots / "reporting-district.png"), full_page=True)
+    check_a11y(by_commune, "reporting-district")
     # The district's intake console lists it too; a school's notice is the commune's, shown below the district.
     district_intake = district.new_page()
     district_intake.goto(system.urls["intake"] + "/", wait_until="load")
@@ -161,6 +168,7 @@ def test_sign_out(system, new_context, screenshots):
     assert page.url == system.urls["provisioning"] + "/signin"
     assert not any(c["name"] == SESSION_COOKIE for c in context.cookies())
     page.screenshot(path=str(screenshots / "after-signout.png"), full_page=True)
+    check_a11y(page, "after-signout")
     # Every console asks for a sign-in again.
     for service in ("intake", "notification", "reporting"):
         page.goto(system.urls[service] + "/", wait_until="load")
@@ -184,6 +192,7 @@ def test_wrong_password_in_the_browser(system, new_context, screenshots):
     assert page.input_value("#f-password") == ""
     assert "khong-phai-mat-khau" not in page.content()
     page.screenshot(path=str(screenshots / "signin-wrong-password.png"), full_page=True)
+    check_a11y(page, "signin-wrong-password")
 
 
 CONSOLES = {"intake-console": "intake", "provisioning-console": "provisioning", "declaration-console": "declaration",
@@ -236,4 +245,32 @@ def test_pages_fit_a_phone(system, new_context, screenshots, which):
         box = page.locator("#f-username").bounding_box()
         assert box is not None and box["height"] >= 40 and box["width"] >= 300
     page.screenshot(path=str(screenshots / f"{which}-phone.png"), full_page=True)
+    check_a11y(page, f"{which}-phone")
     assert context.errors == [], context.errors
+
+
+# --- WCAG 2.1 A/AA: the pages no other browser test shows, per role ---------------------------
+
+A11Y_PAGES = {
+    None: ["provisioning/help/city", "provisioning/help/district", "provisioning/help/commune",
+           "provisioning/help/health", "provisioning/help/unit", "provisioning/help/gate",
+           "provisioning/help/visitor", "provisioning/help?lang=en", "intake/status", "intake/d/787"],
+    "so.tttt": ["provisioning/", "provisioning/units", "intake/lists", "reporting/", "notification/"],
+    "vhtt.cangio": ["provisioning/", "intake/lists", "notification/support/787"],
+    "ttyt.cangio": ["notification/", "declaration/", "declaration/subject"],
+    "donvi.chocanthanh": ["provisioning/"],
+    "cong.chocanthanh": ["declaration/gate"],
+}
+
+
+@pytest.mark.parametrize("role", list(A11Y_PAGES), ids=lambda role: role or "public")
+def test_remaining_pages_pass_axe(system, new_context, role):
+    page = new_context().new_page()
+    if role:
+        page.goto(system.urls["provisioning"] + "/signin", wait_until="load")
+        _sign_in(page, role)
+    for path in A11Y_PAGES[role]:
+        service, _, rest = path.partition("/")
+        response = page.goto(f"{system.urls[service]}/{rest}", wait_until="load")
+        assert response is not None and response.ok, (path, response and response.status)
+        check_a11y(page, f"{role or 'public'}:{path}")

@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 
 from tests.services.conftest import registration
 
+from .a11y import check_a11y
 from .conftest import CHROMIUM, unit_email
 from .test_consoles import COMMUNE_USER, DISTRICT_USER, _no_horizontal_scroll, _open_signed_in, _reload_until
 
@@ -57,6 +58,7 @@ def test_district_dashboard_sees_its_communes_only(registered, new_context, scre
     assert page.locator("svg.chart").count() >= 4  # funnel, areas, per day, per hour
     assert page.locator("svg.chart rect.chart__bar").first.is_visible()
     page.screenshot(path=str(screenshots / "dashboard-district.png"), full_page=True)
+    check_a11y(page, "dashboard-district")
 
     # Drill down to a commune through its link, then ask for another district: refused.
     page.locator('#funnel-table tr[data-path="79/787/27664"] a').click()
@@ -80,6 +82,7 @@ def test_commune_dashboard_on_a_phone(registered, new_context, screenshots):
     assert "Bình Khánh" not in text and "Bến Nghé" not in text
     _no_horizontal_scroll(page)
     page.screenshot(path=str(screenshots / "dashboard-commune-phone.png"), full_page=True)
+    check_a11y(page, "dashboard-commune-phone")
     assert context.errors == [], context.errors
     # The area filter offers nothing outside the commune; typing another one is refused.
     assert page.goto(system.urls["reporting"] + "/?area=79/787/27667", wait_until="load").status == 403
@@ -102,6 +105,7 @@ def test_deployment_report_downloaded_and_opened(registered, new_context, screen
         page.wait_for_timeout(500)
     assert "Đã xong" in page.locator("#reports-table tbody tr").first.inner_text()
     page.screenshot(path=str(screenshots / "deployment-reports.png"), full_page=True)
+    check_a11y(page, "deployment-reports")
 
     with page.expect_download() as info:
         page.locator("#reports-table tbody tr").first.get_by_role("link", name=".xlsx").click()

@@ -16,6 +16,7 @@ import pytest
 from libs.common.demo import DEMO_PASSWORD
 from services.declaration.passes import load_pass_keys
 
+from .a11y import check_a11y
 from .conftest import CHROMIUM
 from .declaration_support import demo_venues
 
@@ -63,6 +64,7 @@ def test_an_assisted_declaration_from_a_chip_id_card(system, new_context, screen
     assert page.input_value("#f-p0-commune_code") == "27664"
     assert page.input_value("#f-p0-street") == "Tổ 5, Ấp Miễu Ba"
     page.screenshot(path=str(screenshots / "gate-prefilled-phone.png"), full_page=True)
+    check_a11y(page, "gate-prefilled-phone")
     page.fill("#f-p0-phone", "0912 345 678")
     page.check("#f-consent")
     page.click("#send")
@@ -71,6 +73,7 @@ def test_an_assisted_declaration_from_a_chip_id_card(system, new_context, screen
     assert page.locator(".pass__colour").inner_text() == "XANH"
     assert "Đã ghi nhận lượt vào: 1." in page.locator(".flash--success").inner_text()
     page.screenshot(path=str(screenshots / "gate-assisted-result-phone.png"), full_page=True)
+    check_a11y(page, "gate-assisted-result-phone")
     assert context.errors == [], context.errors
 
 
@@ -102,6 +105,7 @@ def test_verifying_valid_expired_forged_and_red_codes(system, new_context, scree
         assert signal.get_attribute("data-checked") == "browser"  # verified in the page, offline-capable
         assert page.evaluate("() => document.activeElement.id") == "f-code"  # ready for the next visitor
         page.screenshot(path=str(screenshots / f"gate-verify-{shot}.png"))
+        check_a11y(page, f"gate-verify-{shot}")
 
     check(green, "valid", "valid")
     assert page.locator("#signal-box .signal__title").inner_text() == "HỢP LỆ"
@@ -132,4 +136,5 @@ def test_verifying_valid_expired_forged_and_red_codes(system, new_context, scree
     page.wait_for_load_state("load")
     assert "Đã báo ca nghi ngờ" in page.locator(".flash--success").inner_text()
     page.screenshot(path=str(screenshots / "gate-case-reported.png"), full_page=True)
+    check_a11y(page, "gate-case-reported")
     assert context.errors == [], context.errors

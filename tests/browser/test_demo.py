@@ -14,6 +14,7 @@ import pytest
 
 from tests.services.conftest import demo_token, launch_up
 
+from .a11y import check_a11y
 from .conftest import CHROMIUM, DEMO_PASSWORD
 from .test_consoles import _no_horizontal_scroll, _reload_until
 
@@ -35,6 +36,7 @@ def test_from_the_landing_page_to_a_dashboard_full_of_the_weeks_figures(system, 
     page = context.new_page()
     page.goto(system.landing_url + "/", wait_until="load")
     page.screenshot(path=str(screenshots / "demo-landing.png"), full_page=True)
+    check_a11y(page, "demo-landing")
     page.locator(f'a[href="{system.urls["reporting"]}"]').click()
     page.wait_for_load_state("load")
     assert "/signin" in page.url
@@ -44,6 +46,7 @@ def test_from_the_landing_page_to_a_dashboard_full_of_the_weeks_figures(system, 
     page.wait_for_load_state("load")
     assert page.url.startswith(system.urls["reporting"]), page.url
     page.screenshot(path=str(screenshots / "demo-dashboard.png"), full_page=True)
+    check_a11y(page, "demo-dashboard")
     # Every panel shows something: units, declarations, reds, alerts and their acknowledgement.
     assert _number(page, "#total") >= 9
     assert _number(page, "#kpi-live") >= 9
@@ -115,6 +118,7 @@ def test_the_demo_mailbox_on_a_phone_shows_the_credentials_emails(system, new_co
     assert "Đã nhận danh sách" in page.locator("tr.mailbox__row", has_text="vanthu@truonghoc.example").inner_text()
     _no_horizontal_scroll(page)
     page.screenshot(path=str(screenshots / "demo-mailbox-phone.png"), full_page=False)
+    check_a11y(page, "demo-mailbox-phone")
     credentials = page.locator("tr.mailbox__row", has_text="th.canthanh@truonghoc.example").first
     credentials.locator("a").click()
     page.wait_for_load_state("load")
@@ -123,6 +127,7 @@ def test_the_demo_mailbox_on_a_phone_shows_the_credentials_emails(system, new_co
     password = re.search(r"Mật khẩu:\s+(\S+)", body).group(1)
     _no_horizontal_scroll(page)
     page.screenshot(path=str(screenshots / "demo-mailbox-credentials-phone.png"), full_page=True)
+    check_a11y(page, "demo-mailbox-credentials-phone")
     # The e-mailed password is the unit's real first password.
     token = httpx.post(f"{system.urls['provisioning']}/api/token", timeout=10,
                        json={"username": username, "password": password})

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import load_workbook
 
+from .a11y import check_a11y
 from .conftest import CHROMIUM
 from .declaration_support import demo_venues, fill_person
 from .test_alerts import HEALTH_OFFICER, sign_in_at
@@ -84,6 +85,7 @@ def test_alert_then_exposure_query_and_export(system, new_context, screenshots):
     assert page.eval_on_selector("#f-case_reference", "e => e.validity.valueMissing")
     assert page.locator("#contacts").count() == 0
     page.screenshot(path=str(screenshots / "exposure-refused.png"), full_page=True)
+    check_a11y(page, "exposure-refused")
 
     page.fill("#f-case_reference", "CG-2021-0153")
     page.fill("#f-reason", "Ca nghi ngờ khai sốt và ho tại chợ Cần Thạnh")
@@ -100,6 +102,7 @@ def test_alert_then_exposure_query_and_export(system, new_context, screenshots):
     assert "Đỏ" in table
     assert "Đỗ" not in page.url and "CG-2021" not in page.url
     page.screenshot(path=str(screenshots / "exposure-result.png"), full_page=True)
+    check_a11y(page, "exposure-result")
 
     with page.expect_download() as download_info:
         page.click("#export")
@@ -115,6 +118,7 @@ def test_alert_then_exposure_query_and_export(system, new_context, screenshots):
     assert "CG-2021-0153" in text and "Xuất danh sách người tiếp xúc" in text and "Tra cứu người tiếp xúc" in text
     assert "Đỗ Văn Sốt" not in log.content()
     log.screenshot(path=str(screenshots / "exposure-access-log.png"), full_page=True)
+    check_a11y(log, "exposure-access-log")
     assert not [e for e in officer_context.errors if "Content Security Policy" in e]
 
 
@@ -139,6 +143,7 @@ def test_subject_request_find_export_and_erase(system, new_context, screenshots)
     assert "Trịnh Văn Yêu Cầu" in officer.locator("#subject-table").inner_text()
     assert "079190009999" not in officer.url and "YC-2026" not in officer.url
     officer.screenshot(path=str(screenshots / "subject-found.png"), full_page=True)
+    check_a11y(officer, "subject-found")
 
     with officer.expect_download() as download_info:
         officer.click("#subject-export")
@@ -150,6 +155,7 @@ def test_subject_request_find_export_and_erase(system, new_context, screenshots)
     officer.wait_for_load_state("load")
     assert officer.locator("#confirm-count").inner_text() == "1"
     officer.screenshot(path=str(screenshots / "subject-confirm.png"), full_page=True)
+    check_a11y(officer, "subject-confirm")
     officer.click("#confirm-erase")
     officer.wait_for_load_state("load")
     assert "1" in officer.locator("#subject-erased").inner_text()
@@ -164,3 +170,4 @@ def test_subject_request_find_export_and_erase(system, new_context, screenshots)
     assert "YC-2026-0099" in text and "Yêu cầu của người dân: tra cứu" in text
     assert "Yêu cầu của người dân: xuất dữ liệu" in text and "079190009999" not in log.content()
     log.screenshot(path=str(screenshots / "subject-access-log.png"), full_page=True)
+    check_a11y(log, "subject-access-log")

@@ -10,6 +10,7 @@ import pytest
 
 from libs.common.demo import DEMO_PASSWORD
 
+from .a11y import check_a11y
 from .conftest import CHROMIUM
 
 pytestmark = [
@@ -47,6 +48,7 @@ def test_from_a_phone_registration_to_the_city(system, new_context, screenshots)
     assert "Huyện Cần Giờ" in phone.locator("h1").inner_text()
     _no_horizontal_scroll(phone)
     phone.screenshot(path=str(screenshots / "intake-district-page-phone.png"), full_page=True)
+    check_a11y(phone, "intake-district-page-phone")
     phone.get_by_role("link", name="Đăng ký đơn vị").first.click()
     phone.wait_for_load_state("load")
     assert phone.url == intake + "/d/787/register"
@@ -66,6 +68,7 @@ def test_from_a_phone_registration_to_the_city(system, new_context, screenshots)
     assert phone.input_value("#f-unit_name") == name
     _no_horizontal_scroll(phone)
     phone.screenshot(path=str(screenshots / "intake-register-error-phone.png"), full_page=True)
+    check_a11y(phone, "intake-register-error-phone")
     phone.fill("#f-contact_phone", "0909 246 810")
     phone.get_by_role("button", name="Gửi đăng ký").click()
     phone.wait_for_load_state("load")
@@ -76,6 +79,7 @@ def test_from_a_phone_registration_to_the_city(system, new_context, screenshots)
     assert "Đang chờ UBND phường/xã xem xét" in phone.locator("#status-title").inner_text()
     _no_horizontal_scroll(phone)
     phone.screenshot(path=str(screenshots / "intake-status-submitted-phone.png"), full_page=True)
+    check_a11y(phone, "intake-status-submitted-phone")
 
     # The commune focal point accepts it and sends its list to the district.
     commune = new_context()
@@ -87,6 +91,7 @@ def test_from_a_phone_registration_to_the_city(system, new_context, screenshots)
     console.wait_for_load_state("load")
     assert name in console.locator("h1").inner_text()
     console.screenshot(path=str(screenshots / "intake-review-commune.png"), full_page=True)
+    check_a11y(console, "intake-review-commune")
     console.get_by_role("button", name="Duyệt").click()
     console.wait_for_load_state("load")
     assert "Đã duyệt đăng ký." in console.locator(".flash").inner_text()
@@ -106,6 +111,7 @@ def test_from_a_phone_registration_to_the_city(system, new_context, screenshots)
     forward = _signed_in(district, system, "vhtt.cangio", "/forward")
     assert reference in forward.locator("table").first.inner_text()
     forward.screenshot(path=str(screenshots / "intake-forward-district.png"), full_page=True)
+    check_a11y(forward, "intake-forward-district")
     forward.get_by_role("button", name="Chuyển các đăng ký đã chọn").click()
     forward.wait_for_load_state("load")
     assert "Đã chuyển danh sách lên Sở" in forward.locator(".flash").inner_text()
@@ -113,6 +119,7 @@ def test_from_a_phone_registration_to_the_city(system, new_context, screenshots)
     progress = district.new_page()
     progress.goto(intake + "/progress", wait_until="load")
     progress.screenshot(path=str(screenshots / "intake-progress-district.png"), full_page=True)
+    check_a11y(progress, "intake-progress-district")
     assert int(progress.locator("#stat-forwarded").inner_text()) >= 3
     assert district.errors == [], district.errors
 
@@ -129,6 +136,7 @@ def test_from_a_phone_registration_to_the_city(system, new_context, screenshots)
     assert phone.locator(".timeline__step--done").count() == 4
     _no_horizontal_scroll(phone)
     phone.screenshot(path=str(screenshots / "intake-status-forwarded-phone.png"), full_page=True)
+    check_a11y(phone, "intake-status-forwarded-phone")
     # The only failed load is the form answered 422 with its errors.
     assert [e for e in unit.errors if "status of 422" not in e] == [], unit.errors
 
@@ -139,11 +147,13 @@ def test_the_import_page_on_a_phone(system, new_context, screenshots):
     assert page.locator("h1").inner_text() == "Nhập danh sách"
     _no_horizontal_scroll(page)
     page.screenshot(path=str(screenshots / "intake-imports-phone.png"), full_page=True)
+    check_a11y(page, "intake-imports-phone")
     home = context.new_page()
     home.goto(system.urls["intake"] + "/", wait_until="load")
     assert home.locator("tbody tr").count() >= 8
     _no_horizontal_scroll(home)
     home.screenshot(path=str(screenshots / "intake-home-district-phone.png"), full_page=True)
+    check_a11y(home, "intake-home-district-phone")
     assert context.errors == [], context.errors
 
 
@@ -168,6 +178,7 @@ def test_suspected_spam_is_invisible_on_the_form_and_discarded_from_the_console(
     assert reached[-1] == "BUTTON" and "homepage" not in reached and "contact_email" in reached, reached
     _no_horizontal_scroll(phone)
     phone.screenshot(path=str(screenshots / "intake-register-phone.png"), full_page=True)
+    check_a11y(phone, "intake-register-phone")
 
     # A robot fills every field, the hidden one too: it gets the same answer as anyone.
     name = f"Cửa hàng Quảng Cáo {uuid.uuid4().hex[:4].upper()}"
@@ -195,6 +206,7 @@ def test_suspected_spam_is_invisible_on_the_form_and_discarded_from_the_console(
     assert "Điền vào trường ẩn của biểu mẫu" in row.inner_text()
     assert row.locator("input[type=checkbox]").is_checked()
     console.screenshot(path=str(screenshots / "intake-spam-commune.png"), full_page=True)
+    check_a11y(console, "intake-spam-commune")
     console.get_by_role("button", name="Loại bỏ các đăng ký đã chọn").click()
     console.wait_for_load_state("load")
     assert "Đã loại bỏ các đăng ký nghi ngờ spam" in console.locator(".flash").inner_text()

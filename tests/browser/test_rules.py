@@ -16,6 +16,7 @@ import pytest
 
 from services.declaration.screening import DEFAULT_RULES
 
+from .a11y import check_a11y
 from .conftest import CHROMIUM, sign_in_at
 from .test_console_pages import no_english, submit, unexpected
 from .test_consoles import _no_horizontal_scroll
@@ -68,6 +69,7 @@ def test_a_rule_set_is_proposed_then_approved_by_a_second_official(system, new_c
     assert pending.get_by_role("button", name="Rút đề xuất").count() == 1
     no_english(page)
     page.screenshot(path=str(screenshots / "rules-pending.png"), full_page=True)
+    check_a11y(page, "rules-pending")
     assert unexpected(context.errors) == [], context.errors
 
     # The second officer approves: active at once, both steps on the page.
@@ -83,4 +85,5 @@ def test_a_rule_set_is_proposed_then_approved_by_a_second_official(system, new_c
     no_english(second)
     _no_horizontal_scroll(second)
     second.screenshot(path=str(screenshots / "rules-approved-phone.png"), full_page=True)
+    check_a11y(second, "rules-approved-phone")
     assert unexpected(second_context.errors) == [], second_context.errors

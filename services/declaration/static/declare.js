@@ -17,6 +17,24 @@
       until: Number(result.getAttribute("data-valid-until")) }));
   }
 
+  /* ---- a refused form: focus its error summary (read out), whose links focus their field ---- */
+  var summary = document.querySelector(".error-summary");
+  if (summary) {
+    summary.focus();
+    summary.addEventListener("click", function (event) {
+      var link = event.target.closest("a[href^='#']");
+      var target = link && document.getElementById(link.getAttribute("href").slice(1));
+      if (!target) { return; }
+      // A fieldset (radio or tick boxes) takes focus on its first box; the anchor alone only scrolls.
+      var control = target.matches("input, select, textarea") ? target : target.querySelector("input, select, textarea");
+      if (control) {
+        event.preventDefault();
+        control.focus();
+        control.scrollIntoView({ block: "center" });
+      }
+    });
+  }
+
   var form = document.getElementById("declare-form");
   if (!form) { return; }
   var peopleBox = document.getElementById("people");

@@ -9,7 +9,9 @@
   window.ui = window.SwaggerUIBundle({
     url: node.getAttribute("data-url"),
     dom_id: "#swagger-ui",
-    deepLinking: true,
+    // No deep links: they put a link inside each operation's toggle button (nested
+    // interactive controls, WCAG 4.1.2).
+    deepLinking: false,
     showExtensions: true,
     showCommonExtensions: true,
     presets: [window.SwaggerUIBundle.presets.apis],
