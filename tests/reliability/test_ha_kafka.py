@@ -45,7 +45,8 @@ async def _topic_settings(run: Rehearsal) -> dict:
         described = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, TOPIC)])
     finally:
         await admin.close()
-    configs = {c[0]: c[1] for resource in described[0].resources for c in resource[4]}
+    # (name, value, read only, source, ...): source 1 is the topic's own configuration.
+    configs = {c[0]: (c[1], c[3]) for resource in described[0].resources for c in resource[4]}
     meta = await asyncio.to_thread(run.cluster.metadata, [TOPIC])
     return {"min_isr": configs.get("min.insync.replicas"),
             "replicas": {len(p["replicas"]) for p in meta["topics"][TOPIC].values()}}
@@ -83,8 +84,9 @@ async def test_three_brokers_lose_nothing_when_the_leader_dies_or_hangs(engines_
     with capsys.disabled():
         print("\n" + "\n".join(lines) + "\n\n" + markdown(outcome.rows) + f"\n({outcome.seconds:.0f} s)\n")
 
-    # Topics as the services created them: three replicas, two of them needed for a write.
-    assert seen["min_isr"] == "2" and seen["replicas"] == {3}, seen
+    # Topics as the services created them: three replicas, two of them needed for a write,
+    # set on the topic itself (not left to whatever the brokers' default is).
+    assert seen["min_isr"] == ("2", 1) and seen["replicas"] == {3}, seen
     # The services' view: nothing short before, the declarations' topic short while its
     # leader is dead (but led by another node: not offline), whole again after.
     assert seen["whole"] and all(short == 0 and offline == 0 for short, offline in seen["whole"].values()), seen
