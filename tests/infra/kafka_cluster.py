@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -83,14 +84,14 @@ def node_properties(node_id: int, port: int, controller_port: int, log_dirs: Pat
 class KafkaNode(LocalKafka):
     """One combined broker+controller of a ``KafkaCluster`` (started, killed, restarted alone)."""
 
+    default_heap_opts = CLUSTER_HEAP_OPTS
+
     def __init__(self, cluster: "KafkaCluster", node_id: int, port: int, controller_port: int) -> None:
         super().__init__(cluster.classpath_dir, cluster.data_dir / f"node-{node_id}", port=port,
                          controller_port=controller_port, java=cluster.java)
         self.cluster = cluster
         self.node_id = node_id
         self.frozen = False
-
-    default_heap_opts = CLUSTER_HEAP_OPTS
 
     def _properties(self) -> str:
         return node_properties(self.node_id, self.port, self.controller_port, self.storage_dir, self.cluster.voters)
@@ -168,8 +169,6 @@ class KafkaCluster:
         wait until each serves and knows all three brokers."""
         self._write_state()
         started = time.monotonic()
-        import threading
-
         errors: list[BaseException] = []
 
         def run(node: KafkaNode) -> None:
