@@ -24,7 +24,7 @@ raised once (counted in exactly one alert); every registration forwarded, issued
 One row per fault: declarations accepted, refused (by status) and the p99 of the answers
 while the fault lasted; the time to recover full service (from the fault until declarations
 are answered 2xx again and reach reporting as fast as before it: the accepted-to-reporting
-delay back under twice the baseline's p99, at least 2 s); then lost and duplicates.
+delay back under three times the baseline's median, at least 2 s); then lost and duplicates.
 
 Adding a fault (the PostgreSQL failover of issue 19, bench/ha_postgres.py): a fault is an
 ``async def fault(run: Rehearsal) -> Window`` that finds its target on ``run.system``,
@@ -41,6 +41,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -88,6 +89,7 @@ class HaTiming(Timing):
     node_down: float = 40.0    # a killed node is started again after this long (> RETRY_WINDOW)
     freeze: float = 20.0       # SIGSTOP ... SIGCONT
     red_every: int = 20        # one declaration in this many is red
+    warmup: float = 10.0       # load before the baseline, not in the table
 
     @classmethod
     def full(cls) -> "HaTiming":
@@ -97,7 +99,7 @@ class HaTiming(Timing):
     @classmethod
     def short(cls) -> "HaTiming":
         return cls(rate=10.0, registration_interval=1.0, baseline=4.0, settle=2.0, node_down=30.0, freeze=15.0,
-                   quiescence=60.0, give_up=90.0)
+                   warmup=3.0, quiescence=60.0, give_up=90.0)
 
 
 def ha_body(every: int) -> Callable[[str, int], dict]:
@@ -407,6 +409,9 @@ async def rehearse(short: bool = False, faults: list[Fault] | None = None, work:
         async def nothing() -> str:
             return ""
 
+        # Warm-up, not in the table: the consumers' first joins and the first topics' leaders.
+        ledger.phase = "warm-up"
+        await asyncio.sleep(timing.warmup)
         windows = [await run.window("none (load only)", "baseline", baseline, nothing)]
         for fault in faults:
             windows.append(await fault(run))
@@ -418,9 +423,10 @@ async def rehearse(short: bool = False, faults: list[Fault] | None = None, work:
         load = None
         base = [delay for submitted, delay in checked.delays.values()
                 if windows[0].started <= submitted <= windows[0].ended]
-        threshold = max(2.0, 2 * (p99(base) or 0.0))
+        threshold = max(2.0, 3 * (statistics.median(base) if base else 0.0))
         rows = [row(w, run, checked, threshold) for w in windows]
-        say(f"recovered = no refusal and accepted-to-reporting under {threshold:.1f} s again")
+        say(f"recovered = no refusal and accepted-to-reporting under {threshold:.1f} s again "
+            f"(baseline median {statistics.median(base) if base else 0:.1f} s)")
         return Outcome(rows, windows, checked, ledger, time.monotonic() - t0)
     except BaseException:
         kept = Path(__file__).resolve().parents[1] / "test-results" / "ha"
