@@ -98,7 +98,7 @@ class HaTiming(Timing):
 
     @classmethod
     def short(cls) -> "HaTiming":
-        return cls(rate=10.0, registration_interval=1.0, baseline=4.0, settle=2.0, node_down=30.0, freeze=15.0,
+        return cls(rate=10.0, registration_interval=1.0, baseline=4.0, settle=8.0, node_down=30.0, freeze=15.0,
                    warmup=3.0, quiescence=60.0, give_up=90.0)
 
 
