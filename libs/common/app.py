@@ -28,6 +28,8 @@ from .apidocs import install_api_docs
 from .auth import PasswordChangeRequired, load_public_key
 from .bus import BusUnavailable, create_bus
 from .bus.embedded import EmbeddedBus
+from .bus.health import bus_health_loop
+from .bus.kafka import KafkaBus
 from .bus.retention import bus_retention_loop
 from .consumer import EventConsumer, Handler, chain_handlers, is_transient
 from .content_types import ContentTypeMiddleware
@@ -168,7 +170,8 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         await migrate.upgrade(database, definition.migrations, service)
         await _register_field_ring(settings, database)
         bus = create_bus(settings.bus_url, partitions=settings.kafka_partitions, namespace=settings.bus_namespace,
-                         replication_factor=settings.kafka_replication_factor, client_id=f"khaibao-{service}",
+                         replication_factor=settings.kafka_replication_factor,
+                         min_insync_replicas=settings.kafka_min_insync_replicas, client_id=f"khaibao-{service}",
                          retention_ms=settings.bus_retention_ms())
         await bus.start()
         runtime = Runtime(settings=settings, database=database, bus=bus)
@@ -202,6 +205,8 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
             start(name, lambda work=work: work(runtime))
         if isinstance(bus, EmbeddedBus):  # Kafka deletes by itself (topics' retention.ms)
             start("bus retention", lambda: bus_retention_loop(runtime))
+        elif isinstance(bus, KafkaBus):  # the replication of its topics, as seen from here (bus/health.py)
+            start("bus health", lambda: bus_health_loop(runtime))
         log.info("%s started", service)
         try:
             yield

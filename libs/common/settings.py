@@ -88,7 +88,12 @@ class CommonSettings(BaseSettings):
     # How often a process prunes the embedded bus (Kafka deletes by itself).
     bus_retention_interval_seconds: float = Field(default=600.0, gt=0)
     kafka_partitions: int = 6
-    kafka_replication_factor: int = 1
+    # Replicas of each khaibao topic the services create, and the in-sync replicas a write
+    # needs (the topic's min.insync.replicas; None: the broker's default). One broker: 1 and
+    # None; three brokers (docker-compose.ha.yml): 3 and 2, so that a write acknowledged
+    # (acks=all) is on two machines and one broker may die without refusing writes.
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    kafka_min_insync_replicas: int | None = Field(default=None, ge=1)
     demo: bool = False
     log_level: str = "INFO"
     # "json" (one object a line, for a log collector) or "text" (one readable line an

@@ -73,7 +73,8 @@ async def rebuild(settings: ReportingSettings, *, batch_size: int = 500, idle_po
     fieldcrypt.register(service, settings.field_ring())  # the visits' sealed name and phone (visits.py)
     database = Database.for_settings(settings)
     bus = create_bus(settings.bus_url, partitions=settings.kafka_partitions, namespace=settings.bus_namespace,
-                     replication_factor=settings.kafka_replication_factor, client_id=f"khaibao-{service}-rebuild",
+                     replication_factor=settings.kafka_replication_factor,
+                     min_insync_replicas=settings.kafka_min_insync_replicas, client_id=f"khaibao-{service}-rebuild",
                      retention_ms=settings.bus_retention_ms())
     full = dict(full or _all_handlers())
     rebuilt = chain_handlers(*REBUILT_HANDLERS)

@@ -70,6 +70,9 @@ def _random_cluster_id() -> str:
 class LocalKafka:
     """A single-node KRaft Kafka broker running from ``classpath_dir/*`` with its state in ``data_dir``."""
 
+    # KAFKA_HEAP_OPTS wins over it; a node of kafka_cluster's three takes less.
+    default_heap_opts = DEFAULT_HEAP_OPTS
+
     def __init__(self, classpath_dir: Path | str, data_dir: Path | str, port: int | None = None,
                  controller_port: int | None = None, java: str | None = None) -> None:
         self.classpath_dir = Path(classpath_dir).resolve()
@@ -147,16 +150,23 @@ class LocalKafka:
         return f"{self.classpath_dir}/*"
 
     def _jvm_opts(self) -> list[str]:
-        heap = os.environ.get("KAFKA_HEAP_OPTS") or DEFAULT_HEAP_OPTS
+        heap = os.environ.get("KAFKA_HEAP_OPTS") or self.default_heap_opts
         perf = os.environ.get("KAFKA_JVM_PERFORMANCE_OPTS") or DEFAULT_JVM_OPTS
         return [*shlex.split(heap), *shlex.split(perf),
                 f"-Dlog4j2.configurationFile={self.data_dir / LOG4J_FILE}",
                 f"-Dkafka.logs.dir={self.data_dir}"]
 
+    def _properties(self) -> str:
+        return SERVER_PROPERTIES.format(port=self.port, controller_port=self.controller_port,
+                                        log_dirs=self.storage_dir)
+
+    def _format_options(self) -> list[str]:
+        """The storage tool's options besides the config: a quorum of this node alone."""
+        return ["--cluster-id", _random_cluster_id(), "--standalone"]
+
     def _write_config(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(SERVER_PROPERTIES.format(
-            port=self.port, controller_port=self.controller_port, log_dirs=self.storage_dir))
+        self.config_file.write_text(self._properties())
         (self.data_dir / LOG4J_FILE).write_text(LOG4J2_PROPERTIES)
 
     def is_formatted(self) -> bool:
@@ -166,8 +176,7 @@ class LocalKafka:
         cmd = [self.java, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                f"-Dlog4j2.configurationFile={self.data_dir / LOG4J_FILE}",
                "-cp", self._classpath(), "kafka.tools.StorageTool", "format",
-               "--config", str(self.config_file), "--cluster-id", _random_cluster_id(),
-               "--standalone"]
+               "--config", str(self.config_file), *self._format_options()]
         with open(self.log_file, "ab") as log:
             log.write(f"--- formatting storage: {shlex.join(cmd)}\n".encode())
             log.flush()

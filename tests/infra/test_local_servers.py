@@ -154,3 +154,70 @@ async def test_private_postgres_survives_kill_and_restart() -> None:
         await asyncio.to_thread(pg.stop)
         shutil.rmtree(base, ignore_errors=True)
     assert not pg.is_running()
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+async def test_three_node_cluster_elects_a_new_leader_and_controller_and_heals(kafka_classpath: Path,
+                                                                                 tmp_path: Path) -> None:
+    """tests/infra/kafka_cluster.py: three nodes of one cluster; the leader of a partition and
+    the active controller found, each killed in turn, the cluster carrying on with the other
+    two and whole again once the node is back; a frozen node leaves the ISR and comes back."""
+    from libs.common.bus import OutgoingMessage, create_bus
+
+    from .kafka_cluster import KafkaCluster
+
+    cluster = KafkaCluster(kafka_classpath, tmp_path / "cluster")
+    try:
+        await asyncio.to_thread(cluster.start, 180)
+        assert len(cluster.bootstrap.split(",")) == 3
+        assert probe("127.0.0.1", cluster.node(1).port) == 3
+        bus = create_bus(f"kafka://{cluster.bootstrap}", replication_factor=3, min_insync_replicas=2, partitions=3)
+        await bus.start()
+        try:
+            await bus.publish([OutgoingMessage(topic="khaibao.infra", value=b"one", key=b"k")])
+            topic = cluster.metadata(["khaibao.infra"])["topics"]["khaibao.infra"]
+            assert all(sorted(p["replicas"]) == [1, 2, 3] and len(p["isr"]) == 3 for p in topic.values()), topic
+
+            leader = cluster.partition_leader("khaibao.infra", 0)
+            await asyncio.to_thread(cluster.node(leader).kill)
+            for _ in range(120):
+                moved = cluster.partition_leader("khaibao.infra", 0)
+                if moved not in (leader, -1):
+                    break
+                await asyncio.sleep(0.25)
+            assert moved not in (leader, -1)
+            await bus.publish([OutgoingMessage(topic="khaibao.infra", value=b"two", key=b"k")])  # 2 of 3 in sync
+            assert cluster.under_replicated(["khaibao.infra"])
+            await asyncio.to_thread(cluster.node(leader).start, 180)
+            await asyncio.to_thread(cluster.wait_full_isr, None, 180)
+
+            controller = cluster.active_controller()
+            await asyncio.to_thread(cluster.node(controller).kill)
+            for _ in range(120):
+                try:
+                    elected = cluster.active_controller()
+                except OSError:
+                    elected = controller
+                if elected != controller:
+                    break
+                await asyncio.sleep(0.25)
+            assert elected != controller
+            await asyncio.to_thread(cluster.node(controller).start, 180)
+            await asyncio.to_thread(cluster.wait_full_isr, None, 180)
+
+            frozen = cluster.node(cluster.partition_leader("khaibao.infra", 0))
+            frozen.freeze()
+            assert frozen.is_running() and frozen not in cluster.live_nodes()
+            for _ in range(120):
+                if cluster.under_replicated(["khaibao.infra"]):
+                    break
+                await asyncio.sleep(0.25)
+            assert cluster.under_replicated(["khaibao.infra"])
+            frozen.thaw()
+            await asyncio.to_thread(cluster.wait_full_isr, None, 180)
+        finally:
+            await bus.stop()
+    finally:
+        await asyncio.to_thread(cluster.kill)
+    assert not cluster.is_running()

@@ -68,7 +68,9 @@ def declaration_body(venue_code: str, n: int) -> dict:
 class Load:
     """Runs the drivers until ``stop_load()``; the officials until ``stop_officials()``."""
 
-    def __init__(self, system: FaultSystem, ledger: Ledger) -> None:
+    def __init__(self, system: FaultSystem, ledger: Ledger, body=None) -> None:  # noqa: ANN001
+        # ``body(venue_code, n)``: the n-th declaration (default: declaration_body).
+        self.body = body or declaration_body
         self.system = system
         self.ledger = ledger
         self.timing = system.timing
@@ -112,7 +114,7 @@ class Load:
         codes = self.system.venue_codes
         while not self.load_stopped.is_set():
             n = next(self.counter)
-            task = asyncio.create_task(self._declare(declaration_body(codes[n % len(codes)], n)))
+            task = asyncio.create_task(self._declare(self.body(codes[n % len(codes)], n)))
             self.inflight.add(task)
             task.add_done_callback(self.inflight.discard)
             next_at += interval

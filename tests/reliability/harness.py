@@ -214,6 +214,8 @@ class FaultSystem:
     database_urls: dict[str, str] = field(default_factory=dict)
     signer: TokenSigner | None = None
     venue_codes: list[str] = field(default_factory=list)
+    # Settings of every service beyond the ones below (bench/ha.py: the replication of topics).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # The postgres OS user must reach its data dir: the work dir is world-traversable.
@@ -272,6 +274,7 @@ class FaultSystem:
         })
         for service in SERVICES:
             env[f"KHAIBAO_{service.upper()}_DATABASE_URL"] = self.database_urls[service]
+        env.update(self.extra_env)
         logs = self.work / "logs"
         logs.mkdir(exist_ok=True)
         for service in SERVICES:

@@ -9,6 +9,17 @@ Topics keep their messages ``retention_ms`` (KHAIBAO_DATA_RETENTION_DAYS, bus/re
 a topic is created with that ``retention.ms``, and a topic that already exists gets it the
 first time a process uses it (so a changed setting applies at the next start). khaibao owns
 its topics' configuration: that update replaces any other per-topic setting.
+
+Several brokers (docker-compose.ha.yml): topics are created with ``replication_factor``
+replicas and ``min.insync.replicas`` = ``min_insync_replicas`` (KHAIBAO_KAFKA_REPLICATION_FACTOR,
+KHAIBAO_KAFKA_MIN_INSYNC_REPLICAS). The clients ride through a leader change: a request to a
+dead or frozen leader fails after ``request_timeout_ms`` (15 s, producer and consumers alike),
+the client then refreshes its metadata (every error does; ``metadata_max_age_ms`` bounds how
+stale it gets otherwise) and retries against the new leader every ``retry_backoff_ms``; the
+outbox relay publishes what failed again (0.1 s doubling to 5 s). The client's retry window
+after a broker is lost is thus the request timeout plus the controller's election (the
+broker's session timeout, 9 s by default) plus one relay backoff: under 30 s
+(README "Kafka with three brokers" measures it).
 """
 from __future__ import annotations
 
@@ -66,13 +77,20 @@ def partition_for(key: bytes, partitions: Sequence[int]) -> int:
 
 
 class KafkaBus(Bus):
-    OPTIONS = frozenset({"partitions", "replication_factor", "request_timeout_ms", "client_id", "namespace",
-                         "retention_ms"})
+    OPTIONS = frozenset({"partitions", "replication_factor", "min_insync_replicas", "request_timeout_ms",
+                         "client_id", "namespace", "retention_ms"})
+    # How old the clients' view of leaders may get without an error asking for a new one.
+    METADATA_MAX_AGE_MS = 60000
+    RETRY_BACKOFF_MS = 250
 
     def __init__(self, bootstrap: str, *, partitions: int = 6, replication_factor: int = 1,
-                 request_timeout_ms: int = 15000, client_id: str = "khaibao", namespace: str = "",
-                 retention_ms: int | None = None) -> None:
+                 min_insync_replicas: int | None = None, request_timeout_ms: int = 15000,
+                 client_id: str = "khaibao", namespace: str = "", retention_ms: int | None = None) -> None:
+        if min_insync_replicas is not None and min_insync_replicas > replication_factor:
+            raise ValueError(f"min_insync_replicas={min_insync_replicas} exceeds replication_factor="
+                             f"{replication_factor}: every write would be refused")
         self.bootstrap = bootstrap
+        self.min_insync_replicas = min_insync_replicas
         # Each topic's retention.ms (None: the broker's default, for tools that only read).
         self.retention_ms = retention_ms
         # Prepended to every topic and group: several systems (or test runs) share one cluster.
@@ -108,7 +126,8 @@ class KafkaBus(Bus):
                     acks="all",
                     linger_ms=2,
                     request_timeout_ms=self.request_timeout_ms,
-                    retry_backoff_ms=250,
+                    retry_backoff_ms=self.RETRY_BACKOFF_MS,
+                    metadata_max_age_ms=self.METADATA_MAX_AGE_MS,
                     max_batch_size=256 * 1024,
                 )
                 try:
@@ -136,7 +155,7 @@ class KafkaBus(Bus):
         try:
             await admin.start()
             existing = set(await admin.list_topics())
-            configs = {"retention.ms": str(self.retention_ms)} if self.retention_ms else None
+            configs = self.topic_configs() or None
             new = [NewTopic(name=t, num_partitions=self.partitions, replication_factor=self.replication_factor,
                             topic_configs=configs)
                    for t in missing if t not in existing]
@@ -157,6 +176,36 @@ class KafkaBus(Bus):
             raise BusUnavailable(f"kafka: {exc!r}") from None
         finally:
             await admin.close()
+
+    def topic_configs(self) -> dict[str, str]:
+        """The per-topic settings khaibao sets on its topics (created or altered)."""
+        configs = {}
+        if self.retention_ms:
+            configs["retention.ms"] = str(self.retention_ms)
+        if self.min_insync_replicas is not None:
+            configs["min.insync.replicas"] = str(self.min_insync_replicas)
+        return configs
+
+    async def replication(self) -> tuple[dict[str, tuple[int, int]], int]:
+        """From the producer's view of the cluster (metadata fetched now): per khaibao topic,
+        (partitions whose in-sync replicas are fewer than their replicas, partitions with no
+        leader); and the number of live brokers. The services export them as gauges
+        (libs/common/bus/health.py): Kafka's own JMX figures need an exporter Debian does
+        not ship."""
+        producer = await self._get_producer()
+        try:
+            cluster = await asyncio.wait_for(producer.client.fetch_all_metadata(),
+                                             timeout=self.request_timeout_ms / 1000)
+        except (KafkaError, asyncio.TimeoutError) as exc:
+            raise BusUnavailable(f"kafka: {exc!r}") from None
+        found = {}
+        for topic in cluster.topics():
+            if not topic.startswith(self.namespace + "khaibao."):
+                continue
+            partitions = cluster._partitions.get(topic, {}).values()  # noqa: SLF001 - no public reader of ISR
+            found[topic[len(self.namespace):]] = (sum(len(p.isr) < len(p.replicas) for p in partitions),
+                                                  sum(p.leader == -1 for p in partitions))
+        return found, len(cluster.brokers())
 
     async def ping(self) -> None:
         producer = await self._get_producer()
@@ -245,9 +294,12 @@ class KafkaConsumer(Consumer):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_uncommitted",
-            request_timeout_ms=max(self.bus.request_timeout_ms, 40000),
+            # Not aiokafka's 40 s: a fetch stuck on a frozen leader is given up as soon as
+            # the producer's would be (above the session timeout, for JoinGroup's sake).
+            request_timeout_ms=max(self.bus.request_timeout_ms, 15000),
             session_timeout_ms=10000,
-            retry_backoff_ms=250,
+            retry_backoff_ms=self.bus.RETRY_BACKOFF_MS,
+            metadata_max_age_ms=self.bus.METADATA_MAX_AGE_MS,
             heartbeat_interval_ms=3000,
         )
         # Checked before the first fetch of each partition assigned: a group back after
