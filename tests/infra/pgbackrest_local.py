@@ -165,6 +165,15 @@ pg1-user={USER}
         """Switch to a new WAL file and wait until the finished one is archived (``check``)."""
         self.run("check")
 
+    @staticmethod
+    def target(moment: datetime) -> str:
+        """``moment`` as pgBackRest's --target (milliseconds, rounded up: the commits of the
+        moment itself are in)."""
+        utc = moment.astimezone(UTC)
+        millis = -(-utc.microsecond // 1000)
+        utc = utc.replace(microsecond=0) + timedelta(milliseconds=millis)
+        return utc.strftime("%Y-%m-%d %H:%M:%S.") + f"{utc.microsecond // 1000:03d}+00"
+
     def restore(self, target: str | None = None) -> float:
         """Restore into the (stopped, emptied) data dir; to ``target`` (a timestamp with time
         zone) if given, the recovered server then promoted. Seconds it took (files only: the
