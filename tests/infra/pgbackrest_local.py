@@ -9,12 +9,13 @@ a mounted volume: deploy/pgbackrest/pgbackrest.conf).
 
 Retention: backups hold personal data, so no backup outlives the data-retention setting
 (``KHAIBAO_DATA_RETENTION_DAYS``, 21 days by default). ``expired(backups, now, days)`` is the
-rule, tested with a moved clock (tests/reliability/test_backup_retention.py): a backup set
-(a full backup and the incrementals that depend on it) expires once its *newest* backup is
-older than ``days`` -- every row in it was then copied more than ``days`` ago; rows erased by
-retention since are only in backups of that age. pgBackRest's own time retention
-(``repo1-retention-full-type=time``) never expires the newest full backup, hence this rule
-(``pgbackrest expire --set LABEL`` for each) on top of it.
+rule, tested with a moved clock (tests/reliability/test_retention_everywhere.py): a backup
+set (a full backup and the incrementals that depend on it) expires once its full backup is
+older than ``days``, so a row erased from the live databases lingers in the backup store at
+most ``days`` longer. pgBackRest's own time retention (``repo1-retention-full-type=time``)
+keeps one full backup older than the window (to restore to its start) and never expires
+the newest one, hence this rule (``pgbackrest expire --set LABEL`` for each) on top of it;
+with a weekly full backup, points in time of the last 14 to 21 days can be restored.
 
 In Python::
 
@@ -52,21 +53,16 @@ def find_pgbackrest() -> str | None:
 
 
 def expired(backups: list[dict], now: datetime, retention_days: float) -> list[str]:
-    """Labels of the backup sets to expire: those whose newest backup is older than the retention.
+    """Labels of the full backups older than the retention: each goes with its incrementals.
 
     ``backups`` is pgBackRest's ``info --output=json`` list for the stanza (each with
-    ``label``, ``type``, ``prior`` and ``timestamp.stop``); the full backups' labels are
-    returned (expiring a full backup expires the incrementals that depend on it)."""
+    ``label``, ``type`` and ``timestamp.stop``). A full backup holds the rows of its day;
+    its incrementals cannot restore without it, so the whole set goes when the full backup
+    is ``retention_days`` old: a row erased from the live databases lingers in the backup
+    store at most ``retention_days`` after its erasure."""
     limit = now - timedelta(days=retention_days)
-    newest_of_set: dict[str, datetime] = {}
-    full_of: dict[str, str] = {}
-    for backup in sorted(backups, key=lambda b: b["timestamp"]["stop"]):
-        label = backup["label"]
-        full = label if backup["type"] == "full" else full_of.get(backup.get("prior") or "", label)
-        full_of[label] = full
-        stopped = datetime.fromtimestamp(backup["timestamp"]["stop"], UTC)
-        newest_of_set[full] = max(newest_of_set.get(full, stopped), stopped)
-    return [full for full, newest in newest_of_set.items() if newest < limit]
+    return [b["label"] for b in sorted(backups, key=lambda b: b["timestamp"]["stop"])
+            if b["type"] == "full" and datetime.fromtimestamp(b["timestamp"]["stop"], UTC) < limit]
 
 
 class PgBackRest:

@@ -225,7 +225,7 @@ async def _assert_kafka_retention(backend, namespace: str, expected_ms: int) -> 
 
 # --- backups (issue 19, item 4) -------------------------------------------------------------
 
-def test_the_expiry_rule_keeps_a_set_while_its_newest_backup_is_within_retention() -> None:
+def test_the_expiry_rule_drops_a_set_once_its_full_backup_is_older_than_retention() -> None:
     from tests.infra.pgbackrest_local import expired
 
     day = 86_400
@@ -239,8 +239,8 @@ def test_the_expiry_rule_keeps_a_set_while_its_newest_backup_is_within_retention
         {"label": "F2_I2", "type": "incr", "prior": "F2_I1", "timestamp": {"stop": at - 2 * day}},
     ]
     assert expired(backups, now, 21) == ["F1"]
-    assert expired(backups, now - timedelta(days=3), 21) == []   # F1's incremental was 20 days old
-    assert expired(backups, now + timedelta(days=20), 21) == ["F1", "F2"]
+    assert expired(backups, now - timedelta(days=10), 21) == []   # F1 was 20 days old
+    assert expired(backups, now + timedelta(days=6), 21) == ["F1", "F2"]
 
 
 async def test_backups_older_than_retention_are_expired(tmp_path) -> None:
