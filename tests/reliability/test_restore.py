@@ -117,7 +117,7 @@ async def rewind_consumer_groups(bootstrap: str, point_ms: int) -> dict[str, int
     return moved
 
 
-async def test_a_backup_taken_under_load_restores_to_a_point_in_time(engines_here, tmp_path_factory, capsys) -> None:
+async def test_a_backup_taken_under_load_restores_to_a_point_in_time(engines_here, capsys) -> None:
     timing = Timing.of(False)
     work = Path(tempfile.mkdtemp(prefix="khaibao-restore-"))  # short: the server's Unix socket lives there
     system = FaultSystem(work, timing, engines_here)
