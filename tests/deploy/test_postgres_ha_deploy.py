@@ -98,3 +98,13 @@ def test_the_alerts_use_the_exporter_queries_and_the_backup_record() -> None:
     for rule in _rules():
         names = set(re.findall(r"\b(pg_[a-z_]+|khaibao_[a-z_]+)\b", rule["expr"]))
         assert names and names <= exported, (rule["alert"], names - exported)
+
+
+def test_prometheus_scrapes_the_exporters_of_the_pair() -> None:
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text(encoding="utf-8"))
+    assert "alerts_postgres.yml" in config["rule_files"]
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "postgres")
+    names = {name for sd in job["dns_sd_configs"] for name in sd["names"]}
+    services = _ha_compose()["services"]
+    assert names == {"postgres-exporter-a", "postgres-exporter-b"} <= set(services)
+
