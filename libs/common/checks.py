@@ -221,11 +221,11 @@ def _redact(text: str, secret: str | None) -> str:
 
 async def _database_problem(settings: ServiceSettings, timeout: float) -> tuple[str | None, str | None]:
     """(problem, warning) about the database."""
-    from sqlalchemy.engine import make_url
+    from .db import asyncpg_options, describe_hosts, parse_url
 
     name = settings.env_name("database_url")
     try:
-        url = make_url(settings.resolved_database_url())
+        url = parse_url(settings.resolved_database_url())
     except Exception:  # noqa: BLE001 - any unparsable URL
         return f"{name}: not a database URL", None
     warning = None
@@ -241,13 +241,12 @@ async def _database_problem(settings: ServiceSettings, timeout: float) -> tuple[
     except (OSError, UnicodeDecodeError):
         return None, warning  # reported by secret_file_problems
     password = url.password if password is None else password
-    where = f"{url.host or '127.0.0.1'}:{url.port or 5432}/{url.database or ''}"
+    where = describe_hosts(url)
     import asyncpg
 
     try:
-        connection = await asyncio.wait_for(asyncpg.connect(
-            user=url.username, password=password, host=url.host or "127.0.0.1", port=url.port or 5432,
-            database=url.database, timeout=timeout), timeout + 1)
+        connection = await asyncio.wait_for(asyncpg.connect(**asyncpg_options(url, password), timeout=timeout),
+                                            timeout + 1)
         try:
             await asyncio.wait_for(connection.fetchval("SELECT 1"), timeout)
         finally:

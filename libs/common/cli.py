@@ -92,11 +92,13 @@ def trusted_proxies(service: str, env: Mapping[str, str]) -> str:
 async def _create_databases(base_url: str) -> dict[str, str]:
     """One PostgreSQL database per service (created if missing) under the server at base_url."""
     import asyncpg
-    from sqlalchemy.engine import make_url
 
-    url = make_url(base_url)
-    admin = await asyncpg.connect(user=url.username, password=url.password, host=url.host or "127.0.0.1",
-                                  port=url.port or 5432, database=url.database or "postgres")
+    from .db import asyncpg_options, parse_url
+
+    url = parse_url(base_url)  # one server, or a primary and its standby (multi-host)
+    options = asyncpg_options(url)
+    options["database"] = options["database"] or "postgres"
+    admin = await asyncpg.connect(**options)
     urls = {}
     try:
         for service in SERVICES:

@@ -57,7 +57,22 @@ TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.Disconnectio
              OSError, asyncio.TimeoutError)
 # SQLSTATE classes of a database that is going away or not back yet (PostgreSQL restarting:
 # 57P01 admin_shutdown, 57P03 cannot_connect_now; 08 connection exceptions; 53 resources).
-TRANSIENT_SQLSTATES = ("08", "57P", "53")
+# 25006 read_only_sql_transaction: a failover made this connection's node a standby.
+TRANSIENT_SQLSTATES = ("08", "57P", "53", "25006")
+# A failover under way: no node of a multi-host URL is read-write yet (asyncpg raises it
+# while connecting, before SQLAlchemy wraps anything).
+FAILOVER_ERRORS = ("TargetServerAttributeNotMatched",)
+
+
+def _failing_over(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return False
+        if type(seen).__name__ in FAILOVER_ERRORS:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -66,7 +81,7 @@ def is_transient(exc: BaseException) -> bool:
     asyncpg reports a server shutting down or starting up as a plain DBAPIError (not an
     OperationalError); treated as a handler failure, the event would be dead-lettered.
     """
-    if isinstance(exc, TRANSIENT):
+    if isinstance(exc, TRANSIENT) or _failing_over(exc):
         return True
     if isinstance(exc, sa_exc.DBAPIError):
         if exc.connection_invalidated:

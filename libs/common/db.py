@@ -7,6 +7,7 @@ writers from several processes queue on the lock instead of failing on upgrade.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,8 +19,57 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 READONLY = "khaibao_readonly"
 
 
+# libpq's multi-host form: scheme://[userinfo@]host1:port1,host2:port2/database?...
+_MULTI_HOST = re.compile(r"^(?P<scheme>[^:/?#]+)://(?P<userinfo>[^@/?#]*@)?(?P<hosts>[^/?#]*,[^/?#]*)(?P<rest>[/?].*)?$")
+
+
+def parse_url(url: str | URL) -> URL:
+    """A database URL as SQLAlchemy's URL object, multi-host URLs included.
+
+    libpq's form ``postgresql+asyncpg://u:p@h1:5432,h2:5432/db?target_session_attrs=read-write``
+    (a primary and its standby: whichever is read-write answers) becomes SQLAlchemy's
+    ``...@/db?host=h1:5432&host=h2:5432&target_session_attrs=read-write``, which the asyncpg
+    dialect passes on as lists of hosts and ports; any other URL is ``make_url``'s."""
+    if isinstance(url, URL):
+        return url
+    found = _MULTI_HOST.match(url)
+    if found is None:
+        return make_url(url)
+    base = make_url(f"{found['scheme']}://{found['userinfo'] or ''}{found['rest'] or '/'}")
+    hosts = [h for h in found["hosts"].split(",") if h]
+    return base.update_query_pairs([("host", h) for h in hosts], append=True)
+
+
+def asyncpg_options(url: str | URL, password: str | None = None) -> dict:
+    """``asyncpg.connect`` keyword arguments for ``url`` (one host or several, with
+    ``target_session_attrs``); ``password`` replaces the URL's."""
+    parsed = parse_url(url)
+    options: dict = {"user": parsed.username, "password": parsed.password if password is None else password,
+                     "database": parsed.database}
+    hosts = parsed.query.get("host")
+    if hosts:
+        hosts = (hosts,) if isinstance(hosts, str) else tuple(hosts)
+        pairs = [h.rpartition(":") if ":" in h else (h, "", "") for h in hosts]
+        options["host"] = [h for h, _, _ in pairs]
+        options["port"] = [int(p) if p else (parsed.port or 5432) for _, _, p in pairs]
+    else:
+        options["host"], options["port"] = parsed.host or "127.0.0.1", parsed.port or 5432
+    attrs = parsed.query.get("target_session_attrs")
+    if attrs:
+        options["target_session_attrs"] = attrs if isinstance(attrs, str) else attrs[-1]
+    return options
+
+
+def describe_hosts(url: str | URL) -> str:
+    """``host:port[,host:port]/database`` without user or password, for messages."""
+    options = asyncpg_options(url)
+    hosts, ports = options["host"], options["port"]
+    pairs = zip(hosts, ports, strict=True) if isinstance(hosts, list) else [(hosts, ports)]
+    return ",".join(f"{h}:{p}" for h, p in pairs) + f"/{options['database'] or ''}"
+
+
 def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
+    return parse_url(url).get_backend_name() == "sqlite"
 
 
 def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
@@ -45,14 +95,14 @@ def with_password(url: str, password: str | None) -> URL:
 
     The password is set on SQLAlchemy's URL object, never concatenated into a string, and
     a URL object hides it when rendered (logs, reprs)."""
-    parsed = make_url(url)
+    parsed = parse_url(url)
     return parsed if password is None else parsed.set(password=password)
 
 
 def create_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10,
                   password: str | None = None) -> AsyncEngine:
     if is_sqlite(url):
-        database = make_url(url).database
+        database = parse_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # One writer at a time is all SQLite allows: queueing in the pool is far cheaper

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from pydantic_core import to_json
 from sqlalchemy.engine import make_url
 
+from libs.common.db import asyncpg_options
 from libs.common.fieldcrypt import RowSealer, ring
 from libs.common.outbox import PAYLOAD_CONTEXT
 
@@ -114,9 +115,8 @@ class PostgresWriter:
 
     def __init__(self, url: str, timeout: float = 15.0, password: str | None = None) -> None:
         self.timeout = timeout
-        parsed = make_url(url)
-        self.options = {"user": parsed.username, "password": parsed.password if password is None else password, "host": parsed.host or "127.0.0.1",
-                        "port": parsed.port or 5432, "database": parsed.database, "command_timeout": timeout}
+        # One server, or a primary and its standby (a multi-host URL: the read-write one).
+        self.options = {**asyncpg_options(url, password), "command_timeout": timeout}
         self.connection: asyncpg.Connection | None = None
         self.statement: str | None = None
 
@@ -180,8 +180,13 @@ class PostgresWriter:
         return {id(w) for w in works if w.key in inserted}
 
     def transient(self, exc: BaseException) -> bool:
+        # A failover: no node is read-write yet (TargetServerAttributeNotMatched), or this
+        # connection's node became a standby (ReadOnlySQLTransactionError); the batch is
+        # retried on a new connection (the submission key makes a second write a no-op).
         if isinstance(exc, (OSError, asyncio.TimeoutError, asyncpg.InterfaceError,
-                            asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError)):
+                            asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+                            asyncpg.exceptions.TargetServerAttributeNotMatched,
+                            asyncpg.ReadOnlySQLTransactionError, asyncpg.AdminShutdownError)):
             self.connection = None
             return True
         return False

@@ -77,9 +77,23 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
+class Replace(dict):
+    """A mapping an override file tags ``!override``: it replaces the base file's, not merged."""
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """Compose's own tags read as plain values (``!override`` mappings as ``Replace``)."""
+
+
+_ComposeLoader.add_multi_constructor("!", lambda loader, suffix, node: (
+    Replace(loader.construct_mapping(node)) if isinstance(node, yaml.MappingNode) and suffix == "override" else
+    loader.construct_mapping(node) if isinstance(node, yaml.MappingNode) else
+    loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode) else loader.construct_scalar(node)))
+
+
 def _load_yaml(path: Path):
     with path.open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+        return yaml.load(handle, Loader=_ComposeLoader)
 
 
 def _environment(service: dict) -> dict[str, str]:

@@ -230,6 +230,8 @@ def test_prometheus_discovers_every_replica_through_dns():
     config = _load_yaml(PROMETHEUS / "prometheus.yml")
     discovered = {}
     for job in config["scrape_configs"]:
+        if job["job_name"] != "khaibao":
+            continue  # the engines' exporters (job postgres: tests/deploy/test_postgres_ha_deploy.py)
         for sd in job.get("dns_sd_configs", []):
             assert sd.get("type", "SRV") == "A"
             for name in sd["names"]:

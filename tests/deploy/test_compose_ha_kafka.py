@@ -13,7 +13,7 @@ import pytest
 
 from tests.infra.kafka_cluster import MIN_INSYNC_REPLICAS, REPLICATED, REPLICATION_FACTOR
 
-from .support import ROOT, SERVICES, _environment, _load_yaml
+from .support import ROOT, SERVICES, Replace, _environment, _load_yaml
 from .test_compose import _compose_cli
 
 NODES = {"kafka": 1, "kafka-2": 2, "kafka-3": 3}
@@ -21,7 +21,7 @@ NODES = {"kafka": 1, "kafka-2": 2, "kafka-3": 3}
 
 def merge(base: object, override: object) -> object:
     """Compose's merge of an override file, for what these files use."""
-    if isinstance(base, dict) and isinstance(override, dict):
+    if isinstance(base, dict) and isinstance(override, dict) and not isinstance(override, Replace):
         merged = dict(base)
         for key, value in override.items():
             merged[key] = merge(base[key], value) if key in base else value
@@ -89,7 +89,7 @@ def test_services_use_all_three_nodes_and_replicate_their_topics(compose, name):
     assert env[f"KHAIBAO_{name.upper()}_DATABASE_URL"]
     for node in NODES:
         assert service["depends_on"][node]["condition"] == "service_healthy", node
-    assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert service["depends_on"]["postgres-a"]["condition"] == "service_healthy"
 
 
 def test_the_settings_the_override_names_exist():

@@ -362,7 +362,8 @@ def test_prometheus_scrapes_all_five_and_loads_the_rules(rehearsal, flow):
     up = eventually(all_up, "up == 1 for the five services", timeout=60, system=rehearsal)
     assert len(up) == len(SERVICES), up
     rules = httpx.get(f"{rehearsal.prometheus_url}/api/v1/rules", timeout=10).json()["data"]["groups"]
-    written = _load_yaml(DEPLOY / "prometheus" / "alerts.yml")["groups"]
+    written = [group for rule_file in _load_yaml(DEPLOY / "prometheus" / "prometheus.yml")["rule_files"]
+               for group in _load_yaml(DEPLOY / "prometheus" / rule_file)["groups"]]
     assert sorted(g["name"] for g in rules) == sorted(g["name"] for g in written)
     loaded = [r for g in rules for r in g["rules"]]
     assert len(loaded) == sum(len(g["rules"]) for g in written)

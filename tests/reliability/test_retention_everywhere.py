@@ -217,3 +217,71 @@ async def _assert_kafka_retention(backend, namespace: str, expected_ms: int) -> 
         assert retention == {t: expected_ms for t in topics}
     finally:
         await admin.close()
+
+
+# --- backups (issue 19, item 4) -------------------------------------------------------------
+
+def test_the_expiry_rule_drops_a_set_once_its_full_backup_is_older_than_retention() -> None:
+    from tests.infra.pgbackrest_local import expired
+
+    day = 86_400
+    now = datetime(2026, 12, 31, tzinfo=UTC)
+    at = now.timestamp()
+    backups = [
+        {"label": "F1", "type": "full", "prior": None, "timestamp": {"stop": at - 30 * day}},
+        {"label": "F1_I1", "type": "incr", "prior": "F1", "timestamp": {"stop": at - 23 * day}},
+        {"label": "F2", "type": "full", "prior": None, "timestamp": {"stop": at - 16 * day}},
+        {"label": "F2_I1", "type": "incr", "prior": "F2", "timestamp": {"stop": at - 9 * day}},
+        {"label": "F2_I2", "type": "incr", "prior": "F2_I1", "timestamp": {"stop": at - 2 * day}},
+    ]
+    assert expired(backups, now, 21) == ["F1"]
+    assert expired(backups, now - timedelta(days=10), 21) == []   # F1 was 20 days old
+    assert expired(backups, now + timedelta(days=6), 21) == ["F1", "F2"]
+
+
+async def test_backups_older_than_retention_are_expired(tmp_path) -> None:
+    """pgBackRest (WAL archiving, a full and an incremental backup) on a private server; with
+    the clock moved past KHAIBAO_DATA_RETENTION_DAYS the backup set is expired (a new full
+    backup replaces it: pgBackRest always keeps one) and its files leave the store."""
+    import asyncio
+    import os
+    import shutil
+    import tempfile
+
+    from libs.common.settings import ServiceSettings
+    from tests.infra.pgbackrest_local import PgBackRest, find_pgbackrest
+    from tests.infra.postgres_local import LocalPostgres, find_pg_bin
+
+    if find_pgbackrest() is None or find_pg_bin() is None:
+        if os.environ.get("KHAIBAO_REQUIRE_ENGINES"):
+            pytest.fail("pgbackrest or the PostgreSQL server binaries are missing")
+        pytest.skip("pgbackrest or the PostgreSQL server binaries are missing (apt-get install pgbackrest)")
+    retention = ServiceSettings.model_fields["data_retention_days"].default
+    work = Path(tempfile.mkdtemp(prefix="khaibao-backups-"))  # short: the server's Unix socket lives there
+    work.chmod(0o755)
+    pg = LocalPostgres(work / "pg")
+    try:
+        await asyncio.to_thread(pg.start)
+        backups = PgBackRest(pg, work / "backups", retention_days=retention)
+        await asyncio.to_thread(backups.configure)
+        await asyncio.to_thread(backups.backup, "full")
+        await asyncio.to_thread(backups.backup, "incr")
+        first = await asyncio.to_thread(backups.info)
+        assert [b["type"] for b in first] == ["full", "incr"]
+        assert f"repo1-retention-full={retention}" in backups.config.read_text()
+
+        now = datetime.now(UTC)
+        assert await asyncio.to_thread(backups.expire, now) == []
+        assert await asyncio.to_thread(backups.expire, now + timedelta(days=retention - 1)) == []
+        assert [b["label"] for b in await asyncio.to_thread(backups.info)] == [b["label"] for b in first]
+
+        gone = await asyncio.to_thread(backups.expire, now + timedelta(days=retention, hours=1))
+        assert gone == [first[0]["label"]]
+        kept = await asyncio.to_thread(backups.info)
+        assert [b["type"] for b in kept] == ["full"] and kept[0]["label"] not in {b["label"] for b in first}
+        # No file of the expired set is left in the store.
+        stored = {p.name for p in (work / "backups" / "repo" / "backup").rglob("*") if p.is_dir()}
+        assert not {b["label"] for b in first} & stored
+    finally:
+        await asyncio.to_thread(pg.kill)
+        shutil.rmtree(work, ignore_errors=True)
