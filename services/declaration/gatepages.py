@@ -26,7 +26,7 @@ from .batcher import Overloaded, StoreUnavailable
 from .declare import DeclarationRefused, VenueRateLimited, accept
 from .forms import apply_action, declaration_input, form_errors, new_form_state, read_people
 from .casework import read_case
-from .idcards import parse_identity
+from .idcards import Reading, read_identity
 from .messages import translate
 from .pages import BUSY, SENT_WITH_OTHER_DETAILS, render_form, render_result
 from .places import load_places
@@ -51,7 +51,12 @@ SIGNALS = {
     "expired": (N_("EXPIRED"), N_("This QR code has expired: ask the visitor to declare again.")),
     "forged": (N_("NOT VALID"), N_("Not a genuine health declaration QR code: ask the visitor to declare.")),
     "unreadable": (N_("NOT RECOGNISED"), N_("This is neither a health declaration QR code nor an ID card QR code.")),
+    "partial": (N_("ID CARD READ IN PART"),
+                N_("Scan the card again; if it still fails, declare for the visitor with what could be read.")),
 }
+READ_IN_PART = N_("The ID card could be read only in part:")
+FILL_THE_REST = N_("The fields that could be read are filled in; ask the visitor for the others.")
+DECLARE_WITH_WHAT_WAS_READ = N_("Declare with what could be read")
 
 
 def gate_user(request: Request, principal: Principal = Depends(console_user(*GATE_ROLES))) -> Principal:
@@ -128,22 +133,44 @@ async def scan(request: Request, venue_id: UUID, principal: Principal = Depends(
                 await record_entries(session, venue, principal, [
                     {"nonce": uuid.uuid4(), "declaration_id": found.declaration_id, "result": found.result}])
         return await _gate_page(request, venue, signal=_signal(kind, lang, **detail))
-    prefill = parse_identity(text)
-    if prefill is None:
+    reading = read_identity(text)
+    if not reading.recognised:
         return await _gate_page(request, venue, signal=_signal("unreadable", lang), status=422)
+    if reading.problems and form.get("assist") != "1":
+        # Say what is wrong; a second scan often reads the card whole. The button posts the
+        # same text back (never in a URL) to open the form with what could be read.
+        return await _gate_page(request, venue, status=422, signal=_signal(
+            "partial", lang, reasons=_reasons(reading, lang), assist_code=text,
+            assist_label=translate(DECLARE_WITH_WHAT_WAS_READ, lang)))
+    return await _prefilled_form(request, venue, reading, lang)
+
+
+def _reasons(reading: Reading, lang: str) -> list[str]:
+    return [translate(p.message, lang, **dict(p.params)) for p in reading.problems]
+
+
+async def _prefilled_form(request: Request, venue, reading: Reading, lang: str) -> Response:  # noqa: ANN001
+    """The assisted form with what the card gave; a field that failed stays empty and says why."""
+    prefill = reading.prefill
     state = new_form_state(_person_from(prefill))
     state["prefilled_from"] = prefill.source
+    errors = {f"p0.{p.field}": translate(p.message, lang, **dict(p.params)) for p in reading.problems if p.field}
+    extra = {"gate_venue": venue}
+    if reading.problems:
+        extra["read_in_part"] = {"title": translate(READ_IN_PART, lang), "reasons": _reasons(reading, lang),
+                                 "rest": translate(FILL_THE_REST, lang)}
     earlier = []
     if prefill.id_number:  # already declared here today? (their pass may be on a phone left at home)
         async with request.app.state.runtime.database.transaction(readonly=True) as session:
             earlier = await declared_today(session, venue.venue_id, prefill.id_number)
-    return render_form(request, venue, state, {}, mode="gate", action=f"/gate/{venue.venue_id}/declare",
-                       extra={"gate_venue": venue, "declared_today": [
-                           {"at": local_text(d.submitted_at)[:5], "result": d.result} for d in earlier]})
+    extra["declared_today"] = [{"at": local_text(d.submitted_at)[:5], "result": d.result} for d in earlier]
+    return render_form(request, venue, state, errors, mode="gate", action=f"/gate/{venue.venue_id}/declare",
+                       extra=extra)
 
 
 def _person_from(prefill) -> dict:  # noqa: ANN001
-    person = {"full_name": prefill.full_name, "id_type": prefill.id_type or "cccd", "id_number": prefill.id_number or "",
+    person = {"full_name": prefill.full_name or "", "id_type": prefill.id_type or "cccd",
+              "id_number": prefill.id_number or "",
               "birth": prefill.birth or "", "gender": prefill.gender or ""}
     if prefill.address:
         province, district, commune, rest = load_places().match_address(prefill.address)
