@@ -28,7 +28,7 @@ from .forms import apply_action, declaration_input, form_errors, new_form_state,
 from .casework import read_case
 from .idcards import Reading, read_identity
 from .messages import translate
-from .pages import BUSY, SENT_WITH_OTHER_DETAILS, render_form, render_result
+from .pages import BUSY, SENT_WITH_OTHER_DETAILS, STATUS, render_form, render_result
 from .places import load_places
 from .schemas import DeclarationIn
 from .screening import SYMPTOMS
@@ -83,18 +83,21 @@ def _signal(kind: str, lang: str, **detail: str) -> dict:
 
 
 async def _gate_page(request: Request, venue, *, signal: dict | None = None, messages=(), status: int = 200,
-                     scan_error: str | None = None) -> Response:  # noqa: ANN001
+                     scan_error: str | None = None, shell: bool = False) -> Response:  # noqa: ANN001
+    """The gate screen; ``shell``: the copy its service worker keeps for offline use, without
+    any personal data (no suspected cases' names, no signal)."""
     runtime = request.app.state.runtime
     lang = _lang(request)
     async with runtime.database.transaction(readonly=True) as session:
         counts = await count_today(session, venue.venue_id)
-        cases = await cases_today(session, venue.venue_id)
+        cases = [] if shell else await cases_today(session, venue.venue_id)
     ports = runtime.extras["declaration"]
     return request.app.state.templates.render(request, "declaration/gate.html", {
         "venue": venue, "counts": counts, "cases": cases, "signal": signal, "scan_error": scan_error,
         "keys_json": json.dumps(ports.keys.jwks()), "signals": {k: _signal(k, lang) for k in SIGNALS},
         "messages": [(level, translate(text, lang)) for level, text in messages], "local_text": local_text,
-        "nonce": uuid.uuid4(), "page_title": translate(N_("Gate"), lang) + " · " + venue.name,
+        "nonce": uuid.uuid4(), "page_title": translate(N_("Gate"), lang) + " · " + venue.name, "shell": shell,
+        "result_labels": json.dumps({k: translate(v[0], lang) for k, v in STATUS.items()}),
     }, status_code=status)
 
 
@@ -211,8 +214,7 @@ async def assisted_declare(request: Request, venue_id: UUID, principal: Principa
         return render_form(request, venue, state, form_errors(exc, _lang(request), people), mode="gate", action=action_url,
                            status=422, extra=extra)
     try:
-        answer = await accept(ports, data, channel="gate", declared_by=principal.account_id,
-                              session_factory=partial(runtime.database.transaction, readonly=True))
+        answer, admitted = await declare_for_visitor(runtime, venue, principal, data)
     except DeclarationRefused as exc:
         if exc.code == "key_reused":
             state["key"] = new_form_state()["key"]
@@ -226,14 +228,23 @@ async def assisted_declare(request: Request, venue_id: UUID, principal: Principa
     except (Overloaded, StoreUnavailable):
         return render_form(request, venue, state, {"form": BUSY}, mode="gate", action=action_url, status=503,
                            extra=extra)
+    return await render_result(request, answer, back_url=f"/gate/{venue.venue_id}",
+                               template="declaration/gate_result.html",
+                               extra={"gate_venue": venue, "admitted": admitted})
+
+
+async def declare_for_visitor(runtime, venue, principal: Principal, data: DeclarationIn) -> tuple[dict, int]:  # noqa: ANN001
+    """An assisted declaration (the page, or the offline queue sent later): stored once per
+    idempotency key, and each admitted person counted as an entry once (a nonce derived
+    from the declaration id). Returns the answer and how many were let in."""
+    answer = await accept(runtime.extras["declaration"], data, channel="gate", declared_by=principal.account_id,
+                          session_factory=partial(runtime.database.transaction, readonly=True))
     admitted = [{"nonce": uuid.uuid5(uuid.UUID(item["id"]), "entry"), "declaration_id": UUID(item["id"]),
                  "result": item["result"]} for item in answer["declarations"] if item["result"] != "red"]
     if admitted:
         async with runtime.database.transaction() as session:
             await record_entries(session, venue, principal, admitted)
-    return await render_result(request, answer, back_url=f"/gate/{venue.venue_id}",
-                               template="declaration/gate_result.html",
-                               extra={"gate_venue": venue, "admitted": len(admitted)})
+    return answer, len(admitted)
 
 
 @router.post("/gate/{venue_id}/entries")

@@ -125,6 +125,10 @@ VI = {
     "Not a genuine health declaration QR code: ask the visitor to declare.":
         "Không phải mã QR khai báo y tế thật: đề nghị khách khai báo.",
     "NOT RECOGNISED": "KHÔNG NHẬN RA",
+    # the gate without network (gateoffline.py)
+    "Health declaration gate": "Cổng khai báo y tế",
+    "The declaration was not accepted: check the details with the visitor and declare again.":
+        "Tờ khai không được chấp nhận: kiểm tra lại thông tin với khách và khai báo lại.",
     # a chip ID card read in part (idcards.py, gatepages.py)
     "ID CARD READ IN PART": "CĂN CƯỚC ĐỌC ĐƯỢC MỘT PHẦN",
     "Scan the card again; if it still fails, declare for the visitor with what could be read.":
