@@ -131,7 +131,7 @@ async def queued_declaration(request: Request, venue_id: UUID,
     async with runtime.database.transaction(readonly=True) as session:
         counts = await count_today(session, venue.venue_id)
     return JSONResponse({
-        "declarations": [{"id": item["id"], "result": item["result"], "ref": item["id"].replace("-", "")[:8].upper(),
+        "declarations": [{"id": item["id"], "result": item["result"], "ref": item["id"].replace("-", "")[-8:].upper(),
                           "valid_until": item["valid_until"]} for item in answer["declarations"]],
         "duplicate": answer["duplicate"], "admitted": admitted, "counts": counts,
     }, status_code=200 if answer["duplicate"] else 201)

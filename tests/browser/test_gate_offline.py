@@ -17,6 +17,7 @@ import uuid
 import httpx
 import pytest
 
+from libs.common.demo import DEMO_PASSWORD
 from tests.services.conftest import demo_token
 
 from .conftest import CHROMIUM
@@ -65,6 +66,7 @@ def waiting(page) -> tuple[int, int]:  # noqa: ANN001
     return int(note.get_attribute("data-entries") or 0), int(note.get_attribute("data-declarations") or 0)
 
 
+@pytest.mark.timeout(OFFLINE_SECONDS + 300)
 def test_the_gate_works_offline_for_five_minutes(system, new_context, screenshots):
     venue = demo_venues(system)[0]
     codes = passes(system, venue, 25)
@@ -155,3 +157,49 @@ def test_the_gate_works_offline_for_five_minutes(system, new_context, screenshot
                        headers={"authorization": f"Bearer {token}"}, timeout=10).json()
     assert counts["entries"] == entries_before + 55
     assert [e for e in context.errors if "ERR_INTERNET_DISCONNECTED" not in e] == [], context.errors
+
+
+def test_a_session_ended_while_offline_loses_nothing(system, new_context, screenshots):
+    """Desktop (a PC with a USB scanner): the session ends while the gate is offline; back
+    online the page asks to sign in again, and then sends what waited, each once."""
+    venue = demo_venues(system)[1]
+    context, page = signed_in_gate(system, new_context, venue, phone=False)
+    base = f"{system.urls['declaration']}/gate/{venue['id']}"
+    page.wait_for_function("() => document.documentElement.getAttribute('data-offline-ready') === '1'", timeout=30000)
+    page.reload(wait_until="load")
+    before = stored(system, venue["id"])
+    context.set_offline(True)
+    page.reload(wait_until="load")
+    for _ in range(2):
+        page.locator("#entry-form button").click()
+    page.get_by_role("link", name="Khai báo hộ khách").click()
+    page.wait_for_load_state("load")
+    fill_person(page, 0, name="Hồ Thị Giang", birth="01/01/1970", gender=2, id_number="079170009999",
+                phone="0912 000 111")
+    page.check("#f-consent")
+    page.click("#send")
+    page.locator("#queued-note").wait_for()
+    page.wait_for_function("() => document.querySelector('#offline-note').dataset.entries === '2'")
+    assert waiting(page) == (2, 1)
+    page.screenshot(path=str(screenshots / "gate-offline-waiting-desktop.png"), full_page=True)
+    context.clear_cookies()  # the session ended meanwhile
+    context.set_offline(False)
+    note = page.locator("#offline-note[data-signed-out='1']")
+    note.wait_for(timeout=30000)
+    assert "Phiên đăng nhập đã hết" in note.inner_text()
+    assert waiting(page) == (2, 1) and stored(system, venue["id"]) == before  # nothing sent, nothing lost
+    page.screenshot(path=str(screenshots / "gate-offline-signed-out-desktop.png"), full_page=True)
+    note.get_by_role("link", name="Đăng nhập lại").click()
+    page.wait_for_url("**/signin**")
+    page.fill("#f-username", "cong.chocanthanh")
+    page.fill("#f-password", DEMO_PASSWORD)
+    page.get_by_role("button", name="Đăng nhập").click()
+    page.wait_for_load_state("load")
+    if not page.url.startswith(base):
+        page.goto(base, wait_until="load")
+    page.wait_for_function("() => document.querySelector('#count-waiting').textContent === '0'", timeout=30000)
+    assert page.locator("#sent li").all_inner_texts()[0].startswith("Hồ Thị Giang · XANH · ")
+    page.screenshot(path=str(screenshots / "gate-offline-synced-desktop.png"), full_page=True)
+    after = stored(system, venue["id"])
+    assert len(after["entries"]) == len(before["entries"]) + 3
+    assert after["gate_declarations"] == before["gate_declarations"] + 1

@@ -136,6 +136,7 @@
           .replace("{declarations}", p.declarations.length);
       }
       showRefused(p.refused);
+      if (!p.declarations.length && !sent.hidden) { document.getElementById("queued-note").hidden = true; }
       return p;
     });
   }
@@ -201,7 +202,13 @@
             if (r.ok) {
               return Q.remove("declarations", [item.key]).then(function () {
                 showSent(item, answer);
-                if (answer.counts) { base = answer.counts.entries; serverCount(base); }
+                if (answer.counts) {
+                  base = answer.counts.entries; serverCount(base);
+                  ["green", "yellow", "red"].forEach(function (c) {
+                    var tile = document.getElementById("count-" + c);
+                    if (tile) { tile.textContent = String(answer.counts[c]); }
+                  });
+                }
               });
             }
             if (r.status === 401) { throw signedOut(); }

@@ -10,7 +10,7 @@
 importScripts("/static/declaration/gate_queue.js");
 
 var CACHE = "khaibao-gate-v1";
-var VENUE = /^\/gate\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(\/declare)?\/?$/;
+var VENUE = /^\/gate\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(\/[a-z]+)?\/?$/;
 var LAST = "/gate/";  /* cache entry: the id of the last venue kept (the installed app starts at /gate) */
 var OFFLINE = "Không có mạng và trang này chưa được lưu trên thiết bị. / " +
   "No network, and this page has not been kept on this device.";
@@ -108,12 +108,15 @@ self.addEventListener("fetch", function (event) {
   var request = event.request, url = new URL(request.url);
   if (url.origin !== self.location.origin) { return; }
   var venue = VENUE.exec(url.pathname);
-  if (request.mode === "navigate" && request.method === "POST" && venue && venue[2]) {
+  if (request.mode === "navigate" && request.method === "POST" && venue && venue[2] === "/declare") {
     event.respondWith(sendOrQueue(request, venue[1]));
+  } else if (request.mode === "navigate" && (venue || url.pathname === "/gate" || url.pathname === "/gate/")) {
+    /* Offline, any other gate page falls back on a kept one: an ID card scanned (read by the
+     * server) opens the blank assisted form, the rest the gate screen. */
+    var declare = venue && (venue[2] === "/declare" || venue[2] === "/scan");
+    event.respondWith(fetch(request).catch(function () { return offlinePage(venue && venue[1], declare); }));
   } else if (request.method !== "GET") {
     return;
-  } else if (request.mode === "navigate" && (venue || url.pathname === "/gate" || url.pathname === "/gate/")) {
-    event.respondWith(fetch(request).catch(function () { return offlinePage(venue && venue[1], venue && venue[2]); }));
   } else if (url.pathname.indexOf("/static/") === 0 || url.pathname.indexOf("/api/places/") === 0 ||
              url.pathname === "/api/pass-keys") {
     event.respondWith(networkThenCache(request));
