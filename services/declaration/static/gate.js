@@ -147,6 +147,7 @@
   function SignedOut() { this.name = "SignedOut"; }
   function signedOut() {
     note.setAttribute("data-signed-out", "1");
+    note.classList.add("flash", "flash--warning");
     note.hidden = false;
     note.innerHTML = "";
     var link = document.createElement("a");
@@ -162,7 +163,11 @@
         if (r.status === 401 || r.status === 403 || r.redirected) { throw signedOut(); }
         if (!r.ok) { throw new Error(String(r.status)); }
         return r.json();
-      }).then(function (session) { token = session.csrf_token; note.removeAttribute("data-signed-out"); });
+      }).then(function (session) {
+        token = session.csrf_token;
+        note.removeAttribute("data-signed-out");
+        note.classList.remove("flash", "flash--warning");
+      });
   }
   function sendEntries(entries) {
     if (!entries.length) { return Promise.resolve(); }
@@ -300,7 +305,9 @@
   }
   if (shell) { base = Math.max(base, lastCount()); } else { serverCount(base); }
   if (/[?&]queued=1/.test(window.location.search)) {
-    document.getElementById("queued-note").hidden = false;
+    var queuedNote = document.getElementById("queued-note");
+    queuedNote.classList.add("flash", "flash--success");  /* only when shown: pages look for one success flash */
+    queuedNote.hidden = false;
     window.history.replaceState(null, "", window.location.pathname);
   }
   window.addEventListener("online", flush);
