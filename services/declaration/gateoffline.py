@@ -61,7 +61,7 @@ def _lang(request: Request) -> str:
 async def service_worker() -> Response:
     """The gate's service worker, served under /gate/ so that its scope is the gate console."""
     return Response((STATIC / "gate_sw.js").read_bytes(), media_type="text/javascript",
-                    headers={"cache-control": "no-cache", "service-worker-allowed": "/gate"})
+                    headers={"service-worker-allowed": "/gate"})  # no-store by default: always the newest
 
 
 @router.get("/gate/manifest.webmanifest")
@@ -75,8 +75,7 @@ async def manifest(request: Request) -> Response:
                   {"src": "/static/declaration/gate-icon-192.png", "sizes": "192x192", "type": "image/png"},
                   {"src": "/static/declaration/gate-icon-512.png", "sizes": "512x512", "type": "image/png"}],
     }
-    return Response(json.dumps(body, ensure_ascii=False), media_type="application/manifest+json",
-                    headers={"cache-control": "no-cache"})
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/manifest+json")
 
 
 @router.get("/gate/{venue_id}/shell")
