@@ -16,7 +16,7 @@ import pytest
 from libs.common.demo import DEMO_PASSWORD
 from services.declaration.passes import load_pass_keys
 
-from .conftest import CHROMIUM
+from .conftest import CHROMIUM, DESKTOP, PHONE
 from .declaration_support import demo_venues
 
 pytestmark = [
@@ -148,6 +148,9 @@ def test_a_card_read_in_part_says_what_is_wrong_at_phone_size(system, new_contex
         "Ngày sinh 31/02/1990 không có thật."]
     assert "KHÔNG NHẬN RA" not in page.locator("#signal-box").inner_text()
     page.screenshot(path=str(screenshots / "gate-card-read-in-part-phone.png"), full_page=True)
+    page.set_viewport_size(DESKTOP)  # the PC with a USB scanner sees the same
+    page.screenshot(path=str(screenshots / "gate-card-read-in-part-desktop.png"), full_page=True)
+    page.set_viewport_size(PHONE)
     page.click("#assist-read")
     page.wait_for_load_state("load")
     assert page.locator("h1").inner_text() == "Khai báo hộ khách"
@@ -157,6 +160,9 @@ def test_a_card_read_in_part_says_what_is_wrong_at_phone_size(system, new_contex
     assert page.is_checked("#f-p0-gender-2")
     assert page.input_value("#f-p0-commune_code") == "27664"
     page.screenshot(path=str(screenshots / "gate-card-read-in-part-form-phone.png"), full_page=True)
+    page.set_viewport_size(DESKTOP)
+    page.screenshot(path=str(screenshots / "gate-card-read-in-part-form-desktop.png"), full_page=True)
+    page.set_viewport_size(PHONE)
     # The staff asks the visitor, completes the two fields and sends.
     page.fill("#f-p0-id_number", "079185012345")
     page.fill("#f-p0-birth", "15/08/1985")
