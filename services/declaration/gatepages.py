@@ -160,8 +160,11 @@ async def _prefilled_form(request: Request, venue, reading: Reading, lang: str) 
     errors = {f"p0.{p.field}": translate(p.message, lang, **dict(p.params)) for p in reading.problems if p.field}
     extra = {"gate_venue": venue}
     if reading.problems:
-        extra["read_in_part"] = {"title": translate(READ_IN_PART, lang), "reasons": _reasons(reading, lang),
-                                 "rest": translate(FILL_THE_REST, lang)}
+        # The reasons of a field stand at the field (and in the form's error summary); here,
+        # only those of the code as a whole (a field missing from the seven, the issue date).
+        extra["read_in_part"] = {"title": translate(READ_IN_PART, lang), "rest": translate(FILL_THE_REST, lang),
+                                 "reasons": [translate(p.message, lang, **dict(p.params))
+                                             for p in reading.problems if p.field is None]}
     earlier = []
     if prefill.id_number:  # already declared here today? (their pass may be on a phone left at home)
         async with request.app.state.runtime.database.transaction(readonly=True) as session:

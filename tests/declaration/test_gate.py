@@ -154,6 +154,14 @@ async def test_a_card_read_in_part_says_what_is_wrong_and_offers_the_form_with_t
     page = await service.client.post(f"/gate/{venue.venue_id}/scan", data={"code": impossible, "csrf_token": token},
                                      headers=HTML)
     assert page.status_code == 422 and "Ngày sinh 31/02/1990 không có thật." in page.text
+    # The name lost from the seven fields: the form says a field is missing and asks for the name.
+    lost = CCCD.replace("|Trần Thị Hoa|", "|")
+    form = await service.client.post(f"/gate/{venue.venue_id}/scan", headers=HTML,
+                                     data={"code": lost, "assist": "1", "csrf_token": token})
+    notice = form.text.split('id="read-in-part"', 1)[1].split("</div>", 1)[0]
+    assert "Mã trên căn cước có 6 trường thay vì 7: thiếu một trường." in notice
+    assert values(form.text)["p0.full_name"] == "" and "Thiếu họ tên." in form.text
+    assert values(form.text)["p0.id_number"] == "079185012345"
 
 
 def signal(page: str) -> str:
