@@ -95,3 +95,15 @@ def test_other_reasons_at_once_and_what_is_not_an_identity_at_all():
     for junk in ("hello", "KB1.ABC.DEF", "hello|world", "a|b|c|d|e|f|g|h", "https://x.vn/a|b", "a|" * 600):
         assert read_identity(junk).recognised is False, junk
     assert read_identity(f"079185012345|Trần Thị Hoa|15081985|Nữ|{ADDRESS}|20062021").problems == ()
+
+
+def test_hostile_scans_give_a_reading_never_an_error():
+    from services.declaration.idcards import read_identity
+
+    for text in ("", " ", "|" * 200, "079185012345|", "\x00|\x01|\x02|\x03|\x04|\x05", "9" * 100000,
+                 "079185012345|<script>|31/02/1990|Nữ|x|y", "079185012345|A|" + "1" * 5000 + "|Nam|x|20062021",
+                 "0791850123456789012|Hoa|15081985|Nữ|x|20062021", "\ud7ff" * 10 + "|a|b|c|d|e"):
+        found = read_identity(text)
+        assert found.recognised in (True, False)
+        for problem in found.problems:
+            assert all(len(value) <= 20 for _, value in problem.params), problem  # nothing long echoed back
