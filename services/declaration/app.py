@@ -13,7 +13,7 @@ from libs.common.app import ServiceDefinition, create_service_app, security_head
 from libs.common.ratelimit import AddressLimits, parse_limit
 from libs.common.runtime import Runtime
 
-from . import api, bench_routes, console, fastpath, gatepages, public
+from . import api, bench_routes, console, fastpath, gateoffline, gatepages, public
 from .subject import routes as subject_routes
 from .batcher import GroupCommitter, RelayNudge
 from .writers import PostgresWriter, SqliteWriter
@@ -63,8 +63,9 @@ async def start_ports(runtime: Runtime, venue_limit=None) -> Ports:  # noqa: ANN
 
 def create_app(settings: DeclarationSettings | None = None) -> FastAPI:
     settings = settings or DeclarationSettings()
-    routers = [api.router, public.router, gatepages.router, console.router, subject_routes.router,
-               subject_routes.api_router]
+    # gateoffline before gatepages: /gate/sw.js and /gate/manifest.webmanifest before /gate/{venue_id}
+    routers = [gateoffline.api_router, api.router, public.router, gateoffline.router, gatepages.router, console.router,
+               subject_routes.router, subject_routes.api_router]
     if settings.bench_routes:
         routers.insert(0, bench_routes.router)
     app = create_service_app(ServiceDefinition(

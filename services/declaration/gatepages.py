@@ -26,9 +26,9 @@ from .batcher import Overloaded, StoreUnavailable
 from .declare import DeclarationRefused, VenueRateLimited, accept
 from .forms import apply_action, declaration_input, form_errors, new_form_state, read_people
 from .casework import read_case
-from .idcards import parse_identity
+from .idcards import Reading, read_identity
 from .messages import translate
-from .pages import BUSY, SENT_WITH_OTHER_DETAILS, render_form, render_result
+from .pages import BUSY, SENT_WITH_OTHER_DETAILS, STATUS, render_form, render_result
 from .places import load_places
 from .schemas import DeclarationIn
 from .screening import SYMPTOMS
@@ -51,7 +51,12 @@ SIGNALS = {
     "expired": (N_("EXPIRED"), N_("This QR code has expired: ask the visitor to declare again.")),
     "forged": (N_("NOT VALID"), N_("Not a genuine health declaration QR code: ask the visitor to declare.")),
     "unreadable": (N_("NOT RECOGNISED"), N_("This is neither a health declaration QR code nor an ID card QR code.")),
+    "partial": (N_("ID CARD READ IN PART"),
+                N_("Scan the card again; if it still fails, declare for the visitor with what could be read.")),
 }
+READ_IN_PART = N_("The ID card could be read only in part:")
+FILL_THE_REST = N_("The fields that could be read are filled in; ask the visitor for the others.")
+DECLARE_WITH_WHAT_WAS_READ = N_("Declare with what could be read")
 
 
 def gate_user(request: Request, principal: Principal = Depends(console_user(*GATE_ROLES))) -> Principal:
@@ -78,18 +83,21 @@ def _signal(kind: str, lang: str, **detail: str) -> dict:
 
 
 async def _gate_page(request: Request, venue, *, signal: dict | None = None, messages=(), status: int = 200,
-                     scan_error: str | None = None) -> Response:  # noqa: ANN001
+                     scan_error: str | None = None, shell: bool = False) -> Response:  # noqa: ANN001
+    """The gate screen; ``shell``: the copy its service worker keeps for offline use, without
+    any personal data (no suspected cases' names, no signal)."""
     runtime = request.app.state.runtime
     lang = _lang(request)
     async with runtime.database.transaction(readonly=True) as session:
         counts = await count_today(session, venue.venue_id)
-        cases = await cases_today(session, venue.venue_id)
+        cases = [] if shell else await cases_today(session, venue.venue_id)
     ports = runtime.extras["declaration"]
     return request.app.state.templates.render(request, "declaration/gate.html", {
         "venue": venue, "counts": counts, "cases": cases, "signal": signal, "scan_error": scan_error,
         "keys_json": json.dumps(ports.keys.jwks()), "signals": {k: _signal(k, lang) for k in SIGNALS},
         "messages": [(level, translate(text, lang)) for level, text in messages], "local_text": local_text,
-        "nonce": uuid.uuid4(), "page_title": translate(N_("Gate"), lang) + " · " + venue.name,
+        "nonce": uuid.uuid4(), "page_title": translate(N_("Gate"), lang) + " · " + venue.name, "shell": shell,
+        "result_labels": json.dumps({k: translate(v[0], lang) for k, v in STATUS.items()}),
     }, status_code=status)
 
 
@@ -128,22 +136,47 @@ async def scan(request: Request, venue_id: UUID, principal: Principal = Depends(
                 await record_entries(session, venue, principal, [
                     {"nonce": uuid.uuid4(), "declaration_id": found.declaration_id, "result": found.result}])
         return await _gate_page(request, venue, signal=_signal(kind, lang, **detail))
-    prefill = parse_identity(text)
-    if prefill is None:
+    reading = read_identity(text)
+    if not reading.recognised:
         return await _gate_page(request, venue, signal=_signal("unreadable", lang), status=422)
+    if reading.problems and form.get("assist") != "1":
+        # Say what is wrong; a second scan often reads the card whole. The button posts the
+        # same text back (never in a URL) to open the form with what could be read.
+        return await _gate_page(request, venue, status=422, signal=_signal(
+            "partial", lang, reasons=_reasons(reading, lang), assist_code=text,
+            assist_label=translate(DECLARE_WITH_WHAT_WAS_READ, lang)))
+    return await _prefilled_form(request, venue, reading, lang)
+
+
+def _reasons(reading: Reading, lang: str) -> list[str]:
+    return [translate(p.message, lang, **dict(p.params)) for p in reading.problems]
+
+
+async def _prefilled_form(request: Request, venue, reading: Reading, lang: str) -> Response:  # noqa: ANN001
+    """The assisted form with what the card gave; a field that failed stays empty and says why."""
+    prefill = reading.prefill
     state = new_form_state(_person_from(prefill))
     state["prefilled_from"] = prefill.source
+    errors = {f"p0.{p.field}": translate(p.message, lang, **dict(p.params)) for p in reading.problems if p.field}
+    extra = {"gate_venue": venue}
+    if reading.problems:
+        # The reasons of a field stand at the field (and in the form's error summary); here,
+        # only those of the code as a whole (a field missing from the seven, the issue date).
+        extra["read_in_part"] = {"title": translate(READ_IN_PART, lang), "rest": translate(FILL_THE_REST, lang),
+                                 "reasons": [translate(p.message, lang, **dict(p.params))
+                                             for p in reading.problems if p.field is None]}
     earlier = []
     if prefill.id_number:  # already declared here today? (their pass may be on a phone left at home)
         async with request.app.state.runtime.database.transaction(readonly=True) as session:
             earlier = await declared_today(session, venue.venue_id, prefill.id_number)
-    return render_form(request, venue, state, {}, mode="gate", action=f"/gate/{venue.venue_id}/declare",
-                       extra={"gate_venue": venue, "declared_today": [
-                           {"at": local_text(d.submitted_at)[:5], "result": d.result} for d in earlier]})
+    extra["declared_today"] = [{"at": local_text(d.submitted_at)[:5], "result": d.result} for d in earlier]
+    return render_form(request, venue, state, errors, mode="gate", action=f"/gate/{venue.venue_id}/declare",
+                       extra=extra)
 
 
 def _person_from(prefill) -> dict:  # noqa: ANN001
-    person = {"full_name": prefill.full_name, "id_type": prefill.id_type or "cccd", "id_number": prefill.id_number or "",
+    person = {"full_name": prefill.full_name or "", "id_type": prefill.id_type or "cccd",
+              "id_number": prefill.id_number or "",
               "birth": prefill.birth or "", "gender": prefill.gender or ""}
     if prefill.address:
         province, district, commune, rest = load_places().match_address(prefill.address)
@@ -184,8 +217,7 @@ async def assisted_declare(request: Request, venue_id: UUID, principal: Principa
         return render_form(request, venue, state, form_errors(exc, _lang(request), people), mode="gate", action=action_url,
                            status=422, extra=extra)
     try:
-        answer = await accept(ports, data, channel="gate", declared_by=principal.account_id,
-                              session_factory=partial(runtime.database.transaction, readonly=True))
+        answer, admitted = await declare_for_visitor(runtime, venue, principal, data)
     except DeclarationRefused as exc:
         if exc.code == "key_reused":
             state["key"] = new_form_state()["key"]
@@ -199,14 +231,23 @@ async def assisted_declare(request: Request, venue_id: UUID, principal: Principa
     except (Overloaded, StoreUnavailable):
         return render_form(request, venue, state, {"form": BUSY}, mode="gate", action=action_url, status=503,
                            extra=extra)
+    return await render_result(request, answer, back_url=f"/gate/{venue.venue_id}",
+                               template="declaration/gate_result.html",
+                               extra={"gate_venue": venue, "admitted": admitted})
+
+
+async def declare_for_visitor(runtime, venue, principal: Principal, data: DeclarationIn) -> tuple[dict, int]:  # noqa: ANN001
+    """An assisted declaration (the page, or the offline queue sent later): stored once per
+    idempotency key, and each admitted person counted as an entry once (a nonce derived
+    from the declaration id). Returns the answer and how many were let in."""
+    answer = await accept(runtime.extras["declaration"], data, channel="gate", declared_by=principal.account_id,
+                          session_factory=partial(runtime.database.transaction, readonly=True))
     admitted = [{"nonce": uuid.uuid5(uuid.UUID(item["id"]), "entry"), "declaration_id": UUID(item["id"]),
                  "result": item["result"]} for item in answer["declarations"] if item["result"] != "red"]
     if admitted:
         async with runtime.database.transaction() as session:
             await record_entries(session, venue, principal, admitted)
-    return await render_result(request, answer, back_url=f"/gate/{venue.venue_id}",
-                               template="declaration/gate_result.html",
-                               extra={"gate_venue": venue, "admitted": len(admitted)})
+    return answer, len(admitted)
 
 
 @router.post("/gate/{venue_id}/entries")

@@ -125,6 +125,32 @@ VI = {
     "Not a genuine health declaration QR code: ask the visitor to declare.":
         "Không phải mã QR khai báo y tế thật: đề nghị khách khai báo.",
     "NOT RECOGNISED": "KHÔNG NHẬN RA",
+    # the gate without network (gateoffline.py)
+    "Health declaration gate": "Cổng khai báo y tế",
+    "The declaration was not accepted: check the details with the visitor and declare again.":
+        "Tờ khai không được chấp nhận: kiểm tra lại thông tin với khách và khai báo lại.",
+    # a chip ID card read in part (idcards.py, gatepages.py)
+    "ID CARD READ IN PART": "CĂN CƯỚC ĐỌC ĐƯỢC MỘT PHẦN",
+    "Scan the card again; if it still fails, declare for the visitor with what could be read.":
+        "Hãy quét lại căn cước; nếu vẫn lỗi, khai báo hộ khách với những thông tin đã đọc được.",
+    "Declare with what could be read": "Khai báo hộ với thông tin đã đọc được",
+    "The ID card could be read only in part:": "Căn cước chỉ đọc được một phần:",
+    "The fields that could be read are filled in; ask the visitor for the others.":
+        "Các trường đọc được đã điền sẵn; hãy hỏi khách các trường còn lại.",
+    "The ID number is missing.": "Thiếu số CCCD.",
+    "The ID number has %(n)s digits: a CCCD number has exactly 12.":
+        "Số CCCD đọc được có %(n)s chữ số, trong khi số CCCD phải có đúng 12 chữ số.",
+    "The ID number has characters other than digits.": "Số CCCD có ký tự không phải chữ số.",
+    "The full name is missing.": "Thiếu họ tên.",
+    "The date of birth is missing.": "Thiếu ngày sinh.",
+    "The date of birth %(value)s does not exist.": "Ngày sinh %(value)s không có thật.",
+    "The date of birth %(value)s is in the future.": "Ngày sinh %(value)s ở tương lai.",
+    "The date of birth “%(value)s” is not a date.": "Ngày sinh “%(value)s” không phải là một ngày.",
+    "The card's issue date %(value)s does not exist.": "Ngày cấp %(value)s trên căn cước không có thật.",
+    "The ID card code has %(n)s fields instead of 7: a field is missing.":
+        "Mã trên căn cước có %(n)s trường thay vì 7: thiếu một trường.",
+    "The ID card code has %(n)s fields instead of 7.": "Mã trên căn cước có %(n)s trường thay vì 7.",
+    "Part of the ID card code could not be read.": "Một phần mã trên căn cước không đọc được.",
     "This is neither a health declaration QR code nor an ID card QR code.":
         "Đây không phải mã QR khai báo y tế, cũng không phải mã QR trên căn cước.",
     "Report a suspected case": "Báo ca nghi ngờ",

@@ -124,10 +124,44 @@ async def test_an_unreadable_scan_says_so(declaration_app, mint):
     venue = service.venues["main"]
     sign_in(service, mint)
     token = csrf(await gate_page(service, venue))
-    for junk in ("hello", "079185012345|Hoa|99999999|Nữ|x|20062021", "a|b|c|d|e|f|g|h"):
+    for junk in ("hello", "a|b|c|d|e|f|g|h", "https://example.vn/x"):
         page = await service.client.post(f"/gate/{venue.venue_id}/scan", data={"code": junk, "csrf_token": token},
                                          headers=HTML)
         assert page.status_code == 422 and "KHÔNG NHẬN RA" in page.text
+
+
+async def test_a_card_read_in_part_says_what_is_wrong_and_offers_the_form_with_the_rest(declaration_app, mint):
+    service = declaration_app
+    venue = service.venues["main"]
+    sign_in(service, mint)
+    token = csrf(await gate_page(service, venue))
+    eleven = CCCD.replace("079185012345", "07918501234")
+    page = await service.client.post(f"/gate/{venue.venue_id}/scan", data={"code": eleven, "csrf_token": token},
+                                     headers=HTML)
+    assert page.status_code == 422 and signal(page.text) == "partial"
+    box = page.text.split('id="signal-box"', 1)[1].split("<template", 1)[0]
+    assert "KHÔNG NHẬN RA" not in box and "CĂN CƯỚC ĐỌC ĐƯỢC MỘT PHẦN" in box
+    assert "Số CCCD đọc được có 11 chữ số, trong khi số CCCD phải có đúng 12 chữ số." in page.text
+    assert "/gate/" in page.text and "?code=" not in page.text  # the card's text is posted back, never in a URL
+    form = await service.client.post(f"/gate/{venue.venue_id}/scan", headers=HTML,
+                                     data={"code": eleven, "assist": "1", "csrf_token": token})
+    assert form.status_code == 200
+    prefilled = values(form.text)
+    assert (prefilled["p0.full_name"], prefilled["p0.birth"], prefilled["p0.id_number"]) == (
+        "Trần Thị Hoa", "15/08/1985", "")  # the failed field is never prefilled
+    assert "Căn cước chỉ đọc được một phần" in form.text and "có 11 chữ số" in form.text
+    impossible = CCCD.replace("15081985", "31021990")
+    page = await service.client.post(f"/gate/{venue.venue_id}/scan", data={"code": impossible, "csrf_token": token},
+                                     headers=HTML)
+    assert page.status_code == 422 and "Ngày sinh 31/02/1990 không có thật." in page.text
+    # The name lost from the seven fields: the form says a field is missing and asks for the name.
+    lost = CCCD.replace("|Trần Thị Hoa|", "|")
+    form = await service.client.post(f"/gate/{venue.venue_id}/scan", headers=HTML,
+                                     data={"code": lost, "assist": "1", "csrf_token": token})
+    notice = form.text.split('id="read-in-part"', 1)[1].split("</div>", 1)[0]
+    assert "Mã trên căn cước có 6 trường thay vì 7: thiếu một trường." in notice
+    assert values(form.text)["p0.full_name"] == "" and "Thiếu họ tên." in form.text
+    assert values(form.text)["p0.id_number"] == "079185012345"
 
 
 def signal(page: str) -> str:

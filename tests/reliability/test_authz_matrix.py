@@ -70,6 +70,8 @@ PUBLIC = {
     "declaration POST /api/declarations", "declaration GET /api/venues/{code}",
     "declaration GET /api/places/{code}.json", "declaration GET /api/pass-keys", "declaration GET /v",
     "declaration GET /v/{code}", "declaration POST /v/{code}", "declaration GET /v/{code}/done/{submission_id}",
+    # declaration: the installable gate console's service worker and manifest (code, no data)
+    "declaration GET /gate/sw.js", "declaration GET /gate/manifest.webmanifest",
 }
 
 # Another jurisdiction for each role (the city has none): another district, another
