@@ -228,6 +228,10 @@ class ConsoleTemplates(Jinja2Templates):
             for processor in self.context_processors:
                 full.update(processor(request))
             full.update(context or {})
+            if isinstance(full.get("error"), str) and " / " in full["error"]:
+                # A use case's refusal written "<Vietnamese> / <English>": the page shows its half.
+                vi, _, en = full["error"].partition(" / ")
+                full["error"] = en if lang == "en" else vi
             template = self.env_for(lang).get_template(name)
             content = template.render(full)
         finally:
