@@ -27,6 +27,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 
 from .ui.i18n import N_, get_translations, gettext, negotiate_locale
+from .ui.templates import one_language
 
 MEDIA_TYPE = "application/problem+json"
 PREFIX = "/problems/"
@@ -62,14 +63,6 @@ def kind_for(status: int) -> str:
 def api_locale(conn: HTTPConnection) -> str:
     """The language of an API answer: ``?lang=``, the console's cookie, ``Accept-Language``, else vi."""
     return negotiate_locale(conn, api=True)
-
-
-def one_language(text: str, lang: str) -> str:
-    """One half of a "<Vietnamese> / <English>" message; any other text as it is."""
-    vi, sep, en = text.partition(" / ")
-    if not sep:
-        return text
-    return en if lang == "en" else vi
 
 
 def localise(message: Any, lang: str, locale_dirs: tuple = ()) -> str:  # noqa: ANN401
