@@ -25,7 +25,7 @@ from tests.services.conftest import HTML, csrf_token, session_of, sign_in
 
 from .conftest import DEMO_COMMUNE, build_settings, run_services, service_url
 
-WRONG = "Tên đăng nhập hoặc mật khẩu không đúng / Wrong username or password"
+WRONG = "Tên đăng nhập hoặc mật khẩu không đúng"  # the page and the API speak one language (vi by default)
 OWNER = "ttyt.cangio"          # the finding's district health center, guessable
 OWNER_PASSWORD = DEMO_PASSWORD  # a demo account of `khaibao up`
 FRESH = "cuahang.moi"          # a freshly issued account: the lighter initial-password hash
