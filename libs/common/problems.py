@@ -20,6 +20,7 @@ split and only the caller's half is sent (:func:`one_language`).
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -54,6 +55,7 @@ BY_STATUS = {400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404: 
              415: "unsupported-media-type", 422: "validation", 429: "rate-limited", 500: "internal",
              503: "unavailable"}
 PLEASE_CORRECT = N_("Please correct the following:")
+_PHRASES = frozenset(status.phrase for status in HTTPStatus)
 
 
 def kind_for(status: int) -> str:
@@ -149,6 +151,8 @@ def problem_body(status: int, lang: str, detail: Any = None, *, kind: str | None
                  errors: list[dict[str, Any]] | None = None, locale_dirs: tuple = ()) -> dict[str, Any]:
     kind = kind or kind_for(status)
     title = gettext(KINDS.get(kind, KINDS[kind_for(status)]), lang)
+    if isinstance(detail, str) and detail in _PHRASES:  # Starlette's default ("Not Found"): the title says it
+        detail = None
     body: dict[str, Any] = {"type": PREFIX + kind, "title": title, "status": status,
                             "detail": localise(detail, lang, locale_dirs) if detail else title}
     if errors is not None:
