@@ -256,7 +256,7 @@ async def test_a_full_hashing_pool_answers_503_at_once(make_settings):
         busy = [r for r in answers if r.status_code == 503]
         assert busy and all(r.headers.get("retry-after") for r in busy), [r.status_code for r in answers]
         pages = [r for r in busy if r.headers["content-type"].startswith("text/html")]
-        api = [r for r in busy if r.headers["content-type"].startswith("application/json")]
+        api = [r for r in busy if r.headers["content-type"].startswith("application/problem+json")]
         assert pages and all("Hệ thống đang bận" in r.text for r in pages)
         assert api and all("Hệ thống đang bận" in r.json()["detail"] for r in api)
         assert {r.status_code for r in answers} <= {401, 503}
