@@ -248,6 +248,11 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     return app
 
 
+# Routes bound by another standard's error format: FHIR answers an OperationOutcome, the
+# OAuth token endpoint RFC 6749's {"error", "error_description"}.
+OWN_ERROR_FORMATS = ("/api/fhir/", "/api/oauth/")
+
+
 def _document_error_bodies(app: FastAPI) -> None:
     """Every error is an RFC 9457 problem (libs/common/problems.py): say so in the OpenAPI
     document (components.schemas.Problem, the 422 and every 4XX answer of each operation as
@@ -260,7 +265,7 @@ def _document_error_bodies(app: FastAPI) -> None:
         schema = generate()
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
         problem = {"content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-        for operations in schema.get("paths", {}).values():
+        for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
                 responses = operation.get("responses") if isinstance(operation, dict) else None
                 if responses is None:
@@ -268,7 +273,8 @@ def _document_error_bodies(app: FastAPI) -> None:
                 if "422" in responses:
                     responses["422"] = {"description": responses["422"].get("description", "Validation Error"),
                                         **problem}
-                responses.setdefault("4XX", {"description": "Problem (RFC 9457)", **problem})
+                if not path.startswith(OWN_ERROR_FORMATS):
+                    responses.setdefault("4XX", {"description": "Problem (RFC 9457)", **problem})
         for unused in ("HTTPValidationError", "ValidationError"):
             schema["components"]["schemas"].pop(unused, None)
         app.openapi_schema = schema
