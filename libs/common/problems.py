@@ -3,7 +3,7 @@
 Every JSON error of every service has the same shape::
 
     {"type": "/problems/validation", "title": "Thông tin chưa hợp lệ", "status": 422,
-     "detail": "Vui lòng sửa các mục sau",
+     "detail": "Vui lòng sửa các mục sau:",
      "errors": [{"field": "people.0.full_name", "message": "...", "type": "missing"}]}
 
 - ``type`` is a relative URI reference ``/problems/<kind>``: a stable slug per kind of error
@@ -15,13 +15,13 @@ Every JSON error of every service has the same shape::
 The language of an API answer is the ``?lang=`` parameter or the console's choice (its
 cookie) when present, else ``Accept-Language`` (Vietnamese by default, English supported).
 Older code raises ``HTTPException(status, "<Vietnamese> / <English>")``: such a message is
-split and only the caller's half is sent (:func:`one_language`).
+split and only the caller's half is sent (``one_language``).
 """
 from __future__ import annotations
 
 import json
-from http import HTTPStatus
 from collections.abc import Iterable, Mapping
+from http import HTTPStatus
 from typing import Any
 
 from starlette.requests import HTTPConnection
