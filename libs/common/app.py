@@ -17,7 +17,6 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
@@ -39,6 +38,9 @@ from .db import Database
 from .lifecycle import pause, stop_tasks
 from .observability import ObservabilityMiddleware, log_format_for, setup_logging
 from .outbox import OutboxRelay
+from .problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
+from .problems import PLEASE_CORRECT, api_locale, problem_response, validation_errors
+from .problems import SCHEMA as PROBLEM_SCHEMA
 from .ratelimit import RateLimitMiddleware, address_limits_for
 from .runtime import Runtime
 from .sessions import HANDLERS as SESSION_HANDLERS
@@ -138,7 +140,8 @@ class ServiceDefinition:
 
 
 def console_nav(settings: ServiceSettings) -> list[tuple[str, str]]:
-    return [(SERVICE_TITLES[s][0], settings.service_urls.get(s, "#")) for s in SERVICES]
+    # English msgids: the menu translates them (the common catalogue) in the page's language.
+    return [(SERVICE_TITLES[s][1], settings.service_urls.get(s, "#")) for s in SERVICES]
 
 
 async def _supervise(name: str, factory: Callable[[], Awaitable[None]], stopping: asyncio.Event) -> None:
@@ -250,23 +253,36 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     return app
 
 
+# Routes bound by another standard's error format: FHIR answers an OperationOutcome, the
+# OAuth token endpoint RFC 6749's {"error", "error_description"}.
+OWN_ERROR_FORMATS = ("/api/fhir/", "/api/oauth/")
+
+
 def _document_error_bodies(app: FastAPI) -> None:
-    """A 422 is either FastAPI's list of field errors or one message of a use case
-    (``HTTPException(422, "...")``, sometimes with ``errors`` per field): say so in the
-    OpenAPI document, so that clients (and the Schemathesis suite) expect both."""
+    """Every error is an RFC 9457 problem (libs/common/problems.py): say so in the OpenAPI
+    document (components.schemas.Problem, the 422 and every 4XX answer of each operation as
+    ``application/problem+json``), so that clients (and the Schemathesis suite) expect it."""
     generate = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema:
             return app.openapi_schema
         schema = generate()
-        error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
-        if error and "detail" in error.get("properties", {}):
-            listed = {k: v for k, v in error["properties"]["detail"].items() if k != "title"}
-            error["properties"]["detail"] = {
-                "title": "Detail", "anyOf": [listed, {"type": "string"}],
-                "description": "Field errors, or one message in Vietnamese / English",
-            }
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        problem = {"content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.get("responses") if isinstance(operation, dict) else None
+                if responses is None:
+                    continue
+                if "422" in responses:
+                    responses["422"] = {"description": responses["422"].get("description", "Validation Error"),
+                                        **problem}
+                if not path.startswith(OWN_ERROR_FORMATS):
+                    responses.setdefault("4XX", {"description": "Problem (RFC 9457)", **problem})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schema["components"]["schemas"].pop(unused, None)
+        app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -311,7 +327,7 @@ def _install_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:
 
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if not _wants_html(request):
-            return await http_exception_handler(request, exc)
+            return _problem_of(request, exc)
         if exc.status_code == 401:
             return RedirectResponse(f"{signin}?next={quote(str(request.url), safe='')}", status_code=303)
         if isinstance(exc, PasswordChangeRequired):
@@ -329,28 +345,39 @@ def _install_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:
             log.warning("database unavailable on %s: %s", route, type(exc).__name__)
             headers = {"Retry-After": "2"}
             if not _wants_html(request):
-                return JSONResponse({"detail": "Hệ thống đang bận, vui lòng thử lại sau giây lát / "
-                                               "Service temporarily unavailable, please retry"},
-                                    status_code=503, headers=headers)
+                return problem_response(request, 503, ("Hệ thống đang bận, vui lòng thử lại sau giây lát",
+                                                       "Service temporarily unavailable, please retry"),
+                                        headers=headers)
             return app.state.templates.render_error(request, 503, headers=headers)
         log.exception("unhandled error on %s", route)
         if not _wants_html(request):
-            return JSONResponse({"detail": "Lỗi máy chủ / Internal server error"}, status_code=500)
+            return problem_response(request, 500, ("Lỗi máy chủ", "Internal server error"))
         return app.state.templates.render_error(request, 500)
 
     async def on_invalid_request(request: Request, exc: RequestValidationError) -> Response:
         # FastAPI's default handler echoes the raw input: it may hold a password, and bytes
         # that are not UTF-8 made it crash with a 500. Say where and why, never what.
-        errors = [
-            {"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg"),
-             **({"ctx": {k: str(v) for k, v in e["ctx"].items()}} if e.get("ctx") else {})}
-            for e in exc.errors()
-        ]
-        return JSONResponse({"detail": errors}, status_code=422)
+        lang = api_locale(request)
+        return problem_response(request, 422, PLEASE_CORRECT, kind="validation", lang=lang,
+                                errors=validation_errors(exc.errors(), lang))
 
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
     app.add_exception_handler(Exception, on_crash)
+
+
+def _problem_of(request: Request, exc: StarletteHTTPException) -> Response:
+    """An HTTP error of a JSON route as a problem: the detail may be a message, or a mapping
+    with ``detail``, ``errors`` (per field) and ``type`` (a kind of libs/common/problems.py)."""
+    detail, kind, errors, lang = exc.detail, None, None, api_locale(request)
+    if isinstance(detail, dict):
+        kind = detail.get("type")
+        errors = detail.get("errors")
+        if isinstance(errors, dict):
+            errors = [{"field": k, "msg": v} for k, v in errors.items()]
+        errors = validation_errors(errors, lang) if errors else None
+        detail = detail.get("detail")
+    return problem_response(request, exc.status_code, detail, kind=kind, errors=errors, headers=exc.headers, lang=lang)
 
 
 def _health_router(service: str) -> APIRouter:

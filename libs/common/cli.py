@@ -33,17 +33,22 @@ from .settings import DEFAULT_PORTS, PLACEHOLDER_SECRETS, SERVICES, ServiceSetti
 # CANCELLED_WAIT_SECONDS.
 HTTP_GRACE_SECONDS = 10
 
-SERVICE_DESCRIPTIONS = {
+SERVICE_DESCRIPTIONS = {  # (title vi, title en, description vi, description en)
     "intake": ("Tiếp nhận đăng ký", "Registration intake",
-               "Đơn vị đăng ký; phường/xã, quận/huyện duyệt và chuyển danh sách lên Sở."),
+               "Đơn vị đăng ký; phường/xã, quận/huyện duyệt và chuyển danh sách lên Sở.",
+               "Units register; communes and districts review them and forward the lists to the city."),
     "provisioning": ("Tài khoản và mã QR", "Accounts and QR codes",
-                     "Đăng nhập, tài khoản đơn vị, địa điểm và mã QR."),
+                     "Đăng nhập, tài khoản đơn vị, địa điểm và mã QR.",
+                     "Sign-in, unit accounts, venues and QR codes."),
     "declaration": ("Khai báo y tế", "Health declaration",
-                    "Biểu mẫu khai báo công khai và màn hình kiểm soát cổng."),
+                    "Biểu mẫu khai báo công khai và màn hình kiểm soát cổng.",
+                    "The public declaration form and the gate check screen."),
     "notification": ("Thông báo và Kênh hỗ trợ", "Notifications and Support Channel",
-                     "Hộp thư, cảnh báo ca nghi ngờ, Kênh hỗ trợ giữa quận/huyện và Sở."),
+                     "Hộp thư, cảnh báo ca nghi ngờ, Kênh hỗ trợ giữa quận/huyện và Sở.",
+                     "Inbox, suspected-case alerts, the support channel between districts and the city."),
     "reporting": ("Báo cáo và thống kê", "Reports and statistics",
-                  "Bảng số liệu theo địa bàn, báo cáo triển khai."),
+                  "Bảng số liệu theo địa bàn, báo cáo triển khai.",
+                  "Figures by area, roll-out reports."),
 }
 
 
@@ -356,11 +361,12 @@ def _run_landing(host, port, urls, accounts, password, procs, *, mailbox=None, r
     import uvicorn
 
     from .ui.landing import create_landing_app
-    from .ui.roles import role_label
 
     links = [{"service": s, "title_vi": SERVICE_DESCRIPTIONS[s][0], "title_en": SERVICE_DESCRIPTIONS[s][1],
-              "url": urls[s], "description": SERVICE_DESCRIPTIONS[s][2]} for s in SERVICES]
-    demo = [{"role_label": role_label(str(role), "vi"), "username": username, "password": password,
+              "url": urls[s], "description_vi": SERVICE_DESCRIPTIONS[s][2],
+              "description_en": SERVICE_DESCRIPTIONS[s][3]} for s in SERVICES]
+    # The role, not its label: the page names it in the visitor's language.
+    demo = [{"role": str(role), "username": username, "password": password,
              "jurisdiction": name} for username, name, role, _ in accounts]
     app = create_landing_app(links, demo, mailbox=mailbox, mail_relay=", ".join(relays) or None)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)

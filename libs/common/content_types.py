@@ -22,7 +22,7 @@ passes whatever its type says, since there is nothing to interpret. Only the uns
 methods (POST, PUT, PATCH, DELETE) are concerned.
 
 ``ContentTypeMiddleware`` (pure ASGI, installed by ``create_service_app``) answers 415
-before any body is read: JSON ``{"detail": "<Vietnamese> / <English>"}`` on JSON routes
+before any body is read: a problem (RFC 9457, libs/common/problems.py) in the caller's language on JSON routes
 and for API clients, the friendly error page for a browser posting a form. The declaration
 hot path, answered in front of the stack (services/declaration/fastpath.py), applies the
 same ``json_type_allowed`` to its own headers. No route sends CORS headers: nothing here or
@@ -36,9 +36,9 @@ from collections.abc import Sequence
 from fastapi import params
 from fastapi.routing import APIRoute
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import compile_path
 
+from .problems import problem_response
 from .ui import N_
 from .ui.templates import wants_html
 
@@ -152,5 +152,5 @@ class ContentTypeMiddleware:
             templates = request.app.state.templates
             response = templates.render_error(request, 415, title=PAGE_TITLE, message=PAGE_MESSAGE)
         else:
-            response = JSONResponse({"detail": JSON_REQUIRED if kind == JSON else FORM_REQUIRED}, status_code=415)
+            response = problem_response(request, 415, JSON_REQUIRED if kind == JSON else FORM_REQUIRED)
         await response(scope, receive, send)

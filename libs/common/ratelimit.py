@@ -34,7 +34,7 @@ per-address limits to every route but the probes (/healthz, /readyz, /metrics), 
   path, services/declaration/fastpath.py, and the form POST /v/{code}).
 
 A refused request gets 429 with ``Retry-After`` (whole seconds) and a message in
-Vietnamese then English: JSON ``{"detail": ...}`` for API clients, the error page for a
+the caller's language: a problem (RFC 9457) for API clients, the error page for a
 browser. Nothing behind the check runs: nothing is read, stored or sent. The answer is
 held for ``HOLD_SECONDS`` first (at most ``MAX_HELD`` answers at once per worker, beyond
 that at once): a client that sends its next request when the last one is answered (any
@@ -60,7 +60,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from .problems import problem_response
 
 from .ui import N_
 from .ui.templates import wants_html
@@ -201,10 +201,11 @@ def retry_after(wait: float) -> str:
     return str(max(1, math.ceil(wait)))
 
 
-def too_many_json(wait: float) -> bytes:
-    import json
+def too_many_json(wait: float, lang: str = "vi") -> bytes:
+    """The 429 problem (RFC 9457) in ``lang``, as bytes (the declaration's hot door sends it raw)."""
+    from .problems import problem_bytes
 
-    return json.dumps({"detail": TOO_MANY.format(seconds=retry_after(wait))}, ensure_ascii=False).encode()
+    return problem_bytes(429, lang, TOO_MANY.format(seconds=retry_after(wait)))
 
 
 class AddressLimits:
@@ -289,8 +290,8 @@ class RateLimitMiddleware:
             response = request.app.state.templates.render_error(request, 429, title=PAGE_TITLE,
                                                                 message=PAGE_MESSAGE, headers=headers)
         else:
-            response = JSONResponse({"detail": TOO_MANY.format(seconds=headers["Retry-After"])},
-                                    status_code=429, headers=headers)
+            response = problem_response(request, 429, TOO_MANY.format(seconds=headers["Retry-After"]),
+                                        headers=headers)
         await response(scope, receive, send)
 
 

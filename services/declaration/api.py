@@ -17,7 +17,10 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_core import to_json
 
 from libs.common.auth import OFFICIALS, Principal, Role, require
+from libs.common.problems import MEDIA_TYPE as PROBLEM
+from libs.common.problems import PLEASE_CORRECT, field_of, problem_body, validation_errors
 from libs.common.text import json_errors_by_field
+from libs.common.ui.i18n import current_locale
 
 from .batcher import Overloaded, StoreUnavailable
 from .declare import DeclarationRefused, Ports, VenueRateLimited, accept
@@ -41,9 +44,18 @@ def ports_of(request: Request) -> Ports:
     return request.app.state.runtime.extras["declaration"]
 
 
+def refusal_body(status: int, loc: list, kind: str, message: str, **params: object) -> dict:
+    """One refusal as a problem (libs/common/problems.py) in the request's language: the
+    message is the detail, and the field's error (``kind`` is its ``type``)."""
+    lang = current_locale()
+    text = translate(message, lang, **params)
+    return problem_body(status, lang, (text, text),
+                        errors=[{"field": field_of(loc), "message": text, "type": kind}])
+
+
 def problem(status: int, loc: list, kind: str, message: str, **params: object) -> JSONResponse:
-    return JSONResponse({"detail": [{"loc": loc, "type": kind, "msg": translate(message, "vi", **params),
-                                     "msg_en": translate(message, "en", **params)}]}, status_code=status)
+    return JSONResponse(refusal_body(status, loc, kind, message, **params), status_code=status,
+                        media_type=PROBLEM)
 
 
 @router.post(
@@ -70,7 +82,8 @@ async def create_declaration(request: Request) -> Response:
         status, payload, headers = problem_bytes(exc.status, [], "body", exc.message)
     else:
         status, payload, headers = await declare_json(runtime, body)
-    return Response(payload, status_code=status, headers=dict(headers), media_type="application/json")
+    return Response(payload, status_code=status, headers=dict(headers),
+                    media_type=PROBLEM if status >= 400 else "application/json")
 
 
 async def declare_json(runtime, body: bytes) -> tuple[int, bytes, list[tuple[str, str]]]:  # noqa: ANN001
@@ -78,7 +91,9 @@ async def declare_json(runtime, body: bytes) -> tuple[int, bytes, list[tuple[str
     try:
         data = DeclarationIn.model_validate_json(body)
     except ValidationError as exc:
-        return 422, _dumps({"detail": api_errors(json_errors_by_field(DeclarationIn, body, exc))}), []
+        lang = current_locale()
+        errors = validation_errors(api_errors(json_errors_by_field(DeclarationIn, body, exc)), lang)
+        return 422, _dumps(problem_body(422, lang, PLEASE_CORRECT, errors=errors)), []
     try:
         answer = await accept(runtime.extras["declaration"], data,
                               session_factory=partial(runtime.database.transaction, readonly=True))
@@ -89,7 +104,7 @@ async def declare_json(runtime, body: bytes) -> tuple[int, bytes, list[tuple[str
             headers = [("retry-after", exc.retry_after)]
         return status, payload, headers
     except (Overloaded, StoreUnavailable):
-        return 503, _dumps({"detail": BUSY}), [("retry-after", "2")]
+        return 503, _dumps(problem_body(503, current_locale(), BUSY)), [("retry-after", "2")]
     return (200 if answer["duplicate"] else 201), _dumps(answer), []
 
 
@@ -100,8 +115,7 @@ def _dumps(value: object) -> bytes:
 
 def problem_bytes(status: int, loc: list, kind: str, message: str,
                   **params: object) -> tuple[int, bytes, list[tuple[str, str]]]:
-    return status, _dumps({"detail": [{"loc": loc, "type": kind, "msg": translate(message, "vi", **params),
-                                       "msg_en": translate(message, "en", **params)}]}), []
+    return status, _dumps(refusal_body(status, loc, kind, message, **params)), []
 
 
 class PublicVenueOut(BaseModel):
@@ -253,8 +267,10 @@ async def new_rule_set(request: Request, principal: Principal = Depends(
     except BadBody as exc:
         return problem(exc.status, [], "body", exc.message)
     except (InvalidRuleSet, UnicodeDecodeError) as exc:
-        return JSONResponse({"detail": [{"loc": [], "type": "rule_set", "msg": f"Bộ tiêu chí không hợp lệ: {exc}",
-                                         "msg_en": f"Invalid rule set: {exc}"}]}, status_code=422)
+        text = f"Bộ tiêu chí không hợp lệ: {exc}" if current_locale() == "vi" else f"Invalid rule set: {exc}"
+        return JSONResponse(problem_body(422, current_locale(), (text, text),
+                                         errors=[{"field": "", "message": text, "type": "rule_set"}]),
+                            status_code=422, media_type=PROBLEM)
     except RuleSetRefused as exc:
         raise HTTPException(exc.status, _bilingual(exc.message)) from None
     async with runtime.database.transaction(readonly=True) as session:

@@ -28,19 +28,18 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
-from pydantic_core import to_json
-
 from libs.common.content_types import JSON_REQUIRED, json_type_allowed
 from libs.common.observability import HTTP_LATENCY, HTTP_REQUESTS, new_trace_id, reset_trace_id, set_trace_id
+from libs.common.problems import MEDIA_TYPE, problem_bytes
 from libs.common.ratelimit import AddressLimits, retry_after, too_many_json
+from libs.common.ui.i18n import COOKIE_NAME, _current_locale, accept_language, normalize_locale, set_current_locale
 
 from .web import TOO_LARGE
 
 Handler = Callable[[object, bytes], Awaitable[tuple[int, bytes, list[tuple[str, str]]]]]
 log = logging.getLogger(__name__)
-FAILED = ('{"detail":"Lỗi hệ thống, vui lòng gửi lại sau ít phút / '
-          'Internal error, please send again in a few minutes"}').encode()
-WRONG_TYPE = to_json({"detail": JSON_REQUIRED})
+FAILED = ("Lỗi hệ thống, vui lòng gửi lại sau ít phút", "Internal error, please send again in a few minutes")
+PROBLEM = MEDIA_TYPE.encode()
 
 
 class FastPath:
@@ -53,8 +52,7 @@ class FastPath:
         self.limit = limit
         self.service = service
         self.runtime = runtime
-        self.headers = [(b"content-type", b"application/json"), (b"content-language", b"vi"),
-                        *((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())]
+        self.headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         self.latency = {path: HTTP_LATENCY.labels(service, "POST", path) for path in handlers}
         self.counters: dict[tuple[str, int], object] = {}
 
@@ -66,6 +64,7 @@ class FastPath:
         started = time.perf_counter()
         path = scope["path"]
         incoming = content_type = None
+        cookie_lang = header_lang = None
         limit_exceeded = has_body = False
         for name, value in scope["headers"]:
             if name == b"content-length":
@@ -77,6 +76,14 @@ class FastPath:
                 has_body = True
             elif name == b"x-trace-id":
                 incoming = value.decode("latin-1")[:64]
+            elif name == b"accept-language":
+                header_lang = accept_language(value.decode("latin-1"))
+            elif name == b"cookie" and COOKIE_NAME.encode() in value:
+                cookie_lang = _cookie_lang(value.decode("latin-1"))
+        # The language of the answer, as for every API route (libs/common/problems.py):
+        # the console's cookie, else Accept-Language, else Vietnamese.
+        lang = cookie_lang or header_lang or "vi"
+        lang_token = set_current_locale(lang)
         trace_id = incoming if incoming and incoming.replace("-", "").isalnum() else new_trace_id()
         token = set_trace_id(trace_id)
         status = 500
@@ -84,21 +91,22 @@ class FastPath:
             if self.limits is not None and (wait := self.limits.check("declare", scope)):
                 # Too many from this address: refused before the body is read, nothing stored.
                 await self.limits.hold()
-                status, payload, extra = 429, too_many_json(wait), [("retry-after", retry_after(wait))]
+                status, payload, extra = 429, too_many_json(wait, lang), [("retry-after", retry_after(wait))]
             elif has_body and not json_type_allowed(content_type):
-                status, payload, extra = 415, WRONG_TYPE, []
+                status, payload, extra = 415, problem_bytes(415, lang, JSON_REQUIRED), []
             elif (body := None if limit_exceeded else await self._body(receive)) is None:
-                from .api import problem_bytes
+                from .api import problem_bytes as refusal_bytes
 
-                status, payload, extra = problem_bytes(413, [], "body", TOO_LARGE)
+                status, payload, extra = refusal_bytes(413, [], "body", TOO_LARGE)
             else:
                 try:
                     status, payload, extra = await handler(self.runtime(), body)
                 except Exception:  # what ServerErrorMiddleware would do, in JSON
                     log.exception("POST %s failed (trace %s)", path, trace_id)
-                    status, payload, extra = 500, FAILED, []
+                    status, payload, extra = 500, problem_bytes(500, lang, FAILED), []
             await send({"type": "http.response.start", "status": status, "headers": [
-                *self.headers, (b"content-length", str(len(payload)).encode()), (b"x-trace-id", trace_id.encode()),
+                (b"content-type", PROBLEM if status >= 400 else b"application/json"),
+                (b"content-language", lang.encode()), *self.headers, (b"content-length", str(len(payload)).encode()), (b"x-trace-id", trace_id.encode()),
                 *((k.encode(), v.encode()) for k, v in extra)]})
             await send({"type": "http.response.body", "body": payload})
         finally:
@@ -109,6 +117,7 @@ class FastPath:
             counter.inc()
             self.latency[path].observe(time.perf_counter() - started)
             reset_trace_id(token)
+            _current_locale.reset(lang_token)
 
     async def _body(self, receive) -> bytes | None:  # noqa: ANN001
         chunks, size, more = [], 0, True
@@ -148,3 +157,11 @@ def install(app, handlers: dict[str, Handler], limit: int, service: str,  # noqa
 
     AppWithDoor.__name__ = AppWithDoor.__qualname__ = base.__name__
     app.__class__ = AppWithDoor
+
+
+def _cookie_lang(header: str) -> str | None:
+    for part in header.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == COOKIE_NAME:
+            return normalize_locale(value)
+    return None

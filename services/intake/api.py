@@ -64,7 +64,7 @@ def _status_url(request: Request, reference: str, token: str) -> str:
 
 
 def _fail(exc: ReviewError, request: Request) -> HTTPException:
-    return HTTPException(exc.status, exc.msg.both())
+    return HTTPException(exc.status, exc.msg)
 
 
 @router.post("/registrations", status_code=201, response_model=RegistrationCreated, responses={
@@ -81,9 +81,9 @@ async def create_registration(payload: RegistrationIn, request: Request) -> Regi
                 session, runtime.tree, payload, deadline=runtime.settings.campaign_deadline,
                 settings=runtime.settings, client_address=client_address(request))
     except RegistrationRejected as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise HTTPException(422, exc.msg) from None
     except RegistrationLimited as exc:
-        raise HTTPException(429, exc.msg.both(), headers={"retry-after": "3600"}) from None
+        raise HTTPException(429, exc.msg, headers={"retry-after": "3600"}) from None
     return RegistrationCreated(**RegistrationOut.model_validate(registration, from_attributes=True).model_dump(),
                                status_url=_status_url(request, registration.reference, registration.status_token))
 
@@ -258,7 +258,7 @@ async def post_import(request: Request, file: UploadFile = File(...),
     try:
         check_container(content, limits(request))
     except FileRefused as refused:
-        raise HTTPException(422, refused.msg.both()) from None
+        raise HTTPException(422, refused.msg) from None
     async with runtime.database.transaction() as session:
         created = await create_upload(session, scope_path=principal.jurisdiction,
                                       district_path=district_path_of(principal.jurisdiction), source="console",

@@ -52,7 +52,8 @@ def _header(value: str | None, limit: int = 300) -> str | None:
 
 
 class Replies:
-    """Composes the answers to a sender and queues them in the caller's transaction."""
+    """Composes the answers to a sender and queues them in the caller's transaction. In Vietnamese:
+    a list arrives by e-mail, whose sender has no account and so no language of their own."""
 
     def __init__(self, settings: IntakeSettings, tree: AdminTree) -> None:
         self.settings = settings
@@ -99,21 +100,17 @@ class Replies:
         name = district.name if district else ""
         attachments: list[tuple[str, bytes]] = []
         if kind == "received":
-            subject = f"[khaibao] Đã nhận danh sách {upload.reference} / List received"
+            subject = f"[khaibao] Đã nhận danh sách {upload.reference}"
             body = (
                 f"Phòng Văn hóa và Thông tin {name} đã nhận tệp \"{upload.filename}\" với {upload.row_count} đơn vị.\n"
                 f"Mã tiếp nhận: {upload.reference}\n\n"
                 "Tệp hợp lệ và đang chờ đầu mối xem xét. Khi danh sách được tiếp nhận, đơn vị sẽ nhận thư kèm mã đăng ký "
-                "và đường dẫn theo dõi của từng đơn vị.\n\n"
-                f"English: the district received \"{upload.filename}\" ({upload.row_count} units), reference "
-                f"{upload.reference}. It is valid and awaits review; you will get each unit's reference and status "
-                "link once it is imported.\n")
+                "và đường dẫn theo dõi của từng đơn vị.\n")
         elif kind == "refused":
-            subject = f"[khaibao] Danh sách {upload.reference} chưa được tiếp nhận / List refused"
+            subject = f"[khaibao] Danh sách {upload.reference} chưa được tiếp nhận"
             error = error_of(upload)
             if error is not None:
-                body = (f"Tệp \"{upload.filename}\" (mã {upload.reference}) chưa được tiếp nhận:\n{error.vi}\n\n"
-                        f"English: the file was refused: {error.en}\n")
+                body = f"Tệp \"{upload.filename}\" (mã {upload.reference}) chưa được tiếp nhận:\n{error.vi}\n"
             else:
                 report = report_of(upload)
                 lines = [f"- Dòng {item['row']}: " + "; ".join(e["vi"] for e in item["errors"])
@@ -121,28 +118,22 @@ class Replies:
                 more = f"\n... và {len(report) - REPORT_LINES} dòng khác." if len(report) > REPORT_LINES else ""
                 body = (f"Tệp \"{upload.filename}\" (mã {upload.reference}) có {len(report)} dòng cần sửa nên chưa được "
                         "tiếp nhận; không đơn vị nào trong tệp được nhập. Hãy sửa các dòng dưới đây (chi tiết trong tệp "
-                        "báo cáo đính kèm, cột đầu tiên) rồi gửi lại cả tệp.\n\n" + "\n".join(lines) + more +
-                        f"\n\nEnglish: {len(report)} rows need correcting, so nothing was imported. The attached "
-                        "report lists the errors of each row in its first column; correct them and send the whole "
-                        "file again.\n")
+                        "báo cáo đính kèm, cột đầu tiên) rồi gửi lại cả tệp.\n\n" + "\n".join(lines) + more + "\n")
                 workbook = await asyncio.to_thread(report_workbook, upload, self.limits, "vi", parsed)
                 if workbook is not None:
                     attachments.append((f"bao-cao-loi-{upload.reference}.xlsx", workbook))
         elif kind == "imported":
-            subject = f"[khaibao] Danh sách {upload.reference} đã được tiếp nhận / List imported"
+            subject = f"[khaibao] Danh sách {upload.reference} đã được tiếp nhận"
             body = (f"Danh sách \"{upload.filename}\" (mã {upload.reference}) đã được tiếp nhận: "
                     f"{len(registrations)} đơn vị. Tệp đính kèm ghi mã đăng ký và đường dẫn theo dõi trạng thái của "
-                    "từng đơn vị. Sở Thông tin và Truyền thông sẽ cấp tài khoản cho các đơn vị được duyệt.\n\n"
-                    f"English: the list was imported ({len(registrations)} units). The attachment gives each unit's "
-                    "reference and status link.\n")
+                    "từng đơn vị. Sở Thông tin và Truyền thông sẽ cấp tài khoản cho các đơn vị được duyệt.\n")
             sheet = await asyncio.to_thread(registrations_sheet, list(registrations), self.tree,
                                             status_url=self.status_url)
             attachments.append((f"ma-dang-ky-{upload.reference}.xlsx", sheet))
         elif kind == "dismissed":
-            subject = f"[khaibao] Danh sách {upload.reference} không được tiếp nhận / List dismissed"
+            subject = f"[khaibao] Danh sách {upload.reference} không được tiếp nhận"
             body = (f"Phòng Văn hóa và Thông tin {name} không tiếp nhận danh sách \"{upload.filename}\" "
-                    f"(mã {upload.reference}).\nLý do: {upload.review_note}\n\n"
-                    f"English: the district dismissed the list. Reason: {upload.review_note}\n")
+                    f"(mã {upload.reference}).\nLý do: {upload.review_note}\n")
         else:
             raise ValueError(kind)
         self.queue(session, self.message(district=district, to=upload.sender_email or "", subject=subject, body=body,
@@ -159,10 +150,8 @@ class Replies:
             reason += " Các tệp .xlsx trong thư đang được kiểm tra; đơn vị sẽ nhận thư trả lời riêng cho từng tệp."
         body = (f"{reason}\n\nHãy tải mẫu danh sách tại {base}/d/{district.code}/mau-danh-sach.xlsx, điền mỗi đơn vị "
                 f"một dòng, lưu dạng .xlsx và gửi lại vào địa chỉ {self.settings.inbound_address(district.code)}.\n"
-                f"Thông tin chi tiết: {base}/d/{district.code}\n\n"
-                "English: only .xlsx attachments are read. Download the list template at the address above, fill it "
-                "in, save it as .xlsx and send it again.\n")
-        return self.message(district=district, to=to, subject="[khaibao] Chưa nhận được danh sách / No list found",
+                f"Thông tin chi tiết: {base}/d/{district.code}\n")
+        return self.message(district=district, to=to, subject="[khaibao] Chưa nhận được danh sách",
                             body=body, in_reply_to=in_reply_to)
 
 

@@ -1,4 +1,5 @@
-"""E-mails of the notification service: composed in Vietnamese (plain text and HTML), sent with aiosmtplib."""
+"""E-mails of the notification service: composed in the recipient's language (plain text and
+HTML, the service's catalogue; Vietnamese unless told otherwise), sent with aiosmtplib."""
 from __future__ import annotations
 
 from email.header import Header
@@ -11,46 +12,55 @@ from pathlib import Path
 import aiosmtplib
 import jinja2
 
+from libs.common.ui.i18n import DEFAULT_LOCALE, get_translations
+
 from .models import Delivery
 from .settings import NotificationSettings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "notification" / "email"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
 
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), trim_blocks=True, lstrip_blocks=True,
-                              autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),
-                              keep_trailing_newline=True)
+@lru_cache(maxsize=4)
+def _environment(lang: str = DEFAULT_LOCALE) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), trim_blocks=True, lstrip_blocks=True,
+                             autoescape=jinja2.select_autoescape(enabled_extensions=("html",)),
+                             keep_trailing_newline=True, extensions=["jinja2.ext.i18n"])
+    env.install_gettext_translations(get_translations(lang, (LOCALE_DIR,)), newstyle=True)  # type: ignore[attr-defined]
+    return env
 
 
-def subject_of(delivery: Delivery) -> str:
+def subject_of(delivery: Delivery, lang: str = DEFAULT_LOCALE) -> str:
+    _ = get_translations(lang, (LOCALE_DIR,)).gettext
     if delivery.kind == "reset":
-        return f"Mật khẩu mới – Hệ thống khai báo y tế điện tử – {delivery.unit_name}"
-    return f"Tài khoản Hệ thống khai báo y tế điện tử – {delivery.unit_name}"
+        return _("New password – Electronic health declaration system – %(unit)s") % {"unit": delivery.unit_name}
+    return _("Account on the electronic health declaration system – %(unit)s") % {"unit": delivery.unit_name}
 
 
-def compose(settings: NotificationSettings, delivery: Delivery, password: str) -> MIMEMultipart:
-    """The credentials e-mail: a plain-text part and an HTML alternative, both UTF-8.
+def compose(settings: NotificationSettings, delivery: Delivery, password: str,
+            lang: str = DEFAULT_LOCALE) -> MIMEMultipart:
+    """The credentials e-mail in ``lang``: a plain-text part and an HTML alternative, both UTF-8.
+    The recipient is a unit's contact, who has no account yet, hence no language of their
+    own: Vietnamese, the default.
 
     Built with the classic MIME classes and ``Header``: on Python 3.11 the newer
     ``EmailMessage`` folding drops the space between two encoded words of a long
     Vietnamese subject ("y tế điện tử" arrives as "y tếđiện tử").
     """
     context = {"delivery": delivery, "password": password, "reset": delivery.kind == "reset",
-               "help_line": settings.help_line, "subject": subject_of(delivery)}
+               "help_line": settings.help_line, "subject": subject_of(delivery, lang), "lang": lang}
     message = MIMEMultipart("alternative")
-    message["Subject"] = Header(subject_of(delivery), "utf-8")
+    message["Subject"] = Header(subject_of(delivery, lang), "utf-8")
     name, address = parseaddr(settings.mail_from)
     message["From"] = formataddr((name, address or "khaibao@localhost"), charset="utf-8")
     message["To"] = formataddr((delivery.contact_name or "", delivery.contact_email or ""), charset="utf-8")
     message["Date"] = formatdate(usegmt=True)
     domain = (address or "").rpartition("@")[2] or "khaibao.local"
     message["Message-ID"] = make_msgid("khaibao", domain=domain)
-    message["Content-Language"] = "vi"
+    message["Content-Language"] = lang
     message["Auto-Submitted"] = "auto-generated"
-    message.attach(MIMEText(_environment().get_template("credentials.txt").render(context), "plain", "utf-8"))
-    message.attach(MIMEText(_environment().get_template("credentials.html").render(context), "html", "utf-8"))
+    message.attach(MIMEText(_environment(lang).get_template("credentials.txt").render(context), "plain", "utf-8"))
+    message.attach(MIMEText(_environment(lang).get_template("credentials.html").render(context), "html", "utf-8"))
     return message
 
 

@@ -13,14 +13,15 @@ from datetime import UTC, datetime
 from math import ceil
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from libs.common.auth import OFFICIALS, Principal, refused_request_fields, require
 from libs.common.console import console_user
+from libs.common.problems import PLEASE_CORRECT, problem_response
 from libs.common.ratelimit import client_address
-from libs.common.ui.i18n import gettext, normalize_locale
+from libs.common.ui.i18n import normalize_locale
 
 from .accesslog import entries_within, record_refusal
 from .case_visits import ACTION as CASE_VISITS, check_case_visits, find_case_visits
@@ -178,10 +179,6 @@ class ExposureIn(BaseModel):
     end: str = Field("", max_length=40)
 
 
-def _bilingual(message: str) -> str:
-    return f"{gettext(message, 'vi')} / {message}"
-
-
 @api_router.post("/exposure")
 async def exposure_api(body: ExposureIn, request: Request,
                        principal: Principal = Depends(require(*EXPOSURE_ROLES,
@@ -197,10 +194,10 @@ async def exposure_api(body: ExposureIn, request: Request,
             outcome = await run_exposure(session, principal, query, client_address=client_address(request.scope))
     except ExposureInvalid as invalid:
         await _log_refusal(request, principal, "exposure.query", invalid_detail(invalid.errors), form)
-        return JSONResponse({"detail": _bilingual("Please correct the following:"),
-                             "errors": {k: _bilingual(v) for k, v in invalid.errors.items()}}, status_code=422)
+        return problem_response(request, 422, PLEASE_CORRECT,
+                                errors=[{"field": k, "msgid": v} for k, v in invalid.errors.items()])
     if isinstance(outcome, ExposureRefused):
-        raise HTTPException(404, _bilingual(outcome.message))
+        return problem_response(request, 404, outcome.message)
     venue = outcome.venue
     return JSONResponse({
         "entry_id": str(outcome.entry_id),
@@ -237,8 +234,8 @@ async def case_visits_api(body: CaseVisitsIn, request: Request,
     except ExposureInvalid as invalid:
         await _log_refusal(request, principal, CASE_VISITS, invalid_detail(invalid.errors),
                            ExposureForm(case_reference=body.case_reference, reason=body.reason))
-        return JSONResponse({"detail": _bilingual("Please correct the following:"),
-                             "errors": {k: _bilingual(v) for k, v in invalid.errors.items()}}, status_code=422)
+        return problem_response(request, 422, PLEASE_CORRECT,
+                                errors=[{"field": k, "msgid": v} for k, v in invalid.errors.items()])
     async with runtime.database.transaction() as session:
         found = await find_case_visits(session, principal, query, client_address=client_address(request.scope))
     return JSONResponse({

@@ -8,16 +8,18 @@ opens the file (the attack on Luca's health-department export).
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
 
-from libs.common.ui.i18n import gettext
+from libs.common.ui.i18n import get_translations
 
 from .exposure import ExposureResult, local_text
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"  # this service's catalogue, over the common one
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 RESULTS = {"green": "Green", "yellow": "Yellow", "red": "Red"}
 CHANNELS = {"self": "Self-declared", "gate": "At the gate"}
@@ -38,7 +40,7 @@ def _row(sheet: Worksheet, values: list[object], bold: bool = False) -> None:
 
 def exposure_workbook(result: ExposureResult, *, exported_by: str, exported_at: str, lang: str = "vi") -> bytes:
     """Contacts of an exposure query for contact tracers: the query on top, one row per declaration."""
-    _ = lambda text: gettext(text, lang)  # noqa: E731
+    _ = get_translations(lang, (LOCALE_DIR,)).gettext  # headers and values alike
     book = Workbook()
     sheet = book.active
     sheet.title = _("Contacts")[:31]

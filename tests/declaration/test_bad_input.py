@@ -25,7 +25,7 @@ async def _stored(service) -> int:  # noqa: ANN001
 
 
 def _messages(response) -> dict[str, str]:  # noqa: ANN001
-    return {".".join(str(p) for p in item["loc"]): item["msg"] for item in response.json()["detail"]}
+    return {item["field"]: item["message"] for item in response.json()["errors"]}  # RFC 9457 field errors
 
 
 @pytest.mark.parametrize(("change", "field", "message"), [
@@ -74,7 +74,8 @@ async def test_a_wrong_field_is_named_with_a_clear_message(declaration_app, chan
     assert response.status_code == 422, response.text
     messages = _messages(response)
     assert message in messages.get(field, ""), messages
-    assert all(item["msg_en"] for item in response.json()["detail"])
+    english = await service.client.post("/api/declarations", json=body, headers={"accept-language": "en"})
+    assert english.status_code == 422 and all(item["message"] for item in english.json()["errors"])
     assert await _stored(service) == 0
 
 
@@ -144,7 +145,7 @@ async def test_oversized_bodies_are_refused_before_reading_them_all(declaration_
     big = declaration(code, person(street="x" * 150))
     big["people"] = big["people"] * 300  # a body far over the limit
     response = await service.client.post("/api/declarations", json=big)
-    assert response.status_code == 413 and "Biểu mẫu quá lớn" in response.json()["detail"][0]["msg"]
+    assert response.status_code == 413 and "Biểu mẫu quá lớn" in response.json()["errors"][0]["message"]
 
     async def chunks():  # no Content-Length: counted while it streams
         for _ in range(limit // 1000 + 5):

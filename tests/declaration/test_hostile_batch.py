@@ -56,9 +56,9 @@ async def test_a_hostile_request_never_sends_the_others_batch_one_by_one(declara
         responses = await asyncio.gather(*sent)
         refused = responses[10]
         assert refused.status_code == 422, (hostile, refused.status_code, refused.text[:300], statements)
-        errors = refused.json()["detail"]
-        assert [e["loc"] for e in errors] == [["people", 0, "full_name"]], errors
-        assert "Họ và tên" in errors[0]["msg"] and "Full name" in errors[0]["msg_en"], errors
+        errors = refused.json()["errors"]
+        assert [e["field"] for e in errors] == ["people.0.full_name"], errors
+        assert "Họ và tên" in errors[0]["message"], errors
         assert [r.status_code for r in responses[:10] + responses[11:]] == [201] * 20
         # One statement per writer that took a batch (the first request may have been taken alone).
         assert sum(statements) == 20 and len(statements) <= len(committer.writers) + 1, statements

@@ -32,9 +32,9 @@ def assert_nothing_of_the_first(response) -> None:  # noqa: ANN001
     assert response.status_code == 409, response.text
     text = response.text
     assert FIRST not in text and "Nguy" not in text and "KB1." not in text and "079099012345" not in text
-    [problem] = response.json()["detail"]
-    assert problem["type"] == "key_reused" and problem["loc"] == ["idempotency_key"]
-    assert "đã được dùng" in problem["msg"] and "already used" in problem["msg_en"]
+    [problem] = response.json()["errors"]
+    assert problem["type"] == "key_reused" and problem["field"] == "idempotency_key"
+    assert "đã được dùng" in problem["message"]
 
 
 async def test_the_same_key_answers_the_first_only_for_the_same_request(declaration_on):

@@ -47,7 +47,7 @@ async def test_the_city_health_department_proposes_approves_and_declarations_fol
     assert proposed.status_code == 201, proposed.text
     assert proposed.json()["active"] is False and proposed.json()["state"] == "pending"
     again = await client.post("/api/rule-sets", content=json.dumps(stricter("2021-07")), headers=approver)
-    assert again.status_code == 422 and "exists already" in again.json()["detail"][0]["msg"]
+    assert again.status_code == 422 and "exists already" in again.json()["errors"][0]["message"]
     approved = await client.post("/api/rule-sets/2021-07/approve", headers=approver)
     assert approved.status_code == 200 and approved.json()["state"] == "active", approved.text
     assert (await client.post("/api/rule-sets/2099-01/approve", headers=approver)).status_code == 404
@@ -84,7 +84,7 @@ async def test_a_broken_rule_set_is_refused_with_the_reason(declaration_app, min
     broken = stricter("2021-08")
     broken["rules"][0]["any"] = ["sneezing"]
     response = await client.post("/api/rule-sets", content=json.dumps(broken), headers=city)
-    assert response.status_code == 422 and "sneezing" in response.json()["detail"][0]["msg"]
+    assert response.status_code == 422 and "sneezing" in response.json()["errors"][0]["message"]
     no_advice = stricter("2021-09")
     del no_advice["advice"]["red"]
     assert (await client.post("/api/rule-sets", content=json.dumps(no_advice), headers=city)).status_code == 422

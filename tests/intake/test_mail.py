@@ -95,6 +95,8 @@ async def test_a_list_by_mail_gets_a_reference_then_the_units_references(mailed,
     assert reply["In-Reply-To"].startswith("<test-") and reply["Auto-Submitted"] == "auto-replied"
     body = reply.get_body(("plain",)).get_content()
     assert "2 đơn vị" in body and "chờ đầu mối xem xét" in body
+    # One language: the sender of a list has no account, hence Vietnamese only (issue 18.2).
+    assert "English" not in body and " / " not in reply["Subject"]
     reference = re.search(r"TL\d{6}-[0-9A-Z]{6}", reply["Subject"]).group(0)
 
     # The district sees it awaiting review; the commune does not.

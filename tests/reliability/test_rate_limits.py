@@ -141,7 +141,8 @@ async def test_a_flood_from_one_address_is_refused_and_nothing_refused_is_stored
     assert refused
     answer = refused[0][1]
     assert int(answer.headers["retry-after"]) >= 1
-    assert VIETNAMESE in answer.json()["detail"].lower() and "Too many requests" in answer.json()["detail"]
+    assert VIETNAMESE in answer.json()["detail"].lower() and answer.json()["type"] == "/problems/rate-limited"
+    assert answer.headers["content-type"].startswith("application/problem+json")
     assert answer.headers["cache-control"] == "no-store" and answer.headers.get("x-trace-id")
     assert _stored(server["db"], [b["idempotency_key"] for b, _ in refused]) == 0
     assert _stored(server["db"], [b["idempotency_key"] for b in accepted]) == len(accepted)
@@ -198,8 +199,8 @@ async def test_a_venue_takes_a_bounded_number_of_declarations_whatever_the_addre
     assert statuses.count(201) <= 20 + 3 and 429 in statuses, statuses
     refused = next(a for _, a in keys if a.status_code == 429)
     assert int(refused.headers["retry-after"]) >= 1
-    assert refused.json()["detail"][0]["type"] == "too_fast"
-    assert "Địa điểm này đang nhận quá nhiều khai báo" in refused.json()["detail"][0]["msg"]
+    assert refused.json()["errors"][0]["type"] == "too_fast"
+    assert "Địa điểm này đang nhận quá nhiều khai báo" in refused.json()["errors"][0]["message"]
     assert _stored(server["db"], [k for k, a in keys if a.status_code == 429]) == 0
 
 

@@ -25,7 +25,7 @@ from tests.services.conftest import HTML, csrf_token, session_of, sign_in
 
 from .conftest import DEMO_COMMUNE, build_settings, run_services, service_url
 
-WRONG = "Tên đăng nhập hoặc mật khẩu không đúng / Wrong username or password"
+WRONG = "Tên đăng nhập hoặc mật khẩu không đúng"  # the page and the API speak one language (vi by default)
 OWNER = "ttyt.cangio"          # the finding's district health center, guessable
 OWNER_PASSWORD = DEMO_PASSWORD  # a demo account of `khaibao up`
 FRESH = "cuahang.moi"          # a freshly issued account: the lighter initial-password hash
@@ -256,7 +256,7 @@ async def test_a_full_hashing_pool_answers_503_at_once(make_settings):
         busy = [r for r in answers if r.status_code == 503]
         assert busy and all(r.headers.get("retry-after") for r in busy), [r.status_code for r in answers]
         pages = [r for r in busy if r.headers["content-type"].startswith("text/html")]
-        api = [r for r in busy if r.headers["content-type"].startswith("application/json")]
+        api = [r for r in busy if r.headers["content-type"].startswith("application/problem+json")]
         assert pages and all("Hệ thống đang bận" in r.text for r in pages)
         assert api and all("Hệ thống đang bận" in r.json()["detail"] for r in api)
         assert {r.status_code for r in answers} <= {401, 503}

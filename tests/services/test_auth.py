@@ -154,7 +154,7 @@ def _assert_unauthenticated(route: Protected, response, html: bool) -> None:
         assert back == service_url(route.service) + route.url(), route
     else:
         assert response.status_code == 401, f"{route}: {response.status_code} {response.text[:200]}"
-        assert response.headers["content-type"].startswith("application/json")
+        assert response.headers["content-type"].startswith("application/problem+json")  # RFC 9457
         assert response.headers.get("www-authenticate") == "Bearer"
         assert response.json()["detail"]
 

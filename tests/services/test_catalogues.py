@@ -44,6 +44,18 @@ def template_msgids(service: str) -> set[str]:
     return found
 
 
+def used_msgids(service: str) -> set[str]:
+    """What the service translates: its templates (pages and e-mails) and its Python code."""
+    found = set()
+    options = {**JINJA_OPTIONS, "**/email/*.txt": JINJA_OPTIONS["**.html"]}
+    for _file, _line, message, _comments, _context in extract_from_dir(
+            str(SERVICES_DIR / service), [("**/tests/**", "ignore"), ("**/templates/**.html", "jinja2"),
+                                          ("**/templates/**/email/*.txt", "jinja2"), ("**.py", "python")],
+            options, keywords=DEFAULT_KEYWORDS):
+        found.update([message] if isinstance(message, str) else [m for m in message if m])
+    return found
+
+
 def test_there_are_service_templates_to_check():
     assert {"intake", "provisioning", "declaration", "notification", "reporting"} <= set(TEMPLATE_SERVICES)
     assert "Change password" in template_msgids("provisioning")
@@ -87,8 +99,8 @@ def test_service_catalogues_are_sound(service):
     # English is the source language: the en catalogue lists the same ids, untranslated.
     assert {m.id for m in en if m.id} == vi_ids
     assert all(not m.string or m.string == m.id for m in en if m.id)
-    # Nothing stale: every id of the service catalogue is used by its templates.
-    assert vi_ids <= template_msgids(service), sorted(vi_ids - template_msgids(service))
+    # Nothing stale: every id of the service catalogue is used by its templates or its code.
+    assert vi_ids <= used_msgids(service), sorted(vi_ids - used_msgids(service))
 
 
 @pytest.mark.parametrize("service", TEMPLATE_SERVICES)

@@ -9,7 +9,8 @@ A service may keep its own catalogue directory (``services/<name>/locale``) laid
 like the common one; its messages are merged over the common ones.
 
 The language of a request is, in order: the ``?lang=`` query parameter (remembered in
-the ``khaibao_lang`` cookie), the cookie, else Vietnamese.
+the ``khaibao_lang`` cookie), the cookie, for the JSON API (``/api/``) the
+``Accept-Language`` header, else Vietnamese.
 """
 from __future__ import annotations
 
@@ -113,13 +114,41 @@ def requested_locale(request: HTTPConnection) -> str | None:
     return normalize_locale(request.query_params.get(QUERY_PARAM))
 
 
-def negotiate_locale(request: HTTPConnection) -> str:
-    """``?lang=`` if valid, else the ``khaibao_lang`` cookie if valid, else ``vi``."""
-    return (
-        requested_locale(request)
-        or normalize_locale(request.cookies.get(COOKIE_NAME))
-        or DEFAULT_LOCALE
-    )
+def accept_language(value: str | None) -> str | None:
+    """The supported language an ``Accept-Language`` header prefers most (q-values honoured)."""
+    if not value:
+        return None
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(value.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                quality = float(params[2:])
+            except ValueError:
+                quality = 0.0
+        lang = normalize_locale(tag)
+        if lang is not None and quality > 0:
+            ranked.append((-quality, position, lang))
+    return min(ranked)[2] if ranked else None
+
+
+def is_api(conn: HTTPConnection) -> bool:
+    path, root = conn.scope.get("path", ""), conn.scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root):]
+    return path.startswith("/api/")
+
+
+def negotiate_locale(request: HTTPConnection, api: bool | None = None) -> str:
+    """``?lang=`` if valid, else the ``khaibao_lang`` cookie if valid, else (for the JSON API,
+    under ``/api/``, or when ``api``) ``Accept-Language``, else ``vi``. Pages keep Vietnamese
+    until the user chooses: a browser's language is not the official's choice."""
+    chosen = requested_locale(request) or normalize_locale(request.cookies.get(COOKIE_NAME))
+    if chosen is None and (is_api(request) if api is None else api):
+        chosen = accept_language(request.headers.get("accept-language"))
+    return chosen or DEFAULT_LOCALE
 
 
 def other_locale(lang: str) -> str:

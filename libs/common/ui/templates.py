@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import functools
 import hashlib
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -95,6 +96,18 @@ def mount_static(app: FastAPI) -> None:
     if any(getattr(route, "name", None) == STATIC_ROUTE_NAME for route in app.router.routes):
         return
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name=STATIC_ROUTE_NAME)
+
+
+_VIETNAMESE = re.compile("[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]", re.I)
+
+
+def one_language(text: str, lang: str) -> str:
+    """One half of a "<Vietnamese> / <English>" message (older code joins the two); any other
+    text as it is (a name with " / " in a one-language message is no pair)."""
+    vi, sep, en = text.partition(" / ")
+    if not sep or _VIETNAMESE.search(en) or not _VIETNAMESE.search(vi):
+        return text
+    return en if lang == "en" else vi
 
 
 class ConsoleResponse(HTMLResponse):
@@ -228,6 +241,12 @@ class ConsoleTemplates(Jinja2Templates):
             for processor in self.context_processors:
                 full.update(processor(request))
             full.update(context or {})
+            # A use case's refusal or notice written "<Vietnamese> / <English>": the page shows
+            # the half of its language.
+            if isinstance(full.get("error"), str):
+                full["error"] = one_language(full["error"], lang)
+            full["messages"] = [(kind, one_language(text, lang)) if isinstance(text, str) else (kind, text)
+                                for kind, text in full.get("messages") or []]
             template = self.env_for(lang).get_template(name)
             content = template.render(full)
         finally:

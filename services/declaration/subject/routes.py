@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from libs.common.auth import Principal, refused_request_fields, require
 from libs.common.console import console_user
+from libs.common.problems import PLEASE_CORRECT, api_locale, problem_response
 from libs.common.ratelimit import client_address
 from libs.common.ui import N_
 
@@ -241,10 +242,10 @@ class SubjectIn(BaseModel):
     confirm: bool = Field(False, description="erase only: true to erase")
 
 
-def _invalid(invalid: SubjectInvalid) -> JSONResponse:
-    return JSONResponse({"detail": "Vui lòng sửa các mục sau / Please correct the following",
-                         "errors": {k: f"{translate(v, 'vi')} / {v}" for k, v in invalid.errors.items()}},
-                        status_code=422)
+def _invalid(request: Request, invalid: SubjectInvalid) -> JSONResponse:
+    lang = api_locale(request)
+    return problem_response(request, 422, PLEASE_CORRECT, lang=lang, errors=[
+        {"field": k, "message": translate(v, lang)} for k, v in invalid.errors.items()])
 
 
 def _find_api(action: str, answer):  # noqa: ANN001, ANN202
@@ -256,7 +257,7 @@ def _find_api(action: str, answer):  # noqa: ANN001, ANN202
             query, rows = await _find(request, principal, form, action)
         except SubjectInvalid as invalid:
             await _refused(request, principal, action, invalid.code, form)
-            return _invalid(invalid)
+            return _invalid(request, invalid)
         return await answer(query, rows, principal)
     return handler
 
@@ -285,6 +286,6 @@ async def subject_erase_api(body: SubjectIn, request: Request, principal: Princi
             raise SubjectInvalid({"confirm": N_("Confirm the erasure (confirm: true).")}, "not_confirmed")
     except SubjectInvalid as invalid:
         await _refused(request, principal, "subject.erase", invalid.code, form)
-        return _invalid(invalid)
+        return _invalid(request, invalid)
     erased = await _erase(request, principal, query)
     return JSONResponse({"erased": erased})
