@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import migrate
 from .apidocs import install_api_docs
-from .auth import PasswordChangeRequired, load_public_key
+from .auth import PasswordChangeRequired, load_public_key, token_from_request
 from .bus import BusUnavailable, create_bus
 from .bus.embedded import EmbeddedBus
 from .bus.retention import bus_retention_loop
@@ -308,6 +308,11 @@ def _install_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:
         if not _wants_html(request):
             return await http_exception_handler(request, exc)
         if exc.status_code == 401:
+            visitors = getattr(app.state, "visitor_home", None)
+            if visitors and request.url.path == "/" and token_from_request(request) is None:
+                # A visitor (no session at all) at a public service's root: its public page,
+                # not the officials' sign-in (declaration: /v, where a venue code is typed).
+                return RedirectResponse(visitors, status_code=303)
             return RedirectResponse(f"{signin}?next={quote(str(request.url), safe='')}", status_code=303)
         if isinstance(exc, PasswordChangeRequired):
             return RedirectResponse(change_password, status_code=303)

@@ -16,6 +16,7 @@ from libs.common.runtime import Runtime
 
 from . import access, batches, signins
 from .models import Unit
+from .posters import typing_address
 from .service import SignInFailed, WrongCurrentPassword, venues_visible_to
 from .signins import throttle
 from .signins.hashing import HashingBusy
@@ -212,4 +213,6 @@ async def help_guide(request: Request, guide: str):
     return request.app.state.templates.render(request, f"provisioning/help/{lang}/{guide}.html", {
         "guide": guide, "guides": GUIDES, "help_line": settings.help_line,
         "declaration_base": settings.declaration_base(), "urls": settings.service_urls,
+        "code_page": settings.declaration_base().rstrip("/") + "/v",
+        "code_address": typing_address(settings.declaration_base()),
     })
