@@ -35,6 +35,7 @@ from .csrf import TEXTS as CSRF_TEXTS
 from .csrf import CsrfMiddleware, CsrfRejected, origins_of
 from .db import Database
 from .lifecycle import pause, stop_tasks
+from .menu import NavLink, nav_links
 from .observability import ObservabilityMiddleware, log_format_for, setup_logging
 from .outbox import OutboxRelay
 from .ratelimit import RateLimitMiddleware, address_limits_for
@@ -135,8 +136,9 @@ class ServiceDefinition:
     session_revocations_from_bus: bool = True
 
 
-def console_nav(settings: ServiceSettings) -> list[tuple[str, str]]:
-    return [(SERVICE_TITLES[s][0], settings.service_urls.get(s, "#")) for s in SERVICES]
+def console_nav(settings: ServiceSettings) -> list[NavLink]:
+    """The consoles' menu: each link shown to the roles its page admits (libs/common/menu.py)."""
+    return nav_links(settings.service_urls)
 
 
 async def _supervise(name: str, factory: Callable[[], Awaitable[None]], stopping: asyncio.Event) -> None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from libs.common.auth import OFFICIALS, Principal, Role
+from libs.common.menu import menu_roles
 
 from .excel.report import registrations_sheet
 from .review import ReviewError, allowed_actions, load_for_update, review
@@ -53,7 +54,7 @@ def _page(request: Request) -> int:
 
 
 @router.get("/")
-async def home(request: Request, principal: Principal = Depends(official(*OFFICIALS))):
+async def home(request: Request, principal: Principal = Depends(official(*menu_roles("intake", "/")))):
     runtime = runtime_of(request)
     filters = _filters(request, principal)
     page = _page(request)

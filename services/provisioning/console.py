@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from libs.common import csrf
 from libs.common.auth import SESSION_COOKIE, AuthError, Principal, Role, current_principal
 from libs.common.console import console_user
+from libs.common.menu import menu_roles
 from libs.common.ratelimit import client_address
 from libs.common.runtime import Runtime
 
@@ -164,7 +165,7 @@ async def password_change(request: Request, current: str = Form("", max_length=2
 
 
 @router.get("/")
-async def home(request: Request, principal: Principal = Depends(console_user())):
+async def home(request: Request, principal: Principal = Depends(console_user(*menu_roles("provisioning", "/")))):
     """The overview of the signed-in role: its work first, then the venues it can see."""
     runtime = request.app.state.runtime
     context: dict = {}

@@ -5,7 +5,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from libs.common.auth import OFFICIALS, Principal, Role
+from libs.common.auth import Principal, Role
+from libs.common.menu import menu_roles
 from libs.common.ui import N_
 
 from .service import FUNNEL_STEPS, Dashboard, area_dashboard, child_areas, unit_dashboard
@@ -40,7 +41,7 @@ async def _render(request: Request, board: Dashboard, *, area_options: list, are
 
 @router.get("/")
 async def home(request: Request, start: str | None = None, end: str | None = None, area: str | None = None,
-               principal: Principal = Depends(official(*OFFICIALS))):
+               principal: Principal = Depends(official(*menu_roles("reporting", "/")))):
     """The dashboard of the caller's jurisdiction, or of an area below it."""
     runtime = request.app.state.runtime
     try:
@@ -64,7 +65,7 @@ async def home(request: Request, start: str | None = None, end: str | None = Non
 
 @router.get("/unit")
 async def unit_home(request: Request, start: str | None = None, end: str | None = None,
-                    principal: Principal = Depends(official(Role.UNIT_ADMIN))):
+                    principal: Principal = Depends(official(*menu_roles("reporting", "/unit")))):
     """A unit administrator's dashboard: declarations at its own venues."""
     runtime = request.app.state.runtime
     error = None
