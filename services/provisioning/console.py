@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
 
 from libs.common import csrf
 from libs.common.auth import SESSION_COOKIE, AuthError, Principal, Role, current_principal
@@ -171,6 +172,10 @@ async def home(request: Request, principal: Principal = Depends(console_user(*me
     context: dict = {}
     async with runtime.database.transaction(readonly=True) as session:
         venues = await venues_visible_to(session, principal, limit=50)
+        # Each gate with its unit: an area's list mixes many units' "Cổng chính".
+        unit_ids = sorted({v.unit_id for v in venues}, key=str)
+        context["unit_names"] = dict((await session.execute(
+            select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids)))).all()) if unit_ids else {}
         if principal.role in access.BATCH_VIEWERS:
             context["open_batches"] = await batches.summaries(session, principal, only_open=True, limit=10)
         unit_id = access.own_unit(principal)
