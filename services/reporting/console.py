@@ -9,7 +9,7 @@ from libs.common.auth import Principal, Role
 from libs.common.menu import menu_roles
 from libs.common.ui import N_
 
-from .service import FUNNEL_STEPS, Dashboard, area_dashboard, child_areas, unit_dashboard
+from .service import FUNNEL_STEPS, Dashboard, area_dashboard, child_areas, unit_dashboard, unit_glance
 from .web import BadFilter, area_for, official, period_from
 
 router = APIRouter(include_in_schema=False)
@@ -22,9 +22,9 @@ AREA_REFUSED = (N_("Outside your jurisdiction"), N_("This area is outside your j
 
 
 async def _render(request: Request, board: Dashboard, *, area_options: list, area: str | None, error: str | None,
-                  principal: Principal):
+                  principal: Principal, glance: list | None = None):
     return request.app.state.templates.render(request, "reporting/home.html", {
-        "board": board, "steps": FUNNEL_STEPS,
+        "board": board, "glance": glance, "steps": FUNNEL_STEPS,
         "step_labels": STEP_LABELS, "area_options": area_options, "area": area or "", "filter_error": error,
         "start": board.period.start.isoformat(), "end": board.period.end.isoformat(),
         "total": board.totals.funnel["submitted"], "can_report": principal.role == Role.DISTRICT_FOCAL,
@@ -74,4 +74,7 @@ async def unit_home(request: Request, start: str | None = None, end: str | None 
     except BadFilter as exc:
         error, period = exc.detail.split(" / ")[0], period_from(None, None)
     board = await unit_dashboard(runtime.database, runtime.tree, UUID(principal.unit_id), period)
-    return await _render(request, board, area_options=[], area=None, error=error, principal=principal)
+    async with runtime.database.transaction(readonly=True) as session:
+        glance = await unit_glance(session, UUID(principal.unit_id))
+    return await _render(request, board, area_options=[], area=None, error=error, principal=principal,
+                         glance=glance)

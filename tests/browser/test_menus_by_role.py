@@ -130,3 +130,40 @@ def test_a_visitor_at_the_declaration_root_lands_on_the_code_page(system, new_co
     official = _signed_in(new_context(), system, DEMO_USERS[Role.GATE_STAFF])
     assert official.goto(system.urls["declaration"] + "/", wait_until="load").status == 200
     assert official.url == system.urls["declaration"] + "/"
+
+
+def test_a_unit_sees_its_gates_today_and_this_week_first(system, new_context, screenshots):
+    """``/unit`` on a phone: the unit's own gates, each with today's and the last seven
+    days' declarations and reds, is the first thing under the title; nothing of others."""
+    import time
+
+    from .declaration_support import demo_venues, fill_person
+
+    venues = demo_venues(system)
+    visitor = new_context(phone=True).new_page()
+    visitor.goto(f"{system.urls['declaration']}/v/{venues[0]['code']}", wait_until="load")
+    fill_person(visitor, 0, name="Trần Văn Bình", id_number="079190001111", birth="01/01/1990", gender=1,
+                phone="0908 222 333")
+    visitor.check("#f-consent")
+    visitor.click("#send")
+    visitor.wait_for_url("**/done/**")
+
+    page = _signed_in(new_context(phone=True), system, DEMO_USERS[Role.UNIT_ADMIN])
+    page.goto(system.urls["reporting"] + "/unit", wait_until="load")
+    glance = page.locator("#unit-glance")
+    deadline = time.monotonic() + 60
+    while glance.count() == 0 or glance.locator(f"tr[data-code='{venues[0]['code']}'] .glance-today").inner_text() \
+            == "0":
+        assert time.monotonic() < deadline, "today's declaration not on the unit's page"
+        time.sleep(0.5)
+        page.reload(wait_until="load")
+    codes = sorted(glance.locator("tbody tr").evaluate_all("rows => rows.map(r => r.dataset.code)"))
+    assert codes == sorted(v["code"] for v in venues), codes
+    box = glance.bounding_box()
+    assert box["y"] < 844, box  # it starts on the first screen
+    row = glance.locator(f"tr[data-code='{venues[0]['code']}']")
+    assert int(row.locator(".glance-week").inner_text()) >= int(row.locator(".glance-today").inner_text()) >= 1
+    page.screenshot(path=str(screenshots / "unit-glance-phone.png"))
+    desktop = _signed_in(new_context(), system, DEMO_USERS[Role.UNIT_ADMIN])
+    desktop.goto(system.urls["reporting"] + "/unit", wait_until="load")
+    desktop.screenshot(path=str(screenshots / "unit-glance-desktop.png"), full_page=True)

@@ -188,6 +188,7 @@ def test_the_officers_alert_page_shows_the_nationality(system, new_context, scre
     fill_person(visitor, 0, name=name, id_number="079188001234", birth="05/06/1988", gender=1, phone="0908 111 222")
     visitor.fill("#f-p0-nationality", "Hàn Quốc")
     visitor.check("#f-p0-symptoms-fever")
+    visitor.check("#f-p0-symptoms-cough")  # fever and cough: red, an alert
     visitor.check("#f-consent")
     visitor.click("#send")
     try:
