@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import migrate
 from .apidocs import install_api_docs
-from .auth import PasswordChangeRequired, load_public_key
+from .auth import PasswordChangeRequired, load_public_key, token_from_request
 from .bus import BusUnavailable, create_bus
 from .bus.embedded import EmbeddedBus
 from .bus.health import bus_health_loop
@@ -36,6 +36,7 @@ from .csrf import TEXTS as CSRF_TEXTS
 from .csrf import CsrfMiddleware, CsrfRejected, origins_of
 from .db import Database
 from .lifecycle import pause, stop_tasks
+from .menu import NavLink, nav_links
 from .observability import ObservabilityMiddleware, log_format_for, setup_logging
 from .outbox import OutboxRelay
 from .problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
@@ -139,9 +140,9 @@ class ServiceDefinition:
     session_revocations_from_bus: bool = True
 
 
-def console_nav(settings: ServiceSettings) -> list[tuple[str, str]]:
-    # English msgids: the menu translates them (the common catalogue) in the page's language.
-    return [(SERVICE_TITLES[s][1], settings.service_urls.get(s, "#")) for s in SERVICES]
+def console_nav(settings: ServiceSettings) -> list[NavLink]:
+    """The consoles' menu: each link shown to the roles its page admits (libs/common/menu.py)."""
+    return nav_links(settings.service_urls)
 
 
 async def _supervise(name: str, factory: Callable[[], Awaitable[None]], stopping: asyncio.Event) -> None:
@@ -329,6 +330,11 @@ def _install_error_handlers(app: FastAPI, settings: ServiceSettings) -> None:
         if not _wants_html(request):
             return _problem_of(request, exc)
         if exc.status_code == 401:
+            visitors = getattr(app.state, "visitor_home", None)
+            if visitors and request.url.path == "/" and token_from_request(request) is None:
+                # A visitor (no session at all) at a public service's root: its public page,
+                # not the officials' sign-in (declaration: /v, where a venue code is typed).
+                return RedirectResponse(visitors, status_code=303)
             return RedirectResponse(f"{signin}?next={quote(str(request.url), safe='')}", status_code=303)
         if isinstance(exc, PasswordChangeRequired):
             return RedirectResponse(change_password, status_code=303)

@@ -77,6 +77,7 @@ def create_app(settings: DeclarationSettings | None = None) -> FastAPI:
         workers=[("declaration retention", retention_loop)],
     ))
     app.mount(STATIC_PREFIX, StaticFiles(directory=HERE / "static"), name="declaration_static")
+    app.state.visitor_home = "/v"  # a visitor at the root types a venue code; officials sign in
     hot = {"/api/declarations": api.declare_json, **(bench_routes.HANDLERS if settings.bench_routes else {})}
     # In front of the whole stack; it gives its answers the trace id, metrics and headers.
     fastpath.install(app, hot, settings.max_body_bytes, settings.service_name, security_headers_for(settings),

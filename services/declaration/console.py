@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from libs.common.auth import OFFICIALS, Principal, Role
 from libs.common.console import console_user
+from libs.common.menu import menu_roles
 from libs.common.ui import N_
 
 from .messages import translate
@@ -32,7 +33,7 @@ def _lang(request: Request) -> str:
 
 
 @router.get("/")
-async def home(request: Request, principal: Principal = Depends(console_user())):
+async def home(request: Request, principal: Principal = Depends(console_user(*menu_roles("declaration", "/")))):
     runtime = request.app.state.runtime
     async with runtime.database.transaction(readonly=True) as session:
         venues = await venues_visible_to(session, principal)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from libs.common.auth import OFFICIALS, Principal, Role
+from libs.common.menu import menu_roles
 
 from .excel.report import registrations_sheet
 from .review import ReviewError, allowed_actions, load_for_update, review
@@ -22,13 +23,15 @@ from .service import (
     registration_history,
 )
 from .registration.spam import count_suspected, discard, list_suspected, may_discard, reason_labels
-from .web import lang_of, official, parse_id, render, runtime_of, with_done
+from .text import Msg
+from .web import REVIEWERS, lang_of, official, parse_id, render, runtime_of, with_done
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 EXPORT_LIMIT = 20_000
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STATUS_FILTERS = (*STATUSES, "sent", "forwarded")
+NOTHING_CHOSEN = Msg("Hãy chọn ít nhất một đăng ký và một thao tác.", "Choose at least one registration and an action.")
 
 
 def _filters(request: Request, principal: Principal) -> Filters:
@@ -53,7 +56,12 @@ def _page(request: Request) -> int:
 
 
 @router.get("/")
-async def home(request: Request, principal: Principal = Depends(official(*OFFICIALS))):
+async def home(request: Request, principal: Principal = Depends(official(*menu_roles("intake", "/")))):
+    return await _home(request, principal)
+
+
+async def _home(request: Request, principal: Principal, *, error: str | None = None, status_code: int = 200,
+                values: dict | None = None):  # noqa: ANN202
     runtime = runtime_of(request)
     filters = _filters(request, principal)
     page = _page(request)
@@ -71,7 +79,43 @@ async def home(request: Request, principal: Principal = Depends(official(*OFFICI
         "export_url": "/registrations.xlsx" + ("?" + urlencode(params) if params else ""),
         "area": runtime.tree.label(principal.jurisdiction), "filters": filters, "communes": communes,
         "statuses": STATUS_FILTERS, "principal": principal, "suspected": suspected,
-    })
+        # Rows the caller may accept or return now can be chosen and decided together.
+        "bulk": {r.id: allowed_actions(principal, r) for r in registrations
+                 if {"accept", "return"} & set(allowed_actions(principal, r))},
+        "error": error, "values": values or {},
+    }, status_code=status_code)
+
+
+BULK_LIMIT = PAGE_SIZE
+BULK_DONE = {"accept": "bulk_accepted", "return": "bulk_returned"}
+
+
+@router.post("/registrations/bulk")
+async def act_on_several(request: Request, principal: Principal = Depends(official(*REVIEWERS))):
+    """Accept or return the chosen registrations together (one reason for all returned):
+    each row is checked against the caller's jurisdiction and state and gets its own
+    history entry and event; one refused row refuses the whole choice (nothing changes)."""
+    runtime = runtime_of(request)
+    form = await request.form()
+    action = str(form.get("action", ""))
+    reason = str(form.get("reason", ""))[:600]
+    ids = []
+    for value in form.getlist("registration")[:BULK_LIMIT]:
+        ids.append(parse_id(str(value)))  # 404 for anything that is not a registration's id
+    if action not in BULK_DONE or not ids:
+        return await _home(request, principal, error=NOTHING_CHOSEN.text(lang_of(request)), status_code=422,
+                           values={"reason": reason})
+    try:
+        async with runtime.database.transaction() as session:
+            for registration_id in dict.fromkeys(ids):
+                registration = await load_for_update(session, principal, registration_id)
+                if registration is None:
+                    raise HTTPException(404)
+                await review(session, principal, registration, action, reason=reason)
+    except ReviewError as exc:
+        message = exc.msg.text(lang_of(request))
+        return await _home(request, principal, error=message, status_code=exc.status, values={"reason": reason})
+    return RedirectResponse(with_done("/", BULK_DONE[action]), status_code=303)
 
 
 SPAM_LIMIT = 500

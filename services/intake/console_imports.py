@@ -32,7 +32,7 @@ from .mail import Replies
 from .review import ReviewError
 from .routing import district_path_of
 from .text import Msg
-from .web import lang_of, official, parse_id, render, runtime_of, with_done
+from .web import flash, lang_of, official, parse_id, render, runtime_of, with_done
 from .worker import wake
 
 router = APIRouter(include_in_schema=False)
@@ -112,8 +112,12 @@ async def upload_page(request: Request, upload_id: str, principal: Principal = D
             raise HTTPException(404)
         registrations = await registrations_of_upload(session, found.id) if found.status == "imported" else []
     report = report_of(found)
+    running = found.status in RUNNING
     return render(request, "intake/upload.html", {
-        "u": found, "running": found.status in RUNNING, "percent": percent(found),
+        # "File received; every row is being checked" holds only while the rows are checked:
+        # the page reloads itself with the same address until the final state.
+        "messages": [] if not running and request.query_params.get("done") == "uploaded" else flash(request),
+        "u": found, "running": running, "percent": percent(found),
         "phase": PHASE_LABELS.get(found.phase or ""), "file_error": error_of(found),
         "report": report[:REPORT_ROWS_SHOWN], "report_total": len(report), "registrations": registrations[:200],
         "status_labels": UPLOAD_STATUS, "status_tones": UPLOAD_TONES,

@@ -110,7 +110,9 @@ async def run_job(ctx: JobContext, upload_id: UUID) -> None:
     if mode == "review" or errors:
         # An import checks against existing registrations in its own transaction, below.
         async with ctx.database.transaction(readonly=True) as session:
-            existing = await check_existing(session, good_rows, checked.units, scope_path=scope_path)
+            existing = await check_existing(session, [*good_rows, *(row for row, _ in checked.refused)],
+                                            [*checked.units, *(identity for _, identity in checked.refused)],
+                                            scope_path=scope_path)
         for row, messages in existing.items():
             errors.setdefault(row, []).extend(messages)
     await _save_progress(ctx, upload_id, processed_rows=total, total_rows=total)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
@@ -27,7 +27,7 @@ from .models import Registration, Upload
 from .review import ReviewError
 from .service import Actor, existing_duplicates, unique_references
 from .text import Msg, now_utc
-from .validation import FIELDS, UnitDetails, validate_unit
+from .validation import FIELDS, Identity, UnitDetails, identity_of, validate_unit
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,8 @@ async def dismiss_upload(session: AsyncSession, principal: Principal, upload: Up
 class Checked:
     units: list[UnitDetails]
     errors: dict[int, list[Msg]]
+    # The refused rows with what identifies them, to report their duplicates as well.
+    refused: list[tuple[RawRow, Identity]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -177,6 +179,7 @@ def check_rows(rows: list[RawRow], tree: AdminTree, *, district_path: str, scope
     errors: dict[int, list[Msg]] = {}
     seen_tax: dict[str, int] = {}
     seen_name: dict[tuple[str, str, str], int] = {}
+    refused: list[tuple[RawRow, Identity]] = []
     for row in rows:
         messages: list[Msg] = [_column_message(f, None, formula_message(cell, formula)) if f is None
                                else _column_message(f, cell, formula_message(cell, formula))
@@ -187,24 +190,28 @@ def check_rows(rows: list[RawRow], tree: AdminTree, *, district_path: str, scope
         for field_name, message in problems.items():
             if field_name not in with_formula:  # already reported: the cell holds a formula
                 messages.append(_column_message(field_name, row.cells.get(field_name), message))
-        if details is not None:
-            if details.tax_code:
-                first = seen_tax.setdefault(details.tax_code, row.number)
-                if first != row.number:
-                    messages.append(_column_message("tax_code", row.cells.get("tax_code"),
-                                                    IN_FILE_TAX.format(row=first)))
-            key = (details.commune.path, details.name_key, details.address_key)
+        # Duplicates are checked on what could be read, also in a row with other errors.
+        identity = details if details is not None else identity_of(row.values, tree, district=district,
+                                                                      commune_scope=commune_scope)
+        if identity.tax_code:
+            first = seen_tax.setdefault(identity.tax_code, row.number)
+            if first != row.number:
+                messages.append(_column_message("tax_code", row.cells.get("tax_code"),
+                                                IN_FILE_TAX.format(row=first)))
+        if identity.commune is not None:
+            key = (identity.commune.path, identity.name_key, identity.address_key)
             first = seen_name.setdefault(key, row.number)
             if first != row.number:
                 messages.append(_column_message("unit_name", row.cells.get("unit_name"), IN_FILE_NAME.format(row=first)))
         if messages:
             errors[row.number] = messages
+            refused.append((row, identity))
         elif details is not None:
             units.append(details)
-    return Checked(units, errors)
+    return Checked(units, errors, refused)
 
 
-async def check_existing(session: AsyncSession, rows: list[RawRow], units: list[UnitDetails], *,
+async def check_existing(session: AsyncSession, rows: list[RawRow], units: list[UnitDetails | Identity], *,
                          scope_path: str) -> dict[int, list[Msg]]:
     """Rows that repeat a registration already in the system (by tax code, or name and address).
     A reference is named only when it lies within the uploader's area."""
@@ -217,7 +224,7 @@ async def check_existing(session: AsyncSession, rows: list[RawRow], units: list[
             errors.setdefault(row.number, []).append(_column_message("tax_code", row.cells.get("tax_code"), EXISTING_TAX.format(
                 ref=f" ({ref})" if ref else "", ref_en=f" ({ref})" if ref else "")))
             continue
-        found = by_name.get((unit.commune.path, unit.name_key, unit.address_key))
+        found = by_name.get((unit.commune.path, unit.name_key, unit.address_key)) if unit.commune else None
         if found is not None:
             ref = found.reference if _covers(scope_path, found.commune_path) else None
             errors.setdefault(row.number, []).append(_column_message("unit_name", row.cells.get("unit_name"), EXISTING_NAME.format(

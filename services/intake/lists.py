@@ -139,7 +139,7 @@ async def forward_batch(session: AsyncSession, principal: Principal, registratio
         BatchForwarded(producer="intake", jurisdiction=principal.jurisdiction, data=BatchForwardedData(
             batch_id=batch.id, reference=reference, district_path=principal.jurisdiction,
             units=[_unit(r) for r in chosen[start:start + UNITS_PER_EVENT]],
-            part=index + 1, parts=parts, total_units=len(chosen)))
+            part=index + 1, parts=parts, total_units=len(chosen), forwarded_at=now))
         for index, start in enumerate(range(0, len(chosen), UNITS_PER_EVENT))
     ])
     return batch

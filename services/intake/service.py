@@ -37,7 +37,7 @@ from .routing import (  # noqa: F401 - UNIT_TYPES is part of this module's inter
 )
 from .schemas import RegistrationIn
 from .text import Msg, is_late, local_date, now_utc
-from .validation import BAD_FORM_VENUES, UnitDetails
+from .validation import BAD_FORM_VENUES, Identity, UnitDetails
 
 # Crockford's base32 without look-alikes: references are read out over the phone.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -210,7 +210,7 @@ class Existing:
     commune_path: str
 
 
-async def existing_duplicates(session: AsyncSession, units: Sequence[UnitDetails],
+async def existing_duplicates(session: AsyncSession, units: Sequence[UnitDetails | Identity],
                               ) -> tuple[dict[str, Existing], dict[tuple[str, str, str], Existing]]:
     """Open registrations (not returned, not already a duplicate) that these units repeat:
     by tax code (city-wide), and by name and address within the same commune."""
@@ -224,8 +224,8 @@ async def existing_duplicates(session: AsyncSession, units: Sequence[UnitDetails
             Registration.tax_code.in_(taxes[start:start + REFERENCE_CHUNK]), open_))
         for row in rows:
             by_tax.setdefault(row.tax_code, Existing(*row[:4]))
-    wanted = {(u.commune.path, u.name_key, u.address_key) for u in units}
-    names = sorted({u.name_key for u in units})
+    wanted = {(u.commune.path, u.name_key, u.address_key) for u in units if u.commune is not None}
+    names = sorted({u.name_key for u in units if u.commune is not None})
     for start in range(0, len(names), REFERENCE_CHUNK):
         rows = await session.execute(select(*columns, Registration.name_key, Registration.address_key).where(
             Registration.name_key.in_(names[start:start + REFERENCE_CHUNK]), open_))

@@ -104,6 +104,32 @@ class UnitDetails:
         return fold(self.address)[:300]
 
 
+@dataclass(frozen=True)
+class Identity:
+    """What the duplicate checks compare, read even from a row with other errors (every
+    problem of every row is reported, a duplicate too): the tax code, and the name and
+    address within the commune (``commune`` None when it cannot be read)."""
+    tax_code: str | None
+    commune: AdminUnit | None
+    name_key: str
+    address_key: str
+
+
+def identity_of(values: Mapping[str, object], tree: AdminTree, *, district: AdminUnit | None,
+                commune_scope: AdminUnit | None = None) -> Identity:
+    text = {name: clean(values.get(name)) for name in ("tax_code", "commune", "unit_name", "address")}
+    tax_code = text["tax_code"] if text["tax_code"] and TAX_CODE.match(text["tax_code"]) else None
+    if commune_scope is not None and not text["commune"]:
+        commune = commune_scope
+    else:
+        commune = _match_commune(text["commune"], district, tree) if text["commune"] else None
+        if commune is not None and commune_scope is not None and commune.path != commune_scope.path:
+            commune = None
+    named = len(text["unit_name"]) >= 2 and len(text["address"]) >= 2
+    return Identity(tax_code=tax_code.upper() if tax_code else None, commune=commune if named else None,
+                    name_key=fold(text["unit_name"])[:300], address_key=fold(text["address"])[:300])
+
+
 def _message(template: Msg, field: Field, **params: object) -> Msg:
     return template.format(label=field.label_vi, label_en=field.label_en, **params)
 

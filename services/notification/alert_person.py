@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 
 from libs.common import fieldcrypt, sealed
+from libs.common.text import country_of
 from libs.common.events.declaration import CaseRaised, DeclarationFlagged, PersonDetails, SensitiveDetails, person_context
 
 from .alert_models import RING
@@ -74,6 +75,14 @@ class PersonView:
     birth: str | None
     gender: str | None
     address: str | None
+    nationality: str | None = None  # as declared: the country's Vietnamese name
+
+    def nationality_in(self, lang: str) -> str | None:
+        """The nationality in the reader's language (as declared when it is no known country)."""
+        if not self.nationality:
+            return None
+        country = country_of(self.nationality)
+        return (country.en if lang == "en" else country.vi) if country else self.nationality
 
 
 def person_view(raw: str | None) -> PersonView | None:
@@ -84,4 +93,4 @@ def person_view(raw: str | None) -> PersonView | None:
     p = PersonDetails.model_validate_json(raw)
     birth = p.birth_date.strftime("%d/%m/%Y") if p.birth_date else (str(p.birth_year) if p.birth_year else None)
     address = p.address_label or p.street
-    return PersonView(p.full_name, p.phone, p.id_number, birth, p.gender, address)
+    return PersonView(p.full_name, p.phone, p.id_number, birth, p.gender, address, p.nationality)

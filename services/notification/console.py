@@ -3,9 +3,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import func, select
 
-from libs.common.auth import OFFICIALS, UNIT_ROLES, Principal, Role
+from libs.common.auth import UNIT_ROLES, Principal, Role
 
 from libs.common.console import console_user
+from libs.common.menu import menu_roles
 
 from . import alerts, support
 from .alert_models import Alert
@@ -16,7 +17,8 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-async def home(request: Request, principal: Principal = Depends(console_user(*OFFICIALS, *UNIT_ROLES))):
+async def home(request: Request,
+               principal: Principal = Depends(console_user(*menu_roles("notification", "/")))):
     # Unit roles have no inbox here; their page is /alerts/unit (the alerts of their venues),
     # where the shared menu's "Thông báo" link takes them.
     if principal.role in UNIT_ROLES:

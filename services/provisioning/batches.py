@@ -30,7 +30,8 @@ async def record_forwarded_batch(session: AsyncSession, event: BatchForwarded) -
     total = data.total_units or len(data.units)
     if batch is None:
         batch = ForwardedBatch(id=data.batch_id, reference=data.reference[:40], district_path=data.district_path,
-                               unit_count=total, forwarded_at=event.occurred_at, received_at=datetime.now(UTC))
+                               unit_count=total, forwarded_at=data.forwarded_at or event.occurred_at,
+                               received_at=datetime.now(UTC))
         session.add(batch)
         await session.flush()
     else:

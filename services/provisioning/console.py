@@ -7,15 +7,18 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
 
 from libs.common import csrf
 from libs.common.auth import SESSION_COOKIE, AuthError, Principal, Role, current_principal
 from libs.common.console import console_user
+from libs.common.menu import menu_roles
 from libs.common.ratelimit import client_address
 from libs.common.runtime import Runtime
 
 from . import access, batches, signins
 from .models import Unit
+from .posters import typing_address
 from .service import SignInFailed, WrongCurrentPassword, venues_visible_to
 from .signins import throttle
 from .signins.hashing import HashingBusy
@@ -163,12 +166,16 @@ async def password_change(request: Request, current: str = Form("", max_length=2
 
 
 @router.get("/")
-async def home(request: Request, principal: Principal = Depends(console_user())):
+async def home(request: Request, principal: Principal = Depends(console_user(*menu_roles("provisioning", "/")))):
     """The overview of the signed-in role: its work first, then the venues it can see."""
     runtime = request.app.state.runtime
     context: dict = {}
     async with runtime.database.transaction(readonly=True) as session:
         venues = await venues_visible_to(session, principal, limit=50)
+        # Each gate with its unit: an area's list mixes many units' "Cổng chính".
+        unit_ids = sorted({v.unit_id for v in venues}, key=str)
+        context["unit_names"] = dict((await session.execute(
+            select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids)))).all()) if unit_ids else {}
         if principal.role in access.BATCH_VIEWERS:
             context["open_batches"] = await batches.summaries(session, principal, only_open=True, limit=10)
         unit_id = access.own_unit(principal)
@@ -212,4 +219,6 @@ async def help_guide(request: Request, guide: str):
     return request.app.state.templates.render(request, f"provisioning/help/{lang}/{guide}.html", {
         "guide": guide, "guides": GUIDES, "help_line": settings.help_line,
         "declaration_base": settings.declaration_base(), "urls": settings.service_urls,
+        "code_page": settings.declaration_base().rstrip("/") + "/v",
+        "code_address": typing_address(settings.declaration_base()),
     })

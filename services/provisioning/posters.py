@@ -2,8 +2,8 @@
 
 Each poster: a header, the unit's name, the venue and its address, the QR code (the
 symbol itself 152 mm square, scannable from a distance; Hanoi asked for at least
-15 x 15 cm) pointing to ``<declaration public base>/v/<code>``, the code in letters for
-typing, the steps to declare in Vietnamese and English, and the help line. The text uses
+15 x 15 cm) pointing to ``<declaration public base>/v/<code>``, the code in letters and,
+as large, the short address of the page where it is typed (``<base>/v``), the steps to declare in Vietnamese and English, and the help line. The text uses
 DejaVu Sans, shipped in ``fonts/`` and embedded (subset) in every PDF, so diacritics
 render and can be extracted whatever fonts the host has. The QR code is drawn as
 vector rectangles: sharp at any printer resolution.
@@ -59,6 +59,13 @@ def venue_url(declaration_base: str, code: str) -> str:
     return f"{declaration_base.rstrip('/')}/v/{code}"
 
 
+def typing_address(declaration_base: str) -> str:
+    """The short public address of the page where a code is typed (``/v``), as printed:
+    without the scheme, which nobody types and every browser adds."""
+    host = re.sub(r"^https?://", "", declaration_base.strip()).rstrip("/")
+    return f"{host}/v"
+
+
 def spaced_code(code: str) -> str:
     """``ABCDEFGHJK`` -> ``ABCDE-FGHJK``: easier to read out and type."""
     return "-".join(code[i:i + 5] for i in range(0, len(code), 5))
@@ -68,13 +75,14 @@ STEPS_VI = (
     "Mở camera điện thoại hoặc ứng dụng quét mã QR (Zalo, PC-Covid...).",
     "Quét mã QR ở trên: trang khai báo y tế của địa điểm này sẽ mở ra.",
     "Điền tờ khai, bấm Gửi và đưa màn hình kết quả cho nhân viên tại cổng.",
-    "Không có điện thoại thông minh? Nhân viên tại cổng sẽ khai báo giúp bạn. Hoặc mở {base} và nhập mã địa điểm.",
+    "Không quét được mã? Mở {address} và nhập mã địa điểm. Không có điện thoại thông minh? "
+    "Nhân viên tại cổng sẽ khai báo giúp bạn.",
 )
 STEPS_EN = (
     "Open your phone camera or a QR scanner app.",
     "Scan the QR code above: the health declaration form of this venue opens.",
     "Fill it in, submit it and show the result screen to the gate staff.",
-    "No smartphone? The gate staff will declare for you. Or open {base} and type the venue code.",
+    "Cannot scan? Open {address} and type the venue code. No smartphone? The gate staff will declare for you.",
 )
 
 
@@ -153,14 +161,22 @@ def draw_poster(canvas: Canvas, data: PosterData) -> None:
     y -= 7 * mm
     canvas.setFont(BOLD, 24)
     canvas.drawCentredString(width / 2, y, spaced_code(data.code))
-    y -= 5 * mm
-    canvas.setFont(REGULAR, 8)
+    # The fallback for a phone without a scanner: the page where the code is typed, as
+    # large as the code (the service's root is the officials' console, not this page).
+    address = typing_address(data.declaration_base)
+    y -= 5.5 * mm
+    canvas.setFont(REGULAR, 8.6)
     canvas.setFillColor(MUTED)
-    canvas.drawCentredString(width / 2, y, data.url)
+    canvas.drawCentredString(width / 2, y, "Không quét được mã? Mở địa chỉ này và nhập mã địa điểm · "
+                                           "Cannot scan? Open this address and type the venue code")
+    y -= 7.5 * mm
+    canvas.setFillColor(INK)
+    size, _ = _fit(address, BOLD, (22, 19, 16, 13), inner, 1)
+    canvas.setFont(BOLD, size)
+    canvas.drawCentredString(width / 2, y, address)
     y -= 6 * mm
     # The steps, Vietnamese on the left, English on the right.
     column = (inner - 8 * mm) / 2
-    base = data.declaration_base.replace("https://", "").replace("http://", "")
     bottom = MARGIN + 12 * mm
     for x, title, steps in ((MARGIN, "Cách khai báo", STEPS_VI), (MARGIN + column + 8 * mm, "How to declare", STEPS_EN)):
         ty = y
@@ -170,7 +186,7 @@ def draw_poster(canvas: Canvas, data: PosterData) -> None:
         ty -= 4.8 * mm
         canvas.setFillColor(INK)
         for number, step in enumerate(steps, start=1):
-            for i, line in enumerate(simpleSplit(f"{number}. {step.format(base=base)}", REGULAR, 8.6, column)):
+            for i, line in enumerate(simpleSplit(f"{number}. {step.format(address=address)}", REGULAR, 8.6, column)):
                 if ty < bottom:
                     break
                 canvas.setFont(REGULAR, 8.6)

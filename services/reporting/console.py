@@ -5,10 +5,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from libs.common.auth import OFFICIALS, Principal, Role
+from libs.common.auth import Principal, Role
+from libs.common.menu import menu_roles
 from libs.common.ui import N_
 
-from .service import FUNNEL_STEPS, Dashboard, area_dashboard, child_areas, unit_dashboard
+from .service import FUNNEL_STEPS, Dashboard, area_dashboard, child_areas, unit_dashboard, unit_glance
 from .web import BadFilter, area_for, official, period_from
 
 router = APIRouter(include_in_schema=False)
@@ -21,9 +22,9 @@ AREA_REFUSED = (N_("Outside your jurisdiction"), N_("This area is outside your j
 
 
 async def _render(request: Request, board: Dashboard, *, area_options: list, area: str | None, error: str | None,
-                  principal: Principal):
+                  principal: Principal, glance: list | None = None):
     return request.app.state.templates.render(request, "reporting/home.html", {
-        "board": board, "steps": FUNNEL_STEPS,
+        "board": board, "glance": glance, "steps": FUNNEL_STEPS,
         "step_labels": STEP_LABELS, "area_options": area_options, "area": area or "", "filter_error": error,
         "start": board.period.start.isoformat(), "end": board.period.end.isoformat(),
         "total": board.totals.funnel["submitted"], "can_report": principal.role == Role.DISTRICT_FOCAL,
@@ -40,7 +41,7 @@ async def _render(request: Request, board: Dashboard, *, area_options: list, are
 
 @router.get("/")
 async def home(request: Request, start: str | None = None, end: str | None = None, area: str | None = None,
-               principal: Principal = Depends(official(*OFFICIALS))):
+               principal: Principal = Depends(official(*menu_roles("reporting", "/")))):
     """The dashboard of the caller's jurisdiction, or of an area below it."""
     runtime = request.app.state.runtime
     try:
@@ -64,7 +65,7 @@ async def home(request: Request, start: str | None = None, end: str | None = Non
 
 @router.get("/unit")
 async def unit_home(request: Request, start: str | None = None, end: str | None = None,
-                    principal: Principal = Depends(official(Role.UNIT_ADMIN))):
+                    principal: Principal = Depends(official(*menu_roles("reporting", "/unit")))):
     """A unit administrator's dashboard: declarations at its own venues."""
     runtime = request.app.state.runtime
     error = None
@@ -73,4 +74,7 @@ async def unit_home(request: Request, start: str | None = None, end: str | None 
     except BadFilter as exc:
         error, period = exc.detail.split(" / ")[0], period_from(None, None)
     board = await unit_dashboard(runtime.database, runtime.tree, UUID(principal.unit_id), period)
-    return await _render(request, board, area_options=[], area=None, error=error, principal=principal)
+    async with runtime.database.transaction(readonly=True) as session:
+        glance = await unit_glance(session, UUID(principal.unit_id))
+    return await _render(request, board, area_options=[], area=None, error=error, principal=principal,
+                         glance=glance)

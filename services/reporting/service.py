@@ -232,6 +232,43 @@ async def unit_dashboard(reader: Reader, tree: AdminTree, unit_id: UUID, period:
     return Dashboard(unit_area(unit_id), totals.name, period, [], totals, per_day, per_hour, alerts, venues)
 
 
+@dataclass
+class VenueGlance:
+    """One of a unit's gates with today's and the last seven days' declarations and reds."""
+    venue_id: UUID
+    code: str
+    name: str
+    active: bool
+    today: int = 0
+    today_red: int = 0
+    week: int = 0
+    week_red: int = 0
+
+
+async def unit_glance(session: AsyncSession, unit_id: UUID, day: date | None = None) -> list[VenueGlance]:
+    """Every venue of the unit (also those nobody declared at yet), read by the unit's id
+    only: a unit administrator's first look at ``/unit``."""
+    day = day or today()
+    rows = await session.execute(select(directory.venues.c.venue_id, directory.venues.c.code, directory.venues.c.name,
+                                        directory.venues.c.active)
+                                 .where(directory.venues.c.unit_id == unit_id)
+                                 .order_by(directory.venues.c.name, directory.venues.c.code))
+    glance = {r.venue_id: VenueGlance(r.venue_id, r.code, r.name, bool(r.active)) for r in rows}
+    counts = await session.execute(
+        select(venue_day.c.venue_id, venue_day.c.day, venue_day.c.declarations, venue_day.c.red)
+        .where(venue_day.c.unit_id == unit_id, venue_day.c.day >= day - timedelta(days=6), venue_day.c.day <= day))
+    for venue_id, seen, declarations, red in counts:
+        venue = glance.get(venue_id)
+        if venue is None:
+            continue
+        venue.week += declarations
+        venue.week_red += red
+        if seen == day:
+            venue.today += declarations
+            venue.today_red += red
+    return list(glance.values())
+
+
 def _count_alerts(totals: AreaRow, alerts: AlertStats) -> None:
     """The totals row counts the alerts of the whole area (the rows count their communes')."""
     totals.alerts, totals.acknowledged = alerts.raised, alerts.acknowledged

@@ -174,6 +174,9 @@ ACTIONS = {  # decisions, tested in test_decisions_stay_within_the_office
     "GET /api/imports/{upload_id}/report.xlsx", "GET /imports/{upload_id}/report.xlsx", "GET /template.xlsx",
     # suspected spam: who sees and who discards, in tests/intake/test_spam.py
     "GET /spam", "POST /spam/discard",
+    # several registrations decided together: another commune's among them refuses the whole
+    # choice, in tests/browser/test_small_things.py (and every role and office in the matrix)
+    "POST /registrations/bulk",
 }
 
 

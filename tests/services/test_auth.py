@@ -148,6 +148,12 @@ async def _call(running, route: Protected, headers: dict | None = None, cookies:
 def _assert_unauthenticated(route: Protected, response, html: bool) -> None:
     if html and not route.api:
         assert response.status_code == 303, f"{route}: {response.status_code} {response.text[:200]}"
+        if (route.service, route.path) == ("declaration", "/") and SESSION_COOKIE not in response.request.headers.get(
+                "cookie", ""):
+            # A visitor without a session at the declaration service's root is sent to the
+            # page where a venue code is typed, not to the officials' sign-in (issue 18.1).
+            assert response.headers["location"] == "/v"
+            return
         location = urlsplit(response.headers["location"])
         assert f"{location.scheme}://{location.netloc}{location.path}" == service_url("provisioning") + "/signin"
         back = parse_qs(location.query)["next"][0]

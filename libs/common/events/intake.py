@@ -7,6 +7,7 @@ into accounts. Each event carries what its consumers need, so no consumer reads 
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal
 from uuid import UUID
 
@@ -148,6 +149,9 @@ class BatchForwardedData(EventData):
     part: int = Field(default=1, ge=1)
     parts: int = Field(default=1, ge=1)
     total_units: int | None = None
+    # When the district forwarded it (the event may be published or read later, e.g. the
+    # demo week's past batches); absent from older events: their ``occurred_at`` then.
+    forwarded_at: datetime | None = None
 
 
 @register

@@ -110,6 +110,21 @@ def one_language(text: str, lang: str) -> str:
     return en if lang == "en" else vi
 
 
+def _nav(items: Sequence[Any], user: Any) -> list[tuple[str, str]]:
+    """The menu of the signed-in user: a link that says which roles it admits
+    (``admits(role)``, libs/common/menu.py) is shown to those only; a plain
+    (label, url) pair to everyone."""
+    role = getattr(user, "role", None)
+    shown = []
+    for item in items:
+        admits = getattr(item, "admits", None)
+        if admits is None:
+            shown.append(tuple(item))
+        elif admits(role):
+            shown.append((item.label, item.url))
+    return shown
+
+
 class ConsoleResponse(HTMLResponse):
     """An HTML response that keeps the template and context (handy in tests) and, like
     Starlette's template response, reports them to test clients that ask for it."""
@@ -215,7 +230,7 @@ class ConsoleTemplates(Jinja2Templates):
             ],
             "lang_switch_url": lang_switch_url(request, other_locale(lang)),
             "user": _state(request, "user"),
-            "nav": list(_state(app, "nav", None) or []),
+            "nav": _nav(_state(app, "nav", None) or [], _state(request, "user")),
             "service_urls": dict(_state(app, "service_urls", None) or {}),
             "help_url": _state(app, "help_url", None) or "/help",
             "home_url": _state(app, "home_url", None) or "/",

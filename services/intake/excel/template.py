@@ -109,8 +109,9 @@ def _instructions(sheet, district: AdminUnit, *, en: bool, max_rows: int, deadli
         ]
     else:
         lines += [
+            # Only the number takes the Vietnamese thousands separator (10.000), not the sentence's commas.
             ("Cách điền", f"Mỗi đơn vị một dòng trên trang '{DATA_SHEET['vi']}', từ dòng 2; giữ nguyên dòng tiêu đề. "
-                          f"Cột có dấu * là bắt buộc. Tối đa {max_rows:,} dòng.".replace(",", ".")),
+                          f"Cột có dấu * là bắt buộc. Tối đa {max_rows:,} dòng.".replace(f"{max_rows:,}", f"{max_rows:,}".replace(",", "."))),
             ("", "Nhập giá trị, không dán công thức; không gộp ô; không đổi tên hoặc thứ tự trang tính."),
             ("Nơi tiếp nhận", "Cơ quan, tổ chức cấp huyện: Phòng Văn hóa và Thông tin. Công ty, nhà máy, cơ sở "
                               "sản xuất kinh doanh, trường học, siêu thị, chợ, cửa hàng: UBND phường/xã nơi đơn vị đặt trụ sở."),
