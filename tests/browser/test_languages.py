@@ -16,6 +16,7 @@ import pytest
 
 from libs.common.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
 
+from .a11y import check_a11y
 from .conftest import CHROMIUM
 
 pytestmark = [
@@ -46,6 +47,7 @@ def shots_dirs(screenshots: Path) -> list[Path]:
 def shoot(page, screenshots: Path, name: str) -> None:  # noqa: ANN001
     for directory in shots_dirs(screenshots):
         page.screenshot(path=str(directory / f"{name}.png"), full_page=True)
+    check_a11y(page, name, viewports=("phone",) if name.endswith("phone") else ("desktop",))
 
 
 def ui_texts(page) -> list[str]:  # noqa: ANN001

@@ -18,6 +18,7 @@ from libs.common.auth import Role
 from libs.common.demo import DEMO_PASSWORD
 from libs.common.menu import MENU
 
+from .a11y import check_a11y
 from .conftest import CHROMIUM
 
 pytestmark = [
@@ -103,6 +104,7 @@ def test_on_a_phone_the_task_comes_first_and_the_menu_folds(system, new_context,
     toggle.click()
     assert links.first.is_visible() and links.last.is_visible()
     page.screenshot(path=str(screenshots / f"menu-{role}-phone-open.png"))
+    check_a11y(page, f"menu-{role}-open", viewports=("phone",))
     # On a desktop the menu is open and the button hidden.
     desktop = _signed_in(new_context(), system, DEMO_USERS[role])
     desktop.goto(system.urls[service] + path, wait_until="load")
@@ -173,6 +175,7 @@ def test_a_unit_sees_its_gates_today_and_this_week_first(system, new_context, sc
     row = glance.locator(f"tr[data-code='{venues[0]['code']}']")
     assert int(row.locator(".glance-week").inner_text()) >= int(row.locator(".glance-today").inner_text()) >= 1
     page.screenshot(path=str(screenshots / "unit-glance-phone.png"))
+    check_a11y(page, "unit-glance")
     desktop = _signed_in(new_context(), system, DEMO_USERS[Role.UNIT_ADMIN])
     desktop.goto(system.urls["reporting"] + "/unit", wait_until="load")
     desktop.screenshot(path=str(screenshots / "unit-glance-desktop.png"), full_page=True)

@@ -26,6 +26,7 @@ from libs.common.demo import DEMO_PASSWORD
 from services.intake.tests.sheets import fill_template, unit_row
 from tests.services.conftest import demo_token, registration
 
+from .a11y import check_a11y
 from .conftest import CHROMIUM, unit_email
 from .declaration_support import demo_venues, fill_person
 
@@ -105,6 +106,7 @@ def test_upload_banner_goes_and_every_problem_of_every_row_is_reported(system, n
     _upload(page, fill_template(template, rows))
     report = page.locator("main").inner_text()
     page.screenshot(path=str(screenshots / "small-upload-report.png"), full_page=True)
+    check_a11y(page, "small-upload-report")
     # (a) The final state only: the "being checked" banner is gone.
     assert "đang kiểm tra từng dòng" not in report, report[:500]
     assert "Số điện thoại không hợp lệ" in report
@@ -124,6 +126,7 @@ def test_the_commune_accepts_several_registrations_together(system, new_context,
     for item in mine[:2]:
         page.get_by_label(f"Chọn {item['reference']}").check()
     page.screenshot(path=str(screenshots / "small-bulk-chosen.png"), full_page=True)
+    check_a11y(page, "small-bulk-chosen")
     page.get_by_role("button", name="Duyệt các đăng ký đã chọn").click()
     page.wait_for_load_state("load")
     assert "Đã duyệt các đăng ký đã chọn." in page.locator(".flash").inner_text()
@@ -178,6 +181,7 @@ def test_the_citys_home_shows_each_gate_with_its_unit(system, new_context, scree
     row = page.locator("tr", has_text=venues[0]["code"]).first
     assert "Chợ Cần Thạnh" in row.inner_text(), row.inner_text()
     page.screenshot(path=str(screenshots / "small-city-home.png"), full_page=True)
+    check_a11y(page, "small-city-home")
 
 
 def test_the_officers_alert_page_shows_the_nationality(system, new_context, screenshots):
@@ -211,3 +215,4 @@ def test_the_officers_alert_page_shows_the_nationality(system, new_context, scre
     details = inbox.locator("#person").inner_text()
     assert "Quốc tịch" in details and "Hàn Quốc" in details, details
     inbox.screenshot(path=str(screenshots / "small-alert-nationality.png"), full_page=True)
+    check_a11y(inbox, "small-alert-nationality")
