@@ -389,3 +389,35 @@ def test_every_grafana_panel_returns_data(rehearsal, flow):
     time.sleep(6)
     empty = [q for q in queries if not _query(rehearsal, _grafana_expr(q))]
     assert not empty, "panels without data:\n" + "\n".join(empty)
+
+
+# --- the proxy's own refusals (last: it spends the test address's registration bucket) -----------
+
+NGINX_TOO_MANY = {"vi": "Bạn đã gửi quá nhiều yêu cầu trong thời gian ngắn, vui lòng thử lại sau giây lát.",
+                  "en": "Too many requests in a short time, please try again in a moment."}
+
+
+def test_the_proxys_429_speaks_the_callers_language(rehearsal, flow):
+    """nginx refuses a flood before the service: an RFC 9457 problem in the caller's language
+    (Accept-Language for the API; ?lang= or the consoles' cookie for a page), with Retry-After."""
+    intake = rehearsal.public_url(SERVICES["intake"])
+    with httpx.Client(base_url=intake, timeout=10) as client:
+        answers = [client.post("/api/registrations", json={}, headers={"accept-language": "en-GB,en;q=0.9"})
+                   for _ in range(45)]
+        from_proxy = [a for a in answers if a.status_code == 429 and a.json().get("detail") == NGINX_TOO_MANY["en"]]
+        assert from_proxy, [(a.status_code, a.text[:120]) for a in answers[-3:]]
+        refused = from_proxy[-1]
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["type"] == "/problems/rate-limited" and refused.json()["status"] == 429
+        assert refused.headers["content-language"] == "en" and int(refused.headers["retry-after"]) >= 1
+        assert refused.headers["cache-control"] == "no-store"
+        vietnamese = client.post("/api/registrations", json={})
+        assert vietnamese.status_code == 429 and vietnamese.json()["detail"] == NGINX_TOO_MANY["vi"]
+        assert vietnamese.json()["title"] == "Quá nhiều yêu cầu"
+        page = client.post("/api/registrations?lang=en", json={}, headers={"accept-language": "vi"})
+        assert page.json()["detail"] == NGINX_TOO_MANY["en"]  # ?lang= first, as the services do
+        form = client.post("/d/787/register", data={}, headers={"accept": "text/html"},
+                           cookies={"khaibao_lang": "en"})
+        assert form.status_code == 429 and '<html lang="en">' in form.text and "Too many requests" in form.text
+        form_vi = client.post("/d/787/register", data={}, headers={"accept": "text/html"})
+        assert form_vi.status_code == 429 and '<html lang="vi">' in form_vi.text and "Too many" not in form_vi.text
