@@ -51,6 +51,7 @@ import asyncio
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,7 +66,7 @@ from bench.ha_postgres import KEY as PG_KEY
 from bench.ha_postgres import NAME as PG_NAME
 from bench.ha_postgres import HASystem, bus_copies, check_ha_engines
 from tests.infra.kafka_cluster import MIN_INSYNC_REPLICAS, REPLICATION_FACTOR, KafkaCluster
-from tests.infra.postgres_ha import PostgresHA
+from tests.infra.postgres_ha import PostgresHA, PostgresHAError
 from tests.reliability.faults_load import Ledger, Load, declaration_body
 from tests.reliability.faults_verify import Findings, wait_for_quiescence
 from tests.reliability.harness import FaultSystem, Timing, check_engines
@@ -290,8 +291,24 @@ async def kill_postgres_primary(run: Rehearsal) -> Window:
                 f"{failover:.1f} s after the kill")
 
     async def heal() -> str:
-        rejoin = await asyncio.to_thread(pg.restart_node, old[0], 180)
-        return f"{old[0]} back as standby (primary and secondary again) {rejoin:.1f} s after its restart"
+        # The killed node rejoins: pg_rewind first, and when that fails (here: its crash
+        # recovery in single-user mode refuses the standby.signal pg_autoctl already wrote)
+        # a pg_basebackup, which waits for a checkpoint of the new primary; a spread one
+        # under load takes minutes (checkpoint_timeout x completion_target). An immediate
+        # CHECKPOINT asked meanwhile finishes it, as an operator would.
+        rejoining = asyncio.ensure_future(asyncio.to_thread(pg.restart_node, old[0], 180))
+        primary, checkpoints = pg.primary(), 0
+        while not rejoining.done():
+            await asyncio.wait([rejoining], timeout=5.0)
+            if not rejoining.done() and primary is not None:
+                try:
+                    await asyncio.to_thread(pg._psql, pg.ports[primary], "CHECKPOINT")
+                    checkpoints += 1
+                except (PostgresHAError, subprocess.TimeoutExpired):
+                    pass
+        rejoin = rejoining.result()
+        return (f"{old[0]} back as standby (primary and secondary again) {rejoin:.1f} s after its restart"
+                + (f" ({checkpoints} CHECKPOINT asked on {primary} meanwhile)" if checkpoints else ""))
 
     return await run.window(PG_NAME, PG_KEY, inject, heal)
 
