@@ -1,7 +1,7 @@
 """High availability under load (issue 19): the five services on three Kafka brokers and a
 PostgreSQL primary/standby pair while one node dies, then another, then one hangs.
 
-    python -m bench.ha              # the four faults below on both HA engines, about 10 minutes
+    python -m bench.ha              # the four faults below on both HA engines, 4-5 minutes (more when busy)
     python -m bench.ha --short      # three brokers only (a private single PostgreSQL), one leader
                                     # kill and one freeze, small load (the CI test's form)
 
@@ -39,7 +39,7 @@ Adding a fault: a fault is an
 ``async def fault(run: Rehearsal) -> Window`` that finds its target on ``run.system``,
 and returns ``await run.window(name, key, inject, heal)``: ``inject()`` breaks something and
 returns a note, ``heal()`` brings it back and returns a note (``window`` runs both under
-load, records the answers and waits ``settle``). Append it to ``FAULTS`` (or pass
+load, records the answers and waits ``settle``). Append it to ``BOTH_FAULTS`` (or pass
 ``faults=[...]`` to ``rehearse``); its row is built like the others'. A fault needing
 another PostgreSQL gives ``rehearse`` a ``system`` factory of its own (``HaSystem`` keeps
 ``pg`` and ``database_urls`` as FaultSystem does; ``HaPgSystem`` is the one with the pair).
