@@ -1,39 +1,48 @@
-"""High availability under load (issue 19): the five services on three Kafka brokers while
-one of them dies, then another, then one hangs.
+"""High availability under load (issue 19): the five services on three Kafka brokers and a
+PostgreSQL primary/standby pair while one node dies, then another, then one hangs.
 
-    python -m bench.ha              # the three Kafka faults below, about 6 minutes
-    python -m bench.ha --short      # one leader kill and one freeze, small load (the CI test's form)
+    python -m bench.ha              # the four faults below on both HA engines, 4-5 minutes (more when busy)
+    python -m bench.ha --short      # three brokers only (a private single PostgreSQL), one leader
+                                    # kill and one freeze, small load (the CI test's form)
 
-The system is tests/reliability/harness.py's (the five services as processes, a private
-PostgreSQL, a real SMTP server) with a three-node KRaft cluster (tests/infra/kafka_cluster.py)
-instead of the single broker: topics with replication factor 3 and min.insync.replicas=2,
-unclean leader election off, the producer idempotent with acks=all. Visitors declare (one
-in twenty red: a close contact), units register, officials forward and issue, as in
-bench.reliability_faults (tests/reliability/faults_load.py). Then, one at a time, each under
-that load:
+The system is tests/reliability/harness.py's (the five services as processes, a real SMTP
+server) with a three-node KRaft cluster (tests/infra/kafka_cluster.py) instead of the single
+broker: topics with replication factor 3 and min.insync.replicas=2, unclean leader election
+off, the producer idempotent with acks=all; and, in the full form, a pg_auto_failover pair
+(tests/infra/postgres_ha.py: monitor, primary, synchronous standby) instead of the single
+PostgreSQL, the services on multi-host URLs with ``target_session_attrs=read-write``
+(bench/ha_postgres.py's HASystem). Visitors declare (one in twenty red: a close contact),
+units register, officials forward and issue, as in bench.reliability_faults
+(tests/reliability/faults_load.py). Then, one at a time, each under that load:
 
 1. SIGKILL of the leader of partition 0 of ``khaibao.declaration``;
 2. SIGKILL of the active controller (the KRaft quorum's leader);
-3. a broker (the partition leader again) frozen for 20 s: SIGSTOP, then SIGCONT.
+3. a broker (the partition leader again) frozen for 20 s: SIGSTOP, then SIGCONT;
+4. SIGKILL of the PostgreSQL primary node (its keeper and its PostgreSQL): the monitor
+   promotes the standby, the services reconnect to it by themselves (full form only).
 
-A killed node stays down ``node_down`` seconds, is started again, and the next fault waits
-until every partition's ISR is whole again. Afterwards every declaration a visitor got a
+A killed node stays down ``node_down`` seconds, is started again (the old PostgreSQL primary
+rejoins as standby), and the next fault waits until every partition's ISR is whole again
+(the pair primary and secondary again). Afterwards every declaration a visitor got a
 2xx for must be stored once, on the bus once, in reporting once, and every red one's alert
 raised once (counted in exactly one alert); every registration forwarded, issued, mailed.
+"On the bus once" counts distinct events (event ids): after a database failover the outbox
+relay may publish an event again whose "sent" mark died with the old primary; the consumers
+skip it by its id, and the table shows such messages as "redelivered", apart from duplicates.
 
 One row per fault: declarations accepted, refused (by status) and the p99 of the answers
 while the fault lasted; the time to recover full service (from the fault until declarations
 are answered 2xx again and reach reporting as fast as before it: the accepted-to-reporting
 delay back under three times the baseline's median, at least 2 s); then lost and duplicates.
 
-Adding a fault (the PostgreSQL failover of issue 19, bench/ha_postgres.py): a fault is an
+Adding a fault: a fault is an
 ``async def fault(run: Rehearsal) -> Window`` that finds its target on ``run.system``,
 and returns ``await run.window(name, key, inject, heal)``: ``inject()`` breaks something and
 returns a note, ``heal()`` brings it back and returns a note (``window`` runs both under
-load, records the answers and waits ``settle``). Append it to ``FAULTS`` (or pass
+load, records the answers and waits ``settle``). Append it to ``BOTH_FAULTS`` (or pass
 ``faults=[...]`` to ``rehearse``); its row is built like the others'. A fault needing
 another PostgreSQL gives ``rehearse`` a ``system`` factory of its own (``HaSystem`` keeps
-``pg`` and ``database_urls`` as FaultSystem does).
+``pg`` and ``database_urls`` as FaultSystem does; ``HaPgSystem`` is the one with the pair).
 """
 from __future__ import annotations
 
@@ -42,6 +51,7 @@ import asyncio
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,9 +62,13 @@ from pathlib import Path
 
 import asyncpg
 
+from bench.ha_postgres import KEY as PG_KEY
+from bench.ha_postgres import NAME as PG_NAME
+from bench.ha_postgres import HASystem, bus_copies, check_ha_engines
 from tests.infra.kafka_cluster import MIN_INSYNC_REPLICAS, REPLICATION_FACTOR, KafkaCluster
+from tests.infra.postgres_ha import PostgresHA, PostgresHAError
 from tests.reliability.faults_load import Ledger, Load, declaration_body
-from tests.reliability.faults_verify import Findings, _on_bus, wait_for_quiescence
+from tests.reliability.faults_verify import Findings, wait_for_quiescence
 from tests.reliability.harness import FaultSystem, Timing, check_engines
 
 TOPIC = "khaibao.declaration"
@@ -64,7 +78,8 @@ DECLARE_PATH = "/api/declarations"
 # the broker (broker.session.timeout.ms: 5 s in the test cluster, 9 s in production), one
 # outbox relay backoff (at most 5 s). No declaration may be refused after it.
 RETRY_WINDOW = 30.0
-COLUMNS = ("fault", "duration", "accepted", "refused", "p99", "recovered", "lost", "duplicates", "notes")
+COLUMNS = ("fault", "duration", "accepted", "refused", "p99", "recovered", "lost", "duplicates", "redelivered",
+           "notes")
 
 
 # --- the system on three brokers ------------------------------------------------------------
@@ -82,6 +97,12 @@ class HaSystem(FaultSystem):
         self.extra_env = {"KHAIBAO_KAFKA_REPLICATION_FACTOR": str(REPLICATION_FACTOR),
                           "KHAIBAO_KAFKA_MIN_INSYNC_REPLICAS": str(MIN_INSYNC_REPLICAS),
                           "KHAIBAO_KAFKA_PARTITIONS": "3", **self.extra_env}
+
+
+@dataclass
+class HaPgSystem(HaSystem, HASystem):
+    """HaSystem on bench/ha_postgres.py's pg_auto_failover pair: ``self.pg`` is a PostgresHA,
+    ``database_urls`` and ``pg_url`` are its multi-host URLs (read-write node wherever it is)."""
 
 
 @dataclass
@@ -252,7 +273,49 @@ async def freeze_broker(run: Rehearsal) -> Window:
     return await run.window(f"broker frozen {seconds:.0f} s (SIGSTOP, SIGCONT)", "freeze", inject, heal)
 
 
+async def kill_postgres_primary(run: Rehearsal) -> Window:
+    """SIGKILL of the PostgreSQL primary node (HaPgSystem): down ``node_down`` seconds, the
+    standby promoted meanwhile; then the old primary started again, back as standby."""
+    pg = run.system.pg
+    if not isinstance(pg, PostgresHA):
+        raise TypeError("kill_postgres_primary needs the PostgreSQL pair (HaPgSystem)")
+    old: list[str] = []
+
+    async def inject() -> str:
+        started = time.monotonic()
+        old.append(await asyncio.to_thread(pg.kill_primary))
+        await asyncio.to_thread(pg.wait_failover, old[0], 120)
+        failover = time.monotonic() - started  # from the kill to a writable new primary
+        await asyncio.sleep(max(0.0, run.timing.node_down - (time.monotonic() - started)))
+        return (f"node {old[0]} (primary) down {run.timing.node_down:.0f} s; standby {pg.primary()} writable "
+                f"{failover:.1f} s after the kill")
+
+    async def heal() -> str:
+        # The killed node rejoins: pg_rewind first, and when that fails (here: its crash
+        # recovery in single-user mode refuses the standby.signal pg_autoctl already wrote)
+        # a pg_basebackup, which waits for a checkpoint of the new primary; a spread one
+        # under load takes minutes (checkpoint_timeout x completion_target). An immediate
+        # CHECKPOINT asked meanwhile finishes it, as an operator would.
+        rejoining = asyncio.ensure_future(asyncio.to_thread(pg.restart_node, old[0], 180))
+        primary, checkpoints = pg.primary(), 0
+        while not rejoining.done():
+            await asyncio.wait([rejoining], timeout=5.0)
+            if not rejoining.done() and primary is not None:
+                try:
+                    await asyncio.to_thread(pg._psql, pg.ports[primary], "CHECKPOINT")
+                    checkpoints += 1
+                except (PostgresHAError, subprocess.TimeoutExpired):
+                    pass
+        rejoin = rejoining.result()
+        return (f"{old[0]} back as standby (primary and secondary again) {rejoin:.1f} s after its restart"
+                + (f" ({checkpoints} CHECKPOINT asked on {primary} meanwhile)" if checkpoints else ""))
+
+    return await run.window(PG_NAME, PG_KEY, inject, heal)
+
+
 FAULTS: list[Fault] = [kill_partition_leader, kill_active_controller, freeze_broker]
+# The full rehearsal (issue 19 item 3): the Kafka faults, then the database's.
+BOTH_FAULTS: list[Fault] = [*FAULTS, kill_postgres_primary]
 SHORT_FAULTS: list[Fault] = [kill_partition_leader, freeze_broker]
 
 
@@ -261,7 +324,8 @@ SHORT_FAULTS: list[Fault] = [kill_partition_leader, freeze_broker]
 @dataclass
 class Checked:
     findings: Findings
-    on_bus: Counter                       # declaration id -> declaration.submitted events on the bus
+    on_bus: Counter                       # declaration id -> distinct declaration.submitted events on the bus
+    on_bus_messages: Counter              # declaration id -> messages (an event redelivered counts again)
     reds: set[str]                        # accepted red declarations
     alerted: Counter                      # red declaration id -> rows counting it in an alert
     delays: dict[str, tuple[float, float]]  # declaration id -> (submitted, accepted-to-reporting seconds)
@@ -294,12 +358,12 @@ async def check(run: Rehearsal) -> Checked:
         if set(alerted) >= reds or time.monotonic() > deadline:
             break
         await asyncio.sleep(1.0)
-    on_bus = await _on_bus(system, set(ids), timeout=120)
+    on_bus, messages = await bus_copies(system, set(ids), timeout=120)
     delays = {r["id"]: (r["submitted_at"].timestamp(), (r["received_at"] - r["submitted_at"]).total_seconds())
               for r in await _rows(system.pg_url("reporting"), """
                 SELECT declaration_id::text AS id, submitted_at, received_at FROM visits
                 WHERE declaration_id::text = ANY($1::text[])""", ids)}
-    return Checked(findings, on_bus, reds, alerted, delays)
+    return Checked(findings, on_bus, messages, reds, alerted, delays)
 
 
 def p99(values: list[float]) -> float | None:
@@ -348,21 +412,29 @@ def row(window: Window, run: Rehearsal, checked: Checked, threshold: float) -> d
         "red counted in two alerts": sum(max(0, checked.alerted[d] - 1) for d in reds),
         "registration twice": sum(found.extra[r] for r in registered),
     }
+    redelivered = sum(max(0, checked.on_bus_messages[d] - checked.on_bus[d]) for d in declared)
     latency = p99([a.seconds for a in answers])
     recovered = recovery(window, run.answers, checked.delays, threshold)
+    # The refused window: from the fault to the last refused answer (sent after the fault).
+    refusals = [a for a in answers if a.status not in (200, 201) and a.at >= window.started]
+    refused_window = max((a.at + a.seconds for a in refusals), default=window.started) - window.started
+
     def slowest(start: float, end: float) -> float:
         return max((d for submitted, d in checked.delays.values() if start <= submitted <= end), default=0.0)
 
     notes = [*window.notes, f"{len(reds)} red, {len(registered)} registrations",
              f"accepted-to-reporting max {slowest(window.started, window.healing):.1f} s during the fault, "
              f"{slowest(window.healing, window.ended):.1f} s once the node was back"]
+    if refusals:
+        first = min(a.at for a in refusals) - window.started
+        notes.insert(len(window.notes), f"refused from {first:.1f} s to {refused_window:.1f} s after the fault")
     notes += [f"{k} {v}" for k, v in {**lost, **duplicates}.items() if v]
     return {"fault": window.name, "duration": f"{window.ended - window.started:.0f} s", "accepted": len(declared),
             "refused": ", ".join(f"{s}: {n}" for s, n in refused.most_common()) or "0",
             "p99": f"{latency * 1000:.0f} ms" if latency is not None else "-",
             "recovered": f"{recovered:.1f} s" if recovered is not None else "not within the window",
-            "lost": sum(lost.values()), "duplicates": sum(duplicates.values()), "notes": "; ".join(notes),
-            "recovered_seconds": recovered,
+            "lost": sum(lost.values()), "duplicates": sum(duplicates.values()), "redelivered": redelivered,
+            "notes": "; ".join(notes), "recovered_seconds": recovered, "refused_window_seconds": refused_window,
             "refused_after_window": sum(a.status not in (200, 201) and a.at > window.started + RETRY_WINDOW
                                         for a in answers),
             "red": len(reds), "registrations": len(registered)}
@@ -379,12 +451,17 @@ class Outcome:
 
 async def rehearse(short: bool = False, faults: list[Fault] | None = None, work: Path | None = None,
                    log=print, system: Callable[[Path, HaTiming, Path], HaSystem] | None = None) -> Outcome:  # noqa: ANN001
+    """The short form: three brokers and a single PostgreSQL (the CI test). The full form:
+    both HA engines (HaPgSystem) and the four faults, unless ``system`` or ``faults`` say
+    otherwise."""
     timing = HaTiming.short() if short else HaTiming.full()
-    faults = faults if faults is not None else (SHORT_FAULTS if short else FAULTS)
-    classpath = check_engines()
+    faults = faults if faults is not None else (SHORT_FAULTS if short else BOTH_FAULTS)
+    system = system or (HaSystem if short else HaPgSystem)
+    needs_pair = isinstance(system, type) and issubclass(system, HASystem)
+    classpath = check_ha_engines() if needs_pair else check_engines()
     own_work = work is None
     work = work or Path(tempfile.mkdtemp(prefix="khaibao-ha-"))
-    ha = (system or HaSystem)(work, timing, classpath)
+    ha = system(work, timing, classpath)
     ledger, answers = Ledger(), []
     load: Load | None = None
     t0 = time.monotonic()
@@ -394,8 +471,10 @@ async def rehearse(short: bool = False, faults: list[Fault] | None = None, work:
 
     try:
         await ha.start()
+        database = (f"PostgreSQL pair {ha.pg.ports}, primary {ha.pg.primary()}" if isinstance(ha.pg, PostgresHA)
+                    else f"PostgreSQL port {ha.pg.port}")
         say(f"system up: Kafka {ha.cluster.bootstrap} (started in {ha.cluster.startup_seconds:.1f} s), "
-            f"PostgreSQL port {ha.pg.port}, venues {ha.venue_codes}")
+            f"{database}, venues {ha.venue_codes}")
         await asyncio.to_thread(ha.cluster.wait_full_isr, None, 120)
         load = Load(ha, ledger, body=ha_body(timing.red_every))
         load.client = TimedClient(load.client, ledger, answers)
@@ -434,7 +513,11 @@ async def rehearse(short: bool = False, faults: list[Fault] | None = None, work:
         shutil.copytree(work / "logs", kept / "services", dirs_exist_ok=True)
         for node in ha.cluster.nodes:
             shutil.copy(node.log_file, kept / f"kafka-node-{node.node_id}.log") if node.log_file.exists() else None
-        say("failed; service and broker logs copied to test-results/ha/")
+        if isinstance(ha.pg, PostgresHA):
+            for name in ("monitor", "a", "b"):
+                if ha.pg.log_file(name).exists():
+                    shutil.copy(ha.pg.log_file(name), kept / f"pg-{name}.log")
+        say("failed; service, broker and database logs copied to test-results/ha/")
         raise
     finally:
         if load is not None:
@@ -453,11 +536,13 @@ def markdown(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ha", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--short", action="store_true", help="one leader kill and one freeze, small load")
+    parser.add_argument("--short", action="store_true",
+                        help="three brokers and a single PostgreSQL: one leader kill and one freeze, small load")
     args = parser.parse_args(argv)
     outcome = asyncio.run(rehearse(args.short, log=lambda text: print(text, file=sys.stderr, flush=True)))
     load = os.getloadavg()[0]
-    print(f"\nKafka high availability under load ({'short' if args.short else 'full'} form; "
+    engines = "three Kafka brokers" if args.short else "three Kafka brokers and a PostgreSQL primary/standby pair"
+    print(f"\nHigh availability under load, {engines} ({'short' if args.short else 'full'} form; "
           f"{os.cpu_count()} cores, load average {load:.1f} at the end; {outcome.seconds:.0f} s in all)\n")
     print(markdown(outcome.rows))
     return 0 if all(r["lost"] == 0 and r["duplicates"] == 0 for r in outcome.rows) else 1
