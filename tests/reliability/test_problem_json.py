@@ -122,3 +122,16 @@ async def test_the_openapi_document_describes_problems(system):
         problem_schema = schema["components"]["schemas"]["Problem"]
         assert {"type", "title", "status", "detail", "errors"} <= set(problem_schema["properties"])
         assert "/problems/" in json.dumps(problem_schema)
+
+
+def test_a_pydantic_error_without_a_sentence_of_ours_is_not_english_in_vietnamese():
+    from libs.common.problems import validation_errors
+
+    item = {"type": "ip_v4_address", "loc": ("body", "address"), "msg": "Input is not a valid IPv4 address"}
+    [vi] = validation_errors([item], "vi")
+    [en] = validation_errors([item], "en")
+    assert vi == {"field": "address", "message": "Giá trị này không hợp lệ.", "type": "ip_v4_address"}
+    assert en["message"] == "Input is not a valid IPv4 address"
+    # A message of ours in Vietnamese stays as it is.
+    [ours] = validation_errors([{**item, "msg": "Số điện thoại không hợp lệ"}], "vi")
+    assert ours["message"] == "Số điện thoại không hợp lệ"

@@ -98,14 +98,14 @@ def mount_static(app: FastAPI) -> None:
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name=STATIC_ROUTE_NAME)
 
 
-_VIETNAMESE = re.compile("[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]", re.I)
+VIETNAMESE = re.compile("[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]", re.I)
 
 
 def one_language(text: str, lang: str) -> str:
     """One half of a "<Vietnamese> / <English>" message (older code joins the two); any other
     text as it is (a name with " / " in a one-language message is no pair)."""
     vi, sep, en = text.partition(" / ")
-    if not sep or _VIETNAMESE.search(en) or not _VIETNAMESE.search(vi):
+    if not sep or VIETNAMESE.search(en) or not VIETNAMESE.search(vi):
         return text
     return en if lang == "en" else vi
 
