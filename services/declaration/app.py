@@ -13,7 +13,9 @@ from libs.common.app import ServiceDefinition, create_service_app, security_head
 from libs.common.ratelimit import AddressLimits, parse_limit
 from libs.common.runtime import Runtime
 
-from . import api, bench_routes, console, fastpath, gateoffline, gatepages, public
+from . import api, bench_routes, console, fastpath, public
+from .gate import offline as gateoffline
+from .gate import pages as gatepages
 from .subject import routes as subject_routes
 from .batcher import GroupCommitter, RelayNudge
 from .writers import PostgresWriter, SqliteWriter

@@ -105,7 +105,7 @@ VI = {
     "Came from another country or territory": "Đến từ quốc gia hoặc vùng lãnh thổ khác",
     "Passed through a province or city with an outbreak": "Đi qua tỉnh/thành phố có dịch",
     "Someone at home or at work has a fever or a cough": "Trong gia đình hoặc cơ quan có người sốt hoặc ho",
-    # the gate (gatepages.py, casework.py)
+    # the gate (gate/pages.py, casework.py)
     "Gate": "Cổng",
     "Entry counted.": "Đã ghi nhận lượt vào.",
     "Suspected case reported: the district health center and the commune are alerted.":
@@ -125,11 +125,11 @@ VI = {
     "Not a genuine health declaration QR code: ask the visitor to declare.":
         "Không phải mã QR khai báo y tế thật: đề nghị khách khai báo.",
     "NOT RECOGNISED": "KHÔNG NHẬN RA",
-    # the gate without network (gateoffline.py)
+    # the gate without network (gate/offline.py)
     "Health declaration gate": "Cổng khai báo y tế",
     "The declaration was not accepted: check the details with the visitor and declare again.":
         "Tờ khai không được chấp nhận: kiểm tra lại thông tin với khách và khai báo lại.",
-    # a chip ID card read in part (idcards.py, gatepages.py)
+    # a chip ID card read in part (idcards.py, gate/pages.py)
     "ID CARD READ IN PART": "CĂN CƯỚC ĐỌC ĐƯỢC MỘT PHẦN",
     "Scan the card again; if it still fails, declare for the visitor with what could be read.":
         "Hãy quét lại căn cước; nếu vẫn lỗi, khai báo hộ khách với những thông tin đã đọc được.",

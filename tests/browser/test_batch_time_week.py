@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from libs.common.demo import DEMO_PASSWORD
 
-from .conftest import CHROMIUM
+from .conftest import CHROMIUM, sign_in_at
 
 pytestmark = [
     pytest.mark.browser,
@@ -19,15 +18,7 @@ DEMO_WEEK = True
 
 
 def _signed_in(context, system, service: str, username: str, path: str):  # noqa: ANN001, ANN202
-    page = context.new_page()
-    page.goto(system.urls[service] + path, wait_until="load")
-    if "/signin" in page.url:
-        page.fill("#f-username", username)
-        page.fill("#f-password", DEMO_PASSWORD)
-        page.get_by_role("button", name="Đăng nhập").click()
-        page.wait_for_load_state("load")
-    assert page.url.startswith(system.urls[service] + path), page.url
-    return page
+    return sign_in_at(context, system.urls[service] + path, username)
 
 
 def test_a_batch_has_the_same_forwarding_time_in_intake_and_provisioning(system, new_context, screenshots):

@@ -22,12 +22,11 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
-from libs.common.demo import DEMO_PASSWORD
 from services.intake.tests.sheets import fill_template, unit_row
 from tests.services.conftest import demo_token, registration
 
 from .a11y import check_a11y
-from .conftest import CHROMIUM, unit_email
+from .conftest import CHROMIUM, sign_in_at, unit_email
 from .declaration_support import demo_venues, fill_person
 
 pytestmark = [
@@ -43,15 +42,7 @@ HEALTH_OFFICER = "ttyt.cangio"
 
 
 def _signed_in(context, system, service: str, username: str, path: str = "/"):  # noqa: ANN001, ANN202
-    page = context.new_page()
-    page.goto(system.urls[service] + path, wait_until="load")
-    if "/signin" in page.url:
-        page.fill("#f-username", username)
-        page.fill("#f-password", DEMO_PASSWORD)
-        page.get_by_role("button", name="Đăng nhập").click()
-        page.wait_for_load_state("load")
-    assert page.url.startswith(system.urls[service] + path), page.url
-    return page
+    return sign_in_at(context, system.urls[service] + path, username)
 
 
 def _register(system, name: str, commune: str = "27664", **extra) -> dict:  # noqa: ANN001, ANN003

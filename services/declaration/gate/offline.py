@@ -30,20 +30,20 @@ from pydantic import BaseModel, Field, ValidationError
 from libs.common.auth import Principal, require
 from libs.common.ui import N_
 
-from .batcher import Overloaded, StoreUnavailable
-from .declare import DeclarationRefused
-from .forms import declaration_input, form_errors, read_people
-from .gatepages import _gate_page, _venue, declare_for_visitor, gate_user
-from .messages import translate
-from .pages import BUSY
-from .schemas import DeclarationIn
-from .service import GATE_ROLES, count_today, venue_for_gate
-from .web import BadBody, Form, read_body
+from ..batcher import Overloaded, StoreUnavailable
+from ..declare import DeclarationRefused
+from ..forms import declaration_input, form_errors, read_people
+from .pages import _gate_page, _venue, declare_for_visitor, gate_user
+from ..messages import translate
+from ..pages import BUSY
+from ..schemas import DeclarationIn
+from ..service import GATE_ROLES, count_today, venue_for_gate
+from ..web import BadBody, Form, read_body
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api/gate", tags=["gate"])
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).parents[1] / "static"  # the service's static folder
 APP_NAME = N_("Health declaration gate")
 APP_SHORT_NAME = N_("Gate")
 NOT_ACCEPTED = N_("The declaration was not accepted: check the details with the visitor and declare again.")

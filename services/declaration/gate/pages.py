@@ -22,21 +22,21 @@ from libs.common.auth import Principal
 from libs.common.console import console_user
 from libs.common.ui import N_
 
-from .batcher import Overloaded, StoreUnavailable
-from .declare import DeclarationRefused, VenueRateLimited, accept
-from .forms import apply_action, declaration_input, form_errors, new_form_state, read_people
-from .casework import read_case
-from .idcards import Reading, read_identity
-from .messages import translate
-from .pages import BUSY, SENT_WITH_OTHER_DETAILS, STATUS, render_form, render_result
-from .places import load_places
-from .schemas import DeclarationIn
-from .screening import SYMPTOMS
-from .service import (
+from ..batcher import Overloaded, StoreUnavailable
+from ..declare import DeclarationRefused, VenueRateLimited, accept
+from ..forms import apply_action, declaration_input, form_errors, new_form_state, read_people
+from ..casework import read_case
+from ..idcards import Reading, read_identity
+from ..messages import translate
+from ..pages import BUSY, SENT_WITH_OTHER_DETAILS, STATUS, render_form, render_result
+from ..places import load_places
+from ..schemas import DeclarationIn
+from ..screening import SYMPTOMS
+from ..service import (
     GATE_ROLES, cases_today, count_today, declared_today, raise_case, record_entries, venue_for_gate,
     venues_visible_to,
 )
-from .web import BAD_CSRF, BadBody, local_text, local_text_from_epoch, read_form
+from ..web import BAD_CSRF, BadBody, local_text, local_text_from_epoch, read_form
 
 router = APIRouter(include_in_schema=False)
 
